@@ -1,0 +1,14 @@
+//! One module per subcommand.
+
+pub(crate) mod demo;
+pub(crate) mod eventlog;
+pub(crate) mod verify;
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// Reads a whole input file, naming it in the error.
+pub(crate) fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}

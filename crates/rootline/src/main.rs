@@ -1,0 +1,56 @@
+//! The `rootline` command line: one binary, subcommands over the crates.
+//!
+//! `main` only parses flags and dispatches; each subcommand lives in `cmd/`.
+//! Exit codes are a contract: 0 success or verified, 1 evidence checked and
+//! rejected, 2 usage error or unreadable input.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: evidence checked and rejected (or a replay mismatch).
+pub(crate) const EXIT_REJECTED: u8 = 1;
+/// Exit code: usage error or unreadable input.
+pub(crate) const EXIT_USAGE: u8 = 2;
+
+/// rootline proves from a hardware root of trust that a confidential workload
+/// is what its owner expects, and only then hands it its secrets.
+///
+/// Exit codes: 0 success / verified, 1 evidence checked and rejected,
+/// 2 usage error or unreadable input.
+#[derive(Parser)]
+#[command(name = "rootline", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify evidence (SNP report, TDX/SGX quote, TPM quote) against pinned
+    /// vendor roots and the collateral given.
+    Verify(cmd::verify::Args),
+    /// Read, replay and check TCG event logs (TPM PC Client, TDX CCEL, IMA).
+    #[command(subcommand)]
+    Eventlog(cmd::eventlog::Command),
+    /// Walk through the chain of trust on this machine, step by step.
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Eventlog(c) => cmd::eventlog::run(c),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("rootline: error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
