@@ -216,10 +216,8 @@ pub fn decode(t: EventType, data: &[u8]) -> EventData {
         EventType::EV_EFI_HANDOFF_TABLES => handoff(data, false),
         EventType::EV_EFI_HANDOFF_TABLES2 => handoff(data, true),
         EventType::EV_EVENT_TAG => tagged(data),
-        _ => match text(data) {
-            Some(text) if !data.is_empty() => Ok(EventData::Text { text }),
-            _ => return raw(None),
-        },
+        // Unknown or opaque types: no guessing, the bytes in hex.
+        _ => return raw(None),
     };
     attempt.unwrap_or_else(|e| raw(Some(e)))
 }
@@ -335,7 +333,8 @@ pub fn text(data: &[u8]) -> Option<String> {
             .collect();
         if let Ok(s) = String::from_utf16(&units) {
             let t = s.trim_end_matches('\0');
-            if !t.is_empty() && t.chars().all(printable) {
+            // Only ASCII-range UTF-16: random binary often decodes as CJK.
+            if !t.is_empty() && t.chars().all(|c| c.is_ascii() && printable(c)) {
                 return Some(t.to_owned());
             }
         }
