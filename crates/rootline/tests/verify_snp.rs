@@ -1,0 +1,126 @@
+//! `rootline verify` on SEV-SNP evidence, through the real binary: exit
+//! codes, detection without `--tee`, and the `--json` contract.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const AT: &str = "2025-08-15T00:00:00Z";
+
+fn run(args: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .arg("verify")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), json)
+}
+
+fn expected(folder: &str) -> Option<Value> {
+    let p = rootline_testkit::vector(&format!("{folder}/expected.json"))?;
+    Some(serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+}
+
+#[test]
+fn turin_report_verifies_with_claims_of_expected_json() {
+    let (Some(r), Some(vcek), Some(exp)) = (
+        rootline_testkit::vector("snp/oak/turin_oc_report.bin"),
+        rootline_testkit::vector("snp/oak/turin_oc_vcek.der"),
+        expected("snp/oak"),
+    ) else {
+        return;
+    };
+    let (code, j) = run(&[
+        r.to_str().unwrap(),
+        "--collateral",
+        vcek.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(j["tee"], "snp");
+    assert_eq!(j["verified"], true);
+    assert_eq!(j["error"], Value::Null);
+    let want = &exp["turin_oc_report.bin"]["report"];
+    for k in [
+        "measurement",
+        "report_data",
+        "chip_id",
+        "reported_tcb",
+        "policy",
+        "vmpl",
+    ] {
+        assert_eq!(j["claims"][k], want[k], "{k}");
+    }
+    assert_eq!(j["claims"]["product"], "Turin");
+    assert_eq!(j["claims"]["signer"], "vcek");
+    assert!(
+        j["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("freshness not checked"))
+    );
+}
+
+#[test]
+fn configfs_tsm_cbor_verifies_alone_and_checks_the_nonce() {
+    let (Some(cbor), Some(exp)) = (
+        rootline_testkit::vector("snp/veraison-services/sevsnp-tsm-report.cbor"),
+        expected("snp/veraison-services"),
+    ) else {
+        return;
+    };
+    let rd = exp["sevsnp-tsm-report.cbor"]["report"]["report_data"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, j) = run(&[cbor.to_str().unwrap(), "--at", AT, "--nonce", &rd]);
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(j["claims"]["product"], "Genoa");
+    let mut wrong = rd.clone();
+    wrong.replace_range(0..2, "00");
+    let (code, j) = run(&[cbor.to_str().unwrap(), "--at", AT, "--nonce", &wrong]);
+    assert_eq!(code, 1, "{j:#}");
+    assert_eq!(j["verified"], false);
+    assert!(j["error"].as_str().unwrap().contains("report_data"));
+    // Claims survive the rejection.
+    assert_eq!(j["claims"]["report_data"], rd.as_str());
+}
+
+#[test]
+fn must_fail_vcek_exits_one_with_reason() {
+    let (Some(r), Some(vcek)) = (
+        rootline_testkit::vector("snp/trustee/test-report.bin"),
+        rootline_testkit::vector("snp/trustee/test-vcek-invalid-legacy.der"),
+    ) else {
+        return;
+    };
+    let (code, j) = run(&[
+        r.to_str().unwrap(),
+        "--tee",
+        "snp",
+        "--collateral",
+        vcek.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(code, 1, "{j:#}");
+    assert_eq!(j["verified"], false);
+    assert!(j["error"].as_str().unwrap().contains("signature"), "{j:#}");
+    assert_eq!(j["claims"]["version"], 2);
+}
