@@ -8,6 +8,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod synth;
+
 use std::path::PathBuf;
 
 use rootline_dcap::CollateralParts;
