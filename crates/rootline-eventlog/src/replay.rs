@@ -316,11 +316,6 @@ pub fn check_data_digests(log: &EventLog) -> Vec<DataMismatch> {
                 | EventType::EV_EFI_VARIABLE_AUTHORITY => variable_data(&e.data)
                     .and_then(|v| d.alg.hash(v))
                     .is_some_and(|h| h.bytes == d.bytes),
-                // Some firmware measures the separator value 0xFFFFFFFF on error, or
-                // the hash of the 4-byte value while the data holds another form.
-                EventType::EV_SEPARATOR => [[0u8; 4], [0xff; 4]]
-                    .iter()
-                    .any(|v| d.alg.hash(v).is_some_and(|h| h.bytes == d.bytes)),
                 _ => false,
             };
             if !alt_ok {

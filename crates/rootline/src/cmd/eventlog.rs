@@ -87,7 +87,7 @@ fn parse_ima(path: &PathBuf) -> anyhow::Result<ImaLog> {
 
 fn pcrs_json(p: &BTreeMap<HashAlg, BTreeMap<u32, rootline_core::Digest>>) -> serde_json::Value {
     let mut m = serde_json::Map::new();
-    for (bank, regs) in p {
+    for (bank, regs) in p.iter().filter(|(_, r)| !r.is_empty()) {
         let mut r = serde_json::Map::new();
         for (i, d) in regs {
             r.insert(i.to_string(), json!(d.hex()));
