@@ -165,16 +165,9 @@ impl Verifier {
         let vek = pki::find_vek(collateral, kind, &[0; 64])?;
         let trusted = pki::build_chain(&self.anchors, collateral, vek, kind)?;
         let at = at.unwrap_or_else(OffsetDateTime::now_utc);
-        let at_text = at.format(&Rfc3339).unwrap_or_default();
-        check_windows(&trusted, at.unix_timestamp(), &at_text)?;
+        check_windows(&trusted, at.unix_timestamp())?;
         let mut warnings = Vec::new();
-        self.check_crls(
-            collateral,
-            &trusted,
-            at.unix_timestamp(),
-            &at_text,
-            &mut warnings,
-        )?;
+        self.check_crls(collateral, &trusted, at.unix_timestamp(), &mut warnings)?;
         Ok(ChainSummary {
             kind,
             product: trusted.product,
@@ -264,7 +257,6 @@ impl Verifier {
         }
         let at = opts.at.unwrap_or_else(OffsetDateTime::now_utc);
         let at_s = at.unix_timestamp();
-        let at_text = at.format(&Rfc3339).unwrap_or_else(|_| at_s.to_string());
 
         let vek = self.trusted_vek(report, coll, kind)?;
         match (*product, vek.product) {
@@ -287,9 +279,9 @@ impl Verifier {
             }
         }
 
-        check_windows(&vek, at_s, &at_text)?;
+        check_windows(&vek, at_s)?;
 
-        self.check_crls(coll, &vek, at_s, &at_text, warnings)?;
+        self.check_crls(coll, &vek, at_s, warnings)?;
 
         vek.key
             .verify_sig(report.signed_bytes(), &report.signature_fixed())
@@ -363,7 +355,6 @@ impl Verifier {
         coll: &Collateral,
         vek: &TrustedVek,
         at_s: i64,
-        at_text: &str,
         warnings: &mut Vec<String>,
     ) -> Result<()> {
         let mut applied = 0usize;
@@ -390,7 +381,7 @@ impl Verifier {
                         c.issuer_name,
                         fmt_time(c.this_update)
                     ),
-                    at: at_text.to_owned(),
+                    at: fmt_time(at_s),
                 });
             }
             if let Some(next) = c.next_update
@@ -402,7 +393,7 @@ impl Verifier {
                         c.issuer_name,
                         fmt_time(next)
                     ),
-                    at: at_text.to_owned(),
+                    at: fmt_time(at_s),
                 });
             }
             for (what, issuer, serial) in &vek.serials {
@@ -425,7 +416,7 @@ impl Verifier {
     }
 }
 
-fn check_windows(vek: &TrustedVek, at_s: i64, at_text: &str) -> Result<()> {
+fn check_windows(vek: &TrustedVek, at_s: i64) -> Result<()> {
     for (what, not_before, not_after) in &vek.windows {
         if at_s < *not_before || at_s > *not_after {
             return Err(Error::Stale {
@@ -434,7 +425,7 @@ fn check_windows(vek: &TrustedVek, at_s: i64, at_text: &str) -> Result<()> {
                     fmt_time(*not_before),
                     fmt_time(*not_after)
                 ),
-                at: at_text.to_owned(),
+                at: fmt_time(at_s),
             });
         }
     }

@@ -471,3 +471,10 @@ fn unsigned_and_reserved_signing_keys_are_rejected() {
         );
     }
 }
+
+#[test]
+fn amd_anchors_pin_three_arks_and_six_intermediates() {
+    let t = TrustAnchors::amd();
+    assert_eq!(t.roots().count(), 3);
+    assert_eq!(t.intermediates().count(), 6);
+}
