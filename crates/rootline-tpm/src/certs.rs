@@ -202,6 +202,13 @@ pub fn verify_ak_certificate(
     Ok(chain)
 }
 
+/// True when a DER certificate names itself as issuer and its own key
+/// verifies its signature: a root, as opposed to an intermediate.
+pub fn is_self_signed(der: &[u8]) -> bool {
+    x509_parser::parse_x509_certificate(der)
+        .is_ok_and(|(_, c)| c.subject() == c.issuer() && signed_by(&c, &c))
+}
+
 /// True when `spki`'s algorithm is one this crate handles (RSA or EC).
 pub fn is_supported_key(cert: &X509Certificate<'_>) -> bool {
     matches!(

@@ -26,6 +26,7 @@ pub mod pcr;
 pub mod public;
 pub mod quote;
 pub mod signature;
+pub mod synthetic;
 pub mod types;
 
 pub use attest::{Attest, Attested, ClockInfo};
