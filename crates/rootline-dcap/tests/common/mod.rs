@@ -8,23 +8,23 @@
     clippy::indexing_slicing
 )]
 
-pub mod synth;
+pub(crate) mod synth;
 
 use std::path::PathBuf;
 
 use rootline_dcap::CollateralParts;
 use serde_json::Value;
 
-pub fn path(rel: &str) -> Option<PathBuf> {
+pub(crate) fn path(rel: &str) -> Option<PathBuf> {
     rootline_testkit::vector(rel)
 }
 
-pub fn read(rel: &str) -> Option<Vec<u8>> {
+pub(crate) fn read(rel: &str) -> Option<Vec<u8>> {
     path(rel).map(|p| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
 }
 
 /// The expected.json entry for `file` in `dir`.
-pub fn expected(dir: &str, file: &str) -> Option<Value> {
+pub(crate) fn expected(dir: &str, file: &str) -> Option<Value> {
     let v: Value = serde_json::from_slice(&read(&format!("{dir}/expected.json"))?).unwrap();
     Some(
         v.get(file)
@@ -33,14 +33,14 @@ pub fn expected(dir: &str, file: &str) -> Option<Value> {
     )
 }
 
-pub fn at(rfc3339: &str) -> i64 {
+pub(crate) fn at(rfc3339: &str) -> i64 {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .unwrap()
         .unix_timestamp()
 }
 
 /// Collateral from vector files.
-pub fn collateral(files: &[&str]) -> Option<CollateralParts> {
+pub(crate) fn collateral(files: &[&str]) -> Option<CollateralParts> {
     let mut c = CollateralParts::default();
     for f in files {
         let b = read(f)?;
@@ -50,7 +50,7 @@ pub fn collateral(files: &[&str]) -> Option<CollateralParts> {
 }
 
 /// The raw quote from a vector (raw, hex or JSON wrapper).
-pub fn quote(rel: &str) -> Option<Vec<u8>> {
+pub(crate) fn quote(rel: &str) -> Option<Vec<u8>> {
     let b = read(rel)?;
     Some(
         rootline_dcap::evidence::decode(&b)

@@ -26,21 +26,21 @@ use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
 
 /// What to vary.
-pub struct Knobs {
+pub(crate) struct Knobs {
     /// List the PCK certificate in the PCK CRL.
-    pub revoke_pck: bool,
+    pub(crate) revoke_pck: bool,
     /// nextUpdate of both CRLs.
-    pub crl_next_update: OffsetDateTime,
+    pub(crate) crl_next_update: OffsetDateTime,
 }
 
-pub struct Synth {
-    pub root_der: Vec<u8>,
-    pub quote: Vec<u8>,
-    pub collateral: QuoteCollateralV3,
+pub(crate) struct Synth {
+    pub(crate) root_der: Vec<u8>,
+    pub(crate) quote: Vec<u8>,
+    pub(crate) collateral: QuoteCollateralV3,
 }
 
 impl Synth {
-    pub fn parts(&self) -> CollateralParts {
+    pub(crate) fn parts(&self) -> CollateralParts {
         let mut p = CollateralParts::default();
         p.add(
             "synthetic.json",
@@ -129,7 +129,7 @@ fn rebuild_v4(q: &Quote<'_>, qe_sig: &[u8], pem: &[u8]) -> Vec<u8> {
 
 /// Builds the synthetic world around the dcap-qvl TDX vector (`raw_quote`,
 /// `real` its real collateral).
-pub fn build(raw_quote: &[u8], real: &QuoteCollateralV3, k: &Knobs) -> Synth {
+pub(crate) fn build(raw_quote: &[u8], real: &QuoteCollateralV3, k: &Knobs) -> Synth {
     let q = Quote::parse(raw_quote).unwrap();
     let real_pck = x509_parser::pem::Pem::iter_from_buffer(q.pck_chain_pem)
         .next()
