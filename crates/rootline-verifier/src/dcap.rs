@@ -48,22 +48,73 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
         out.tcb_status = Some(v.tcb_status);
         out.advisory_ids = v.advisory_ids;
     }
-    if req.extra.eventlog.is_some() || decoded.eventlog.is_some() {
-        // CCEL replay waits for rootline-eventlog's CCEL API; say so rather
-        // than pretend the RTMRs were checked against the log.
-        out.warnings.push(
-            "an event log was supplied but CCEL replay is not built yet: RTMRs were not compared with it"
-                .into(),
-        );
-    }
-    match checked.error {
-        None => {
+    let ccel_error = match req.extra.eventlog.as_ref().or(decoded.eventlog.as_ref()) {
+        Some(log) if kind == TeeKind::Tdx => replay_ccel(log, &mut out),
+        Some(_) => Some("an event log was supplied, but SGX quotes have no RTMRs to replay".into()),
+        None => None,
+    };
+    match (checked.error, ccel_error) {
+        (None, None) => {
             out.verified = true;
             out.error = None;
             out
         }
-        Some(e) => out.reject(e.to_string()),
+        (Some(e), ccel) => {
+            if let Some(c) = ccel {
+                out.warnings.push(c);
+            }
+            out.reject(e.to_string())
+        }
+        (None, Some(e)) => out.reject(e),
     }
+}
+
+/// Replays a CCEL log (rootline-eventlog) and requires RTMR0..3 to equal the
+/// quote's; adds the replayed values as claims. Returns the failure, if any.
+fn replay_ccel(log: &[u8], out: &mut Outcome) -> Option<String> {
+    if rootline_eventlog::ccel::is_acpi_table(log) {
+        return Some(
+            "the event log given is the ACPI CCEL table, which only says where the log lives; \
+             pass the log itself (/sys/firmware/acpi/tables/data/CCEL)"
+                .into(),
+        );
+    }
+    let parsed = match rootline_eventlog::EventLog::parse(log) {
+        Ok(l) => l,
+        Err(e) => return Some(format!("CCEL event log: {e}")),
+    };
+    let rtmrs = match rootline_eventlog::ccel::replay_rtmrs(&parsed) {
+        Ok(r) => r,
+        Err(e) => return Some(format!("CCEL replay: {e}")),
+    };
+    let mut first_bad = None;
+    for (i, d) in rtmrs.iter().enumerate() {
+        let name = format!("rtmr{i}");
+        let quoted = out
+            .claims
+            .get(&name)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        out.claims
+            .insert(format!("ccel_{name}"), serde_json::Value::String(d.hex()));
+        if first_bad.is_none() && quoted.as_deref() != Some(d.hex().as_str()) {
+            let events = parsed
+                .events
+                .iter()
+                .filter(|e| rootline_eventlog::ccel::rtmr_of_mr_index(e.pcr) == Some(i))
+                .count();
+            first_bad = Some(format!(
+                "CCEL replay does not match the quote: {name} replays to {} over {events} events, the quote has {}",
+                d.hex(),
+                quoted.unwrap_or_default()
+            ));
+        }
+    }
+    out.claims.insert(
+        "ccel_events".into(),
+        serde_json::Value::from(parsed.events.len()),
+    );
+    first_bad
 }
 
 /// Recognises Intel TDX and SGX DCAP evidence by content.

@@ -127,3 +127,59 @@ fn expired_collateral_and_missing_collateral_exit_1_with_claims() {
             .starts_with("c68518a0ebb42136")
     );
 }
+
+#[test]
+fn ccel_replays_to_the_quote_rtmrs_and_a_foreign_log_does_not() {
+    let (Some(q), Some(log), Some(nonce), Some(q4), Some(foreign)) = (
+        rootline_testkit::vector("tdx/go-tdx-guest/ccel/cos-113-tdx-quote.dat"),
+        rootline_testkit::vector("tdx/go-tdx-guest/ccel/ccel_data.dat"),
+        rootline_testkit::vector("tdx/go-tdx-guest/ccel/nonce.dat"),
+        rootline_testkit::vector("tdx/trustee/tdx_quote_4.dat"),
+        rootline_testkit::vector("tdx/trustee/CCEL_data"),
+    ) else {
+        return;
+    };
+    let nonce = std::fs::read(nonce).unwrap();
+    let nonce_hex: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let (code, j) = run(&[
+        q.to_str().unwrap(),
+        "--eventlog",
+        log.to_str().unwrap(),
+        "--nonce",
+        &nonce_hex,
+        "--at",
+        "2025-01-01T00:00:00Z",
+    ]);
+    // No collateral, so not verified; but the replay matched (no warning).
+    assert_eq!(code, 1);
+    assert!(j["error"].as_str().unwrap().contains("no collateral"));
+    for i in 0..4 {
+        assert_eq!(
+            j["claims"][format!("ccel_rtmr{i}")],
+            j["claims"][format!("rtmr{i}")],
+            "rtmr{i}"
+        );
+    }
+    assert!(
+        !j["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("CCEL"))
+    );
+
+    let (_, j) = run(&[
+        q4.to_str().unwrap(),
+        "--eventlog",
+        foreign.to_str().unwrap(),
+        "--at",
+        "2025-01-01T00:00:00Z",
+    ]);
+    assert!(
+        j["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("CCEL replay does not match the quote: rtmr0")),
+        "{j:#}"
+    );
+}
