@@ -16,7 +16,8 @@
 //!
 //! Non-goals: fetching collateral from Intel PCS or a PCCS (the caller hands
 //! us files), quote generation, appraisal policy (debug TDs are reported as a
-//! claim, not rejected here), CCEL replay (until rootline-eventlog has it).
+//! claim, not rejected here), CCEL replay (rootline-verifier does it with
+//! rootline-eventlog and compares RTMR0..3 with the claims from here).
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
