@@ -291,3 +291,43 @@ pub fn tpm2_tools_credential_file(credential_blob: &[u8], encrypted_secret: &[u8
     out.extend_from_slice(encrypted_secret);
     out
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+mod tests {
+    use super::*;
+
+    /// The KDFa self-test vector the TPM reference implementation (libtpms
+    /// `KdfTestData.h`) runs at start-up: 160 bits from a 20-byte key, label
+    /// "KDFSELFTESTLABEL", two 8-byte contexts, for each hash.
+    #[test]
+    fn kdfa_matches_the_reference_self_test() {
+        let key = hex::decode("271fa08bbdc5060ec3dfa928ff9b73123a12da0c").unwrap();
+        let u = hex::decode("ce244f395dca7391").unwrap();
+        let v = hex::decode("da504031ddf12e83").unwrap();
+        for (alg, want) in [
+            (HashAlg::SHA1, "55b5a7184aa07423c47dae766c26a2377d7cf851"),
+            (HashAlg::SHA256, "bb0259e1c8ba607e6a2cd704b69a902e9ade84c4"),
+            (HashAlg::SHA384, "1dce70c9113eb2dba47bd9cfc72bf46f45b09312"),
+            (HashAlg::SHA512, "8be2c1b85b78569b9fa759f5857c56d684810fd3"),
+        ] {
+            let out = kdfa(alg, &key, "KDFSELFTESTLABEL", &u, &v, 160).unwrap();
+            assert_eq!(hex::encode(out), want, "{alg}");
+        }
+    }
+
+    #[test]
+    fn credential_size_is_bounded_by_the_ek_name_hash() {
+        let ek = crate::synthetic::SyntheticAk::ecc_p256().unwrap();
+        // An AK is not a storage key: no symmetric algorithm.
+        let e = make_credential(ek.tpmt_public(), &[0, 0xb, 1], b"x").unwrap_err();
+        assert_eq!(e.check(), "unsupported", "{e}");
+        let e = make_credential(ek.tpmt_public(), &[0, 0xb, 1], &[0; 33]).unwrap_err();
+        assert!(e.to_string().contains("credential size"), "{e}");
+    }
+}
