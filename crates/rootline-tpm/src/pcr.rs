@@ -29,10 +29,10 @@ pub struct PcrBank {
 }
 
 impl PcrBank {
-    /// A bank selecting `indices`.
+    /// A bank selecting `indices` (indices above 31 do not exist and are ignored).
     pub fn new(hash: HashAlg, indices: &[u8]) -> Self {
         let mut select = vec![0u8; 3];
-        for &i in indices {
+        for &i in indices.iter().filter(|i| **i < 32) {
             let byte = usize::from(i / 8);
             if select.len() <= byte {
                 select.resize(byte + 1, 0);
@@ -47,10 +47,11 @@ impl PcrBank {
     /// The selected PCR indices, ascending.
     pub fn indices(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for (byte, bits) in self.select.iter().enumerate() {
+        // A parsed bitmap has at most MAX_SELECT bytes; a hand-built one may
+        // be longer, and indices that do not fit a u8 are not PCRs.
+        for (byte, bits) in self.select.iter().enumerate().take(MAX_SELECT) {
             for bit in 0..8u8 {
                 if bits & (1 << bit) != 0 {
-                    // byte < MAX_SELECT, so the index fits in a u8.
                     out.push((byte as u8) * 8 + bit);
                 }
             }
