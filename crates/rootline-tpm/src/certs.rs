@@ -42,6 +42,11 @@ fn parse<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, Error> {
     Ok(cert)
 }
 
+/// Checks that `der` is exactly one DER certificate.
+pub fn parse_certificate(der: &[u8]) -> Result<(), Error> {
+    parse(der, "certificate").map(|_| ())
+}
+
 /// Reads certificates from PEM (any number) or one DER certificate.
 pub fn certificates_from_bytes(bytes: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {

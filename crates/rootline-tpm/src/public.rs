@@ -429,8 +429,9 @@ pub struct AkPublic {
 }
 
 impl AkPublic {
-    /// Reads an AK from PEM (`PUBLIC KEY`), DER SubjectPublicKeyInfo,
-    /// TPM2B_PUBLIC or TPMT_PUBLIC, recognised by content.
+    /// Reads an AK from PEM (`PUBLIC KEY` or `CERTIFICATE`), DER
+    /// SubjectPublicKeyInfo or certificate, TPM2B_PUBLIC or TPMT_PUBLIC,
+    /// recognised by content.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         let text = bytes.trim_ascii_start();
         if text.starts_with(b"-----BEGIN") {
@@ -475,10 +476,15 @@ impl AkPublic {
     }
 
     fn from_bytes_der(der: &[u8]) -> Result<Self, Error> {
-        Ok(Self {
-            key: PublicKey::from_spki_der(der)?,
-            tpmt: None,
-        })
+        let key = match PublicKey::from_spki_der(der) {
+            Ok(k) => k,
+            // An AK certificate in DER carries the key too.
+            Err(spki_err) => match x509_parser::parse_x509_certificate(der) {
+                Ok(([], cert)) => PublicKey::from_x509_spki(cert.public_key())?,
+                _ => return Err(spki_err),
+            },
+        };
+        Ok(Self { key, tpmt: None })
     }
 
     /// An AK from its TPM public area.

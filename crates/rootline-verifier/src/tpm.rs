@@ -182,6 +182,10 @@ fn parse_signature(bytes: &[u8]) -> Result<TpmtSignature, String> {
         .map_err(|e| format!("signature: {e}"))
 }
 
+fn x509_is_certificate(der: &[u8]) -> bool {
+    rootline_tpm::certs::parse_certificate(der).is_ok()
+}
+
 fn tpm2_tools_form(req: &Request) -> Result<Evidence, String> {
     let sig = req.extra.signature.as_deref().ok_or(
         "a tpm2_quote message needs its signature: pass --signature (the file tpm2_quote -s writes)",
@@ -197,11 +201,16 @@ fn tpm2_tools_form(req: &Request) -> Result<Evidence, String> {
                 .1,
         ),
     };
+    // --ak may be the AK's certificate: then --collateral can anchor it.
+    let ak_cert = certificates_from_bytes(ak)
+        .ok()
+        .and_then(|c| c.into_iter().next())
+        .filter(|c| x509_is_certificate(c));
     Ok(Evidence {
         form: "tpm2-tools",
         ak: AkPublic::from_bytes(ak).map_err(|e| format!("attestation key (--ak): {e}"))?,
         ak_source: AkSource::Caller,
-        ak_cert: None,
+        ak_cert,
         intermediates: Vec::new(),
         quotes: vec![QuoteItem {
             attest: raw_or_hex(&req.evidence),

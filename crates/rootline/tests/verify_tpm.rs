@@ -233,6 +233,55 @@ fn go_tpm_tools_protobuf_with_ak_certificate() {
         v["error"].as_str().unwrap().contains("nonce check failed"),
         "{v}"
     );
+    // The decomposed quote as tpm2-tools files, with the AK certificate as
+    // --ak: chained through --collateral, PCRs not given.
+    let (code, v) = rootline(&[
+        "verify",
+        "--tee",
+        "tpm",
+        p(&d.join("gce-cos-85-no-nonce.quote1_sha256.tpms_attest.bin")),
+        "--signature",
+        p(&d.join("gce-cos-85-no-nonce.quote1_sha256.tpmt_signature.bin")),
+        "--ak",
+        p(&d.join("gce-cos-85-no-nonce.ak_cert.der")),
+        "--nonce",
+        "",
+        "--at",
+        "2024-01-01T00:00:00Z",
+        "--collateral",
+        p(&ca.join("tpm_ek_root_1.cer")),
+        "--collateral",
+        p(&ca.join("tpm_ek_intermediate_2.crt")),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["claims"]["ak_trust"]["certificate_chain"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(v["warnings"].to_string().contains("PCR values not given"));
+    // The same with a bare public key and a CA: nothing to chain, rejected.
+    let (code, v) = rootline(&[
+        "verify",
+        "--tee",
+        "tpm",
+        p(&d.join("gce-cos-85-no-nonce.quote1_sha256.tpms_attest.bin")),
+        "--signature",
+        p(&d.join("gce-cos-85-no-nonce.quote1_sha256.tpmt_signature.bin")),
+        "--ak",
+        p(&d.join("gce-cos-85-no-nonce.ak_pub.tpmt_public.bin")),
+        "--collateral",
+        p(&ca.join("tpm_ek_root_1.cer")),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("no AK certificate"),
+        "{v}"
+    );
     // Without CA and --ak, verified but with a warning about the AK.
     let (code, v) = rootline(&["verify", p(&pb), "--json"]);
     assert_eq!(code, 0);
