@@ -378,13 +378,10 @@ fn decode_no_action(data: &[u8]) -> EventData {
             },
         }
     } else if data.starts_with(b"SP800-155 Event") {
-        let sig_len = if data.starts_with(b"SP800-155 Event3") {
-            16
-        } else {
-            16
-        };
+        // Both "SP800-155 Event\0" and "SP800-155 Event3" signatures are 16
+        // bytes; the platform manufacturer id follows (PFP 1.06, 10.4.5.4).
         let pm = data
-            .get(sig_len..sig_len + 4)
+            .get(16..20)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(u32::from_le_bytes);
         EventData::Sp800_155 {
@@ -661,7 +658,7 @@ pub fn device_path(dp: &[u8]) -> String {
             if st == 0xff {
                 break;
             }
-            out.push_str(",");
+            out.push(',');
             continue;
         }
         if !out.is_empty() && !out.ends_with(',') {

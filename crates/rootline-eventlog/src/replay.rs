@@ -122,7 +122,13 @@ impl Mismatch {
         if self.events.is_empty() {
             s.push_str("\n  no event in the log extends this register");
         } else {
-            s.push_str(&format!("\n  {} events extend it:", self.events.len()));
+            let n = self.events.len();
+            let word = if n == 1 {
+                "event extends"
+            } else {
+                "events extend"
+            };
+            s.push_str(&format!("\n  {n} {word} it:"));
             for (i, d) in &self.events {
                 s.push_str(&format!("\n    #{i} {d}"));
             }

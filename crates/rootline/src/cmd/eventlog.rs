@@ -4,7 +4,7 @@
 //! contradicts its digests), 2 unreadable input.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use rootline_core::HashAlg;
@@ -69,7 +69,7 @@ pub(crate) enum Command {
     },
 }
 
-fn parse_log(path: &PathBuf) -> anyhow::Result<EventLog> {
+fn parse_log(path: &Path) -> anyhow::Result<EventLog> {
     let bytes = read_input(path)?;
     if ccel::is_acpi_table(&bytes) {
         anyhow::bail!(
@@ -80,7 +80,7 @@ fn parse_log(path: &PathBuf) -> anyhow::Result<EventLog> {
     EventLog::parse(&bytes).with_context(|| format!("cannot parse {}", path.display()))
 }
 
-fn parse_ima(path: &PathBuf) -> anyhow::Result<ImaLog> {
+fn parse_ima(path: &Path) -> anyhow::Result<ImaLog> {
     let bytes = read_input(path)?;
     ImaLog::parse(&bytes).with_context(|| format!("cannot parse IMA log {}", path.display()))
 }
@@ -265,7 +265,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
                 return check_ima(&log, &given, json);
             }
             let l = parse_log(&log)?;
-            let reference = reference.as_ref().map(parse_log).transpose()?;
+            let reference = reference.as_deref().map(parse_log).transpose()?;
             let r = l.replay();
             let mismatches = r.compare_with_reference(&l, &given, reference.as_ref());
             let data = check_data_digests(&l);
@@ -320,7 +320,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
     }
 }
 
-fn check_ima(log: &PathBuf, given: &PcrValues, json: bool) -> anyhow::Result<u8> {
+fn check_ima(log: &Path, given: &PcrValues, json: bool) -> anyhow::Result<u8> {
     let l = parse_ima(log)?;
     let replay = l.replay(&IMA_BANKS);
     let edited = l.check_template_digests();

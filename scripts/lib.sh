@@ -1,0 +1,29 @@
+# Shared by scripts/demo and scripts/test: install what a fresh Debian/Ubuntu
+# machine with Rust lacks. Sourced, not run.
+
+# Debian packages the tests need: tpm2-tools (tpm2_eventlog for the live
+# comparison, tpm2_* clients for swtpm tests), swtpm for a real TPM 2.0,
+# libtss2-dev for the attester's tss-esapi backend.
+TEST_PACKAGES=(tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config)
+DEMO_PACKAGES=()
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# apt_install PKG...: installs the packages that are missing, quietly.
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# cargo_tool NAME CRATE: installs a cargo subcommand when missing.
+cargo_tool() {
+    command -v "$1" >/dev/null 2>&1 || cargo install --locked "$2"
+}
