@@ -1,0 +1,290 @@
+//! The admin API: resources, resource policies and reference values (set,
+//! list, delete) and the audit log, authenticated by short-lived JWTs signed
+//! with the configured admin key (Ed25519 or ES256).
+//!
+//! With no admin key configured, every admin request is refused with 401:
+//! Trustee accepted unauthenticated reference-value writes (#761); this
+//! broker never does.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Broker;
+use crate::error::{Error, Result};
+use crate::kbs::check_segment;
+use crate::keys::PublicKey;
+use crate::policy;
+use crate::store::ReferenceValue;
+
+/// The `aud` an admin JWT must carry.
+pub const AUDIENCE: &str = "rootline-admin";
+/// Longest accepted admin JWT lifetime (exp - iat), in seconds.
+pub const MAX_LIFETIME: i64 = 3600;
+
+/// The admin public key.
+pub struct AdminKey {
+    alg: Algorithm,
+    key: DecodingKey,
+}
+
+impl AdminKey {
+    /// From a parsed public key.
+    pub fn new(k: &PublicKey) -> Self {
+        match k {
+            PublicKey::Ed25519(raw) => Self {
+                alg: Algorithm::EdDSA,
+                key: DecodingKey::from_ed_der(raw),
+            },
+            PublicKey::P256(pt) => Self {
+                alg: Algorithm::ES256,
+                key: DecodingKey::from_ec_der(pt),
+            },
+        }
+    }
+}
+
+fn authorize(b: &Broker, headers: &HeaderMap) -> Result<()> {
+    let key = b.admin_key.as_ref().ok_or_else(|| {
+        Error::Unauthenticated("the admin API is closed: no admin key is configured".into())
+    })?;
+    let tok = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::Unauthenticated("admin request without a Bearer JWT".into()))?;
+    let mut v = Validation::new(key.alg);
+    v.set_required_spec_claims(&["exp", "iat", "aud"]);
+    v.set_audience(&[AUDIENCE]);
+    v.validate_exp = false; // checked below against the broker's clock
+    let data = jsonwebtoken::decode::<Value>(tok.trim(), &key.key, &v)
+        .map_err(|e| Error::Unauthenticated(format!("admin JWT rejected: {e}")))?;
+    let now = b.clock.now();
+    let exp = data.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+    let iat = data.claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+    if exp <= now {
+        return Err(Error::Unauthenticated("admin JWT has expired".into()));
+    }
+    if exp - iat > MAX_LIFETIME || iat > now + 60 {
+        return Err(Error::Unauthenticated(format!(
+            "admin JWT lifetime must be at most {MAX_LIFETIME} s and iat not in the future"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn routes() -> Router<Arc<Broker>> {
+    Router::new()
+        .route("/admin/v0/resources", get(list_resources))
+        .route(
+            "/admin/v0/resources/{repo}/{kind}/{tag}",
+            put(put_resource).delete(delete_resource),
+        )
+        .route("/admin/v0/policies", get(list_policies))
+        .route(
+            "/admin/v0/policies/{name}",
+            put(put_policy).get(get_policy).delete(delete_policy),
+        )
+        .route("/admin/v0/reference-values", get(list_rvs))
+        .route(
+            "/admin/v0/reference-values/{name}",
+            put(put_rv).delete(delete_rv),
+        )
+        .route("/admin/v0/audit", get(list_audit))
+}
+
+#[derive(Deserialize)]
+struct ResourceQuery {
+    policy: Option<String>,
+}
+
+async fn put_resource(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Path((repo, kind, tag)): Path<(String, String, String)>,
+    Query(q): Query<ResourceQuery>,
+    body: Bytes,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    for s in [&repo, &kind, &tag] {
+        check_segment(s)?;
+    }
+    if let Some(p) = &q.policy {
+        check_segment(p)?;
+    }
+    let path = format!("{repo}/{kind}/{tag}");
+    let sealed = b.kek.seal(&path, &body)?;
+    b.store
+        .put_resource(&path, &sealed, q.policy.as_deref(), b.clock.now())
+        .await?;
+    tracing::info!(%path, policy = ?q.policy, "resource set");
+    Ok((
+        StatusCode::OK,
+        Json(json!({"path": path, "policy": q.policy})),
+    )
+        .into_response())
+}
+
+async fn delete_resource(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Path((repo, kind, tag)): Path<(String, String, String)>,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    let path = format!("{repo}/{kind}/{tag}");
+    if b.store.delete_resource(&path).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Error::NotFound(format!("resource {path}")))
+    }
+}
+
+async fn list_resources(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
+    authorize(&b, &headers)?;
+    Ok(Json(b.store.list_resources().await?).into_response())
+}
+
+async fn put_policy(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    check_segment(&name)?;
+    let rego =
+        std::str::from_utf8(&body).map_err(|_| Error::Malformed("policy is not UTF-8".into()))?;
+    policy::compile(&name, rego)?;
+    b.store.put_policy(&name, rego, b.clock.now()).await?;
+    Ok((StatusCode::OK, Json(json!({"name": name}))).into_response())
+}
+
+async fn get_policy(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    match b.store.get_policy(&name).await? {
+        Some(r) => Ok(r.into_response()),
+        None if name == policy::DEFAULT_NAME => Ok(policy::DEFAULT_POLICY.into_response()),
+        None => Err(Error::NotFound(format!("policy {name}"))),
+    }
+}
+
+async fn delete_policy(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    if b.store.delete_policy(&name).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Error::NotFound(format!("policy {name}")))
+    }
+}
+
+async fn list_policies(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
+    authorize(&b, &headers)?;
+    Ok(Json(b.store.list_policies().await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RvBody {
+    tee: String,
+    claim: String,
+    values: Vec<String>,
+}
+
+async fn put_rv(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    check_segment(&name)?;
+    let rv: RvBody = serde_json::from_slice(&body)
+        .map_err(|e| Error::Malformed(format!("reference value: {e}")))?;
+    if rv.values.is_empty() {
+        return Err(Error::Malformed(
+            "reference value needs at least one value".into(),
+        ));
+    }
+    let rv = ReferenceValue {
+        name,
+        tee: rv.tee,
+        claim: rv.claim,
+        values: rv.values,
+    };
+    b.store.put_reference_value(&rv, b.clock.now()).await?;
+    Ok((StatusCode::OK, Json(rv)).into_response())
+}
+
+async fn delete_rv(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    if b.store.delete_reference_value(&name).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Error::NotFound(format!("reference value {name}")))
+    }
+}
+
+async fn list_rvs(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
+    authorize(&b, &headers)?;
+    Ok(Json(b.store.list_reference_values().await?).into_response())
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    limit: Option<i64>,
+}
+
+async fn list_audit(
+    State(b): State<Arc<Broker>>,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response> {
+    authorize(&b, &headers)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    Ok(Json(b.store.list_audit(limit).await?).into_response())
+}
+
+/// Mints an admin JWT (the `rootline admin` client's side): `pkcs8` is an
+/// Ed25519 or P-256 private key; the token lives `ttl` seconds from `now`.
+pub fn mint(pkcs8: &[u8], now: i64, ttl: i64) -> Result<String> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
+    let (alg, key) = if Ed25519KeyPair::from_pkcs8(pkcs8).is_ok() {
+        (
+            Algorithm::EdDSA,
+            jsonwebtoken::EncodingKey::from_ed_der(pkcs8),
+        )
+    } else if EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).is_ok() {
+        (
+            Algorithm::ES256,
+            jsonwebtoken::EncodingKey::from_ec_der(pkcs8),
+        )
+    } else {
+        return Err(Error::Config(
+            "admin key must be an Ed25519 or P-256 PKCS#8 private key".into(),
+        ));
+    };
+    let claims =
+        json!({"aud": AUDIENCE, "iat": now, "exp": now + ttl, "sub": "rootline-admin-cli"});
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key)
+        .map_err(|e| Error::Crypto(format!("admin JWT: {e}")))
+}

@@ -1,0 +1,95 @@
+//! Broker configuration: what a TOML file may say, with safe defaults.
+//!
+//! The binary layers it (defaults, the TOML file, `ROOTLINE_*` environment,
+//! flags); this module only defines the settings and their defaults. Secret
+//! values never live here: the KEK, the admin key and the token key are named
+//! by path (or read from the environment by the binary), so printing a
+//! `Config` never prints a secret.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Every setting of `rootline serve`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for the embedded SQLite database and a generated KEK.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; SQLite in `data_dir` when absent.
+    pub database_url: Option<String>,
+    /// File holding the key-encryption key (32 raw bytes, 64 hex digits or
+    /// base64). The binary also reads `ROOTLINE_KEK`.
+    pub kek_file: Option<PathBuf>,
+    /// Challenge (session) lifetime in seconds.
+    pub session_ttl_secs: u64,
+    /// Attestation token lifetime in seconds.
+    pub token_ttl_secs: u64,
+    /// Mark cookies `Secure` (turn off only for plain-HTTP tests on loopback).
+    pub secure_cookies: bool,
+    /// INSECURE: accept Trustee's unsigned `sample` TEE evidence. For
+    /// exercising Confidential Containers' client tools on machines without a
+    /// TEE; every token this yields is marked.
+    pub insecure_sample_tee: bool,
+    /// Public keys (hex SEC1 P-384) of simulated-TEE roots to trust. Empty:
+    /// simulated evidence is refused.
+    pub sim_roots: Vec<String>,
+    /// Collateral files handed to the verifier (certificates, CRLs, TCB info).
+    pub collateral: Vec<PathBuf>,
+    /// PEM public key (Ed25519 or P-256) that signs admin JWTs. Absent: the
+    /// admin API answers 401 to everything.
+    pub admin_public_key: Option<PathBuf>,
+    /// PEM public keys (P-256) whose attestation tokens are accepted as
+    /// `Authorization: Bearer` (passport model), besides the broker's own.
+    pub passport_signers: Vec<PathBuf>,
+    /// PEM PKCS#8 P-256 key that signs attestation tokens. Absent: one key is
+    /// generated and shared through the store (sealed under the KEK), so that
+    /// replicas sharing a database sign and verify with the same key.
+    pub token_key: Option<PathBuf>,
+    /// TLS certificate chain (PEM); plain HTTP when absent.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("rootline-data"),
+            database_url: None,
+            kek_file: None,
+            session_ttl_secs: 300,
+            token_ttl_secs: 300,
+            secure_cookies: true,
+            insecure_sample_tee: false,
+            sim_roots: Vec::new(),
+            collateral: Vec::new(),
+            admin_public_key: None,
+            passport_signers: Vec::new(),
+            token_key: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+impl Config {
+    /// The database URL: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("broker.db").display()
+            ),
+        }
+    }
+
+    /// Parses a TOML document.
+    pub fn from_toml(text: &str) -> Result<Self, crate::Error> {
+        toml::from_str(text).map_err(|e| crate::Error::Config(e.to_string()))
+    }
+}

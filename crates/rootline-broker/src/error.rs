@@ -1,0 +1,135 @@
+//! Errors: one crate error enum, and its mapping onto RFC 7807 problem
+//! documents for HTTP.
+//!
+//! A guest sees the status code it expects (401 unauthenticated, 403 denied,
+//! 404 absent) and a `detail` sentence it can act on; internals (SQL errors,
+//! key material, stack traces) go to the log only, never onto the wire.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Everything that can go wrong in the broker, grouped by cause.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request is malformed (bad JSON, bad base64, missing field).
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The client is not authenticated (no session, bad or expired cookie,
+    /// bad token, bad admin JWT).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The evidence was checked and rejected (signature, binding, replay).
+    #[error("attestation rejected: {0}")]
+    Rejected(String),
+    /// A policy denied the request.
+    #[error("{0}")]
+    Denied(String),
+    /// No such resource, policy or reference value.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request asks for something this broker does not support.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The store failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// A cryptographic operation failed where it should not have.
+    #[error("crypto: {0}")]
+    Crypto(String),
+    /// A policy could not be compiled or evaluated.
+    #[error("policy: {0}")]
+    Policy(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Storage(format!("migration: {e}"))
+    }
+}
+
+/// A result with the crate error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An RFC 7807 problem document (`application/problem+json`).
+#[derive(Debug, Serialize)]
+struct Problem {
+    r#type: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: String,
+}
+
+impl Error {
+    /// The HTTP status a client sees for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) | Self::Rejected(_) => StatusCode::UNAUTHORIZED,
+            Self::Denied(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unsupported(_) => StatusCode::BAD_REQUEST,
+            Self::Config(_) | Self::Storage(_) | Self::Crypto(_) | Self::Policy(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    fn kind(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Malformed(_) => ("malformed-request", "Malformed request"),
+            Self::Unauthenticated(_) => ("unauthenticated", "Unauthenticated"),
+            Self::Rejected(_) => ("attestation-rejected", "Attestation rejected"),
+            Self::Denied(_) => ("policy-denied", "Denied by policy"),
+            Self::NotFound(_) => ("not-found", "Not found"),
+            Self::Unsupported(_) => ("unsupported", "Unsupported"),
+            _ => ("internal", "Internal error"),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (kind, title) = self.kind();
+        // Internals are logged, not sent.
+        let detail = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "the broker could not complete the request; the operator's log has the cause".to_owned()
+        } else {
+            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+            self.to_string()
+        };
+        let body = Problem {
+            r#type: match kind {
+                "malformed-request" => "https://rootline.invalid/problems/malformed-request",
+                "unauthenticated" => "https://rootline.invalid/problems/unauthenticated",
+                "attestation-rejected" => "https://rootline.invalid/problems/attestation-rejected",
+                "policy-denied" => "https://rootline.invalid/problems/policy-denied",
+                "not-found" => "https://rootline.invalid/problems/not-found",
+                "unsupported" => "https://rootline.invalid/problems/unsupported",
+                _ => "https://rootline.invalid/problems/internal",
+            },
+            title,
+            status: status.as_u16(),
+            detail,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut resp = (status, bytes).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
+}

@@ -1,0 +1,336 @@
+//! From a KBS attestation to verified claims: the runtime-data binding, the
+//! init-data check and the per-TEE dispatch to the verifier.
+//!
+//! Where the binding lives, per TEE: SNP and the simulated TEE carry
+//! `hash(JCS(runtime-data))` zero-padded to 64 bytes in REPORT_DATA; TDX and
+//! SGX in REPORTDATA the same way; a TPM quote carries it as `extraData`
+//! (the verifier's `Request.nonce` is the expected value in every case, so
+//! each evidence crate checks it where its TEE defines it). Init-data is
+//! hashed with the algorithm its TOML names and compared, zero-padded, with
+//! the TEE's config field: SNP `host_data`, TDX `mr_config_id`, the
+//! simulated TEE's `host_data`; for a TPM, PCR 8 must equal
+//! `SHA-256(0^32 || SHA-256(init-data))` (one extend from reset).
+
+use aws_lc_rs::digest;
+use rootline_core::{TeeKind, Verified};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::sim;
+
+/// Hash algorithms a guest may negotiate for the runtime-data binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingHash {
+    /// SHA-384, the default.
+    Sha384,
+    /// SHA-512, when the guest supports nothing else (IBM SE).
+    Sha512,
+}
+
+impl BindingHash {
+    /// Its name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "sha384" => Some(Self::Sha384),
+            "sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    /// Picks SHA-384 unless the guest lists only SHA-512 among ours.
+    pub fn negotiate(extra_params: &Value) -> Self {
+        let listed: Vec<Self> = extra_params
+            .get("supported-hash-algorithms")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(Self::from_name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !listed.is_empty() && !listed.contains(&Self::Sha384) && listed.contains(&Self::Sha512) {
+            Self::Sha512
+        } else {
+            Self::Sha384
+        }
+    }
+
+    /// Hashes `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        let alg = match self {
+            Self::Sha384 => &digest::SHA384,
+            Self::Sha512 => &digest::SHA512,
+        };
+        digest::digest(alg, data).as_ref().to_vec()
+    }
+}
+
+/// The expected report data: the hash of the RFC 8785 canonical JSON of the
+/// runtime data exactly as received (not re-serialised through a struct, so
+/// unknown members are covered too).
+pub fn runtime_data_hash(runtime_data: &Value, hash: BindingHash) -> Result<Vec<u8>> {
+    let canon = serde_json_canonicalizer::to_vec(runtime_data)
+        .map_err(|e| Error::Malformed(format!("runtime-data cannot be canonicalised: {e}")))?;
+    Ok(hash.digest(&canon))
+}
+
+/// The digest of an init-data document (`kbs-types` `InitData`), with the
+/// algorithm its TOML body names.
+pub fn init_data_digest(init: &kbs_types::InitData) -> Result<(String, Vec<u8>)> {
+    if init.format != "toml" {
+        return Err(Error::Unsupported(format!(
+            "init-data format {:?}; only toml is known",
+            init.format
+        )));
+    }
+    if init.body.len() > 1 << 20 {
+        return Err(Error::Malformed("init-data is larger than 1 MiB".into()));
+    }
+    let doc: toml::Table = toml::from_str(&init.body)
+        .map_err(|e| Error::Malformed(format!("init-data is not TOML: {e}")))?;
+    let alg = doc
+        .get("algorithm")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| Error::Malformed("init-data has no algorithm".into()))?;
+    let d = match alg {
+        "sha256" => digest::digest(&digest::SHA256, init.body.as_bytes()),
+        "sha384" => digest::digest(&digest::SHA384, init.body.as_bytes()),
+        "sha512" => digest::digest(&digest::SHA512, init.body.as_bytes()),
+        other => {
+            return Err(Error::Unsupported(format!(
+                "init-data algorithm {other:?}; expected sha256, sha384 or sha512"
+            )));
+        }
+    };
+    Ok((alg.to_owned(), d.as_ref().to_vec()))
+}
+
+/// What the verifier is configured to trust.
+#[derive(Debug, Clone, Default)]
+pub struct VerifierConfig {
+    /// Trusted simulated-TEE roots (SEC1 P-384 points).
+    pub sim_roots: Vec<Vec<u8>>,
+    /// INSECURE: accept Trustee's `sample` TEE.
+    pub insecure_sample: bool,
+    /// Collateral for the hardware verifiers.
+    pub collateral: Vec<rootline_verifier::Collateral>,
+}
+
+/// Verified evidence.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// The KBS tee name.
+    pub tee: String,
+    /// Claims as the verifier spells them.
+    pub claims: Map<String, Value>,
+    /// The TCB status where the TEE has one.
+    pub tcb_status: Option<String>,
+    /// True for evidence accepted only in insecure test mode.
+    pub insecure: bool,
+}
+
+fn claim_hex(claims: &Map<String, Value>, path: &str) -> Option<Vec<u8>> {
+    let mut cur: Option<&Value> = None;
+    for (i, part) in path.split('.').enumerate() {
+        cur = if i == 0 {
+            claims.get(part)
+        } else {
+            cur?.get(part)
+        };
+    }
+    hex::decode(cur?.as_str()?).ok()
+}
+
+/// Checks the init-data digest against the TEE's config field.
+fn check_init_data(tee: &str, claims: &Map<String, Value>, digest_bytes: &[u8]) -> Result<()> {
+    let (field, have) = match tee {
+        "snp" | sim::TEE_NAME => ("host_data", claim_hex(claims, "host_data")),
+        "tdx" => ("mr_config_id", claim_hex(claims, "mr_config_id")),
+        "tpm" => {
+            let have = claim_hex(claims, "pcrs.sha256.8");
+            let sha = digest::digest(&digest::SHA256, digest_bytes);
+            let mut ext = [0u8; 64];
+            ext.get_mut(32..)
+                .into_iter()
+                .for_each(|t| t.copy_from_slice(sha.as_ref()));
+            let want = digest::digest(&digest::SHA256, &ext);
+            return match have {
+                Some(h) if h == want.as_ref() => Ok(()),
+                Some(h) => Err(Error::Rejected(format!(
+                    "init-data does not match PCR 8: the quote has {}, the init-data gives {}",
+                    hex::encode(h),
+                    hex::encode(want.as_ref())
+                ))),
+                None => Err(Error::Rejected(
+                    "init-data was sent but the quote does not cover sha256 PCR 8".into(),
+                )),
+            };
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "init-data for tee {other}: no config field is known to bind it"
+            )));
+        }
+    };
+    let have = have.ok_or_else(|| {
+        Error::Rejected(format!(
+            "init-data was sent but the evidence has no {field}"
+        ))
+    })?;
+    let mut want = vec![0u8; have.len().max(digest_bytes.len())];
+    want.iter_mut().zip(digest_bytes).for_each(|(d, s)| *d = *s);
+    if want != have {
+        return Err(Error::Rejected(format!(
+            "init-data does not match {field}: the evidence has {}, the init-data digest is {}",
+            hex::encode(&have),
+            hex::encode(digest_bytes)
+        )));
+    }
+    Ok(())
+}
+
+/// Verifies evidence for `tee`, bound to `report_data`, and the init-data
+/// digest when one was sent. CPU-bound (signature checks): callers on an
+/// async runtime run it on a blocking thread.
+pub fn verify(
+    cfg: &VerifierConfig,
+    tee: &str,
+    evidence: &Value,
+    report_data: &[u8],
+    init_digest: Option<&[u8]>,
+) -> Result<Verified<Evidence>> {
+    let mut insecure = false;
+    let (claims, tcb_status) = match tee {
+        sim::TEE_NAME => {
+            let c = sim::verify(evidence, &cfg.sim_roots, report_data)?;
+            (c.to_map(), None)
+        }
+        "sample" => {
+            if !cfg.insecure_sample {
+                return Err(Error::Unsupported(
+                    "the unsigned sample TEE is refused (insecure_sample_tee is off)".into(),
+                ));
+            }
+            insecure = true;
+            // Trustee's sample evidence: {"svn": ..., "report_data": base64}.
+            let rd = evidence
+                .get("report_data")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::Rejected("sample evidence has no report_data".into()))?;
+            use base64::Engine as _;
+            let rd = base64::engine::general_purpose::STANDARD
+                .decode(rd)
+                .map_err(|_| Error::Rejected("sample report_data is not base64".into()))?;
+            if rd.get(..report_data.len()) != Some(report_data) {
+                return Err(Error::Rejected(
+                    "sample report_data does not bind this session's runtime data".into(),
+                ));
+            }
+            let mut m = Map::new();
+            m.insert(
+                "svn".into(),
+                evidence.get("svn").cloned().unwrap_or(Value::Null),
+            );
+            m.insert("report_data".into(), hex::encode(&rd).into());
+            (m, None)
+        }
+        _ => {
+            let kind: TeeKind = match tee {
+                "az-snp-vtpm" | "az-tdx-vtpm" | "snp" | "tdx" | "sgx" | "tpm" => {
+                    tee.parse().map_err(|e: rootline_core::tee::UnknownTee| {
+                        Error::Unsupported(e.to_string())
+                    })?
+                }
+                other => {
+                    return Err(Error::Unsupported(format!(
+                        "tee {other:?} is not supported"
+                    )));
+                }
+            };
+            let bytes = match evidence {
+                Value::String(s) => s.as_bytes().to_vec(),
+                v => serde_json::to_vec(v).map_err(|e| Error::Malformed(e.to_string()))?,
+            };
+            let out = rootline_verifier::verify(&rootline_verifier::Request {
+                evidence: bytes,
+                tee: Some(kind),
+                collateral: cfg.collateral.clone(),
+                at: None,
+                nonce: Some(report_data.to_vec()),
+                extra: Default::default(),
+            });
+            if !out.verified {
+                return Err(Error::Rejected(
+                    out.error
+                        .unwrap_or_else(|| "evidence did not verify".into()),
+                ));
+            }
+            (out.claims, out.tcb_status)
+        }
+    };
+    if let Some(d) = init_digest {
+        check_init_data(tee, &claims, d)?;
+    }
+    Ok(Verified::new(Evidence {
+        tee: tee.to_owned(),
+        claims,
+        tcb_status,
+        insecure,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn negotiation_and_canonical_hash() {
+        assert_eq!(BindingHash::negotiate(&json!({})), BindingHash::Sha384);
+        assert_eq!(BindingHash::negotiate(&json!("")), BindingHash::Sha384);
+        assert_eq!(
+            BindingHash::negotiate(&json!({"supported-hash-algorithms": ["sha512"]})),
+            BindingHash::Sha512
+        );
+        assert_eq!(
+            BindingHash::negotiate(&json!({"supported-hash-algorithms": ["sha384", "sha512"]})),
+            BindingHash::Sha384
+        );
+        // Member order and whitespace do not change the binding.
+        let a = json!({"nonce": "n", "tee-pubkey": {"kty": "EC", "x": "1", "y": "2"}});
+        let b: Value =
+            serde_json::from_str(r#"{ "tee-pubkey": {"y":"2","x":"1","kty":"EC"}, "nonce":"n" }"#)
+                .unwrap();
+        let ha = runtime_data_hash(&a, BindingHash::Sha384).unwrap();
+        assert_eq!(ha, runtime_data_hash(&b, BindingHash::Sha384).unwrap());
+        assert_eq!(ha.len(), 48);
+        let canon = br#"{"nonce":"n","tee-pubkey":{"kty":"EC","x":"1","y":"2"}}"#;
+        assert_eq!(ha, BindingHash::Sha384.digest(canon));
+    }
+
+    #[test]
+    fn init_data_against_host_data() {
+        let init = kbs_types::InitData {
+            format: "toml".into(),
+            body: "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n".into(),
+        };
+        let (alg, d) = init_data_digest(&init).unwrap();
+        assert_eq!(alg, "sha256");
+        let mut claims = Map::new();
+        claims.insert("host_data".into(), hex::encode(&d).into());
+        check_init_data("snp", &claims, &d).unwrap();
+        claims.insert("host_data".into(), hex::encode([0u8; 32]).into());
+        assert!(check_init_data("snp", &claims, &d).is_err());
+        assert!(check_init_data("sample", &claims, &d).is_err());
+    }
+}

@@ -1,0 +1,388 @@
+//! The KBS protocol routes: `/kbs/v0/auth`, `/kbs/v0/attest`,
+//! `/kbs/v0/resource/{repository}/{type}/{tag}`, and the token keys.
+//!
+//! Shapes are `kbs-types` 0.18's (Trustee's protocol 0.4.0). The handshake
+//! is stateless until `/attest`, which claims the challenge's nonce in the
+//! shared store; see `session` for why that survives load balancing.
+
+use std::net::SocketAddr;
+use std::str::FromStr as _;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::evidence::{self, BindingHash};
+use crate::session::{self, Challenge};
+use crate::store::{AuditRow, SessionClaim, SessionRow};
+use crate::token::{self, TokenInput};
+use crate::{Broker, policy, sim};
+
+/// Protocol versions accepted: the 0.4 series (Trustee's 0.4.0 and any
+/// compatible patch release). Earlier versions carried other evidence shapes.
+const PROTOCOL: &str = ">=0.4.0, <0.5.0";
+
+/// The client's address, when the server records it.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+        ))
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<Broker>> {
+    Router::new()
+        .route("/kbs/v0/auth", post(auth))
+        .route("/kbs/v0/attest", post(attest))
+        .route("/kbs/v0/resource/{repo}/{kind}/{tag}", get(resource))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+#[derive(Deserialize)]
+struct AuthRequest {
+    version: String,
+    tee: String,
+    #[serde(rename = "extra-params", default)]
+    extra_params: Value,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::Malformed(format!("{what}: {e}")))
+}
+
+/// A tee name this broker may be asked about: `kbs-types`' names plus the
+/// simulated TEE.
+fn known_tee(tee: &str) -> bool {
+    tee == sim::TEE_NAME || kbs_types::Tee::from_str(tee).is_ok()
+}
+
+async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
+    let req: AuthRequest = parse_json("auth request", &body)?;
+    let version = semver::Version::parse(&req.version).map_err(|_| {
+        Error::Unauthenticated(format!("protocol version {:?} is not semver", req.version))
+    })?;
+    let accepted = semver::VersionReq::parse(PROTOCOL).map_err(|e| Error::Config(e.to_string()))?;
+    if !accepted.matches(&version) {
+        return Err(Error::Unauthenticated(format!(
+            "protocol version {version} is not supported; this broker speaks {PROTOCOL}"
+        )));
+    }
+    if !known_tee(&req.tee) {
+        return Err(Error::Unsupported(format!("tee {:?} is unknown", req.tee)));
+    }
+    let hash = BindingHash::negotiate(&req.extra_params);
+    let mut raw = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut raw).map_err(|_| Error::Crypto("random generator failed".into()))?;
+    let c = Challenge {
+        nonce: STANDARD.encode(raw),
+        tee: req.tee,
+        expires_at: b.clock.now() + b.session_ttl,
+        hash: hash.name().into(),
+    };
+    let cookie = b.sessions.seal(&c)?;
+    let body = kbs_types::Challenge {
+        nonce: c.nonce,
+        extra_params: json!({"selected-hash-algorithm": hash.name()}),
+    };
+    let mut resp = Json(body).into_response();
+    let sc = session::set_cookie(
+        &cookie,
+        u64::try_from(b.session_ttl).unwrap_or(0),
+        b.secure_cookies,
+    );
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&sc)
+            .map_err(|_| Error::Crypto("cookie is not a header value".into()))?,
+    );
+    Ok(resp)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(session::find_cookie)
+}
+
+async fn attest(
+    State(b): State<Arc<Broker>>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let cookie = session_cookie(&headers).ok_or_else(|| {
+        Error::Unauthenticated("no kbs-session-id cookie: call /kbs/v0/auth first".into())
+    })?;
+    let now = b.clock.now();
+    let c = b.sessions.open(cookie, now)?;
+    let raw: Value = parse_json("attestation", &body)?;
+    let att: kbs_types::Attestation = serde_json::from_value(raw.clone())
+        .map_err(|e| Error::Malformed(format!("attestation: {e}")))?;
+    if att.runtime_data.nonce != c.nonce {
+        return Err(Error::Rejected(
+            "runtime-data nonce is not this session's challenge".into(),
+        ));
+    }
+    let add = att.tee_evidence.additional_evidence.trim();
+    if !(add.is_empty() || add == "{}") {
+        return Err(Error::Unsupported(
+            "additional (device) evidence is not supported yet".into(),
+        ));
+    }
+    let runtime_raw = raw
+        .get("runtime-data")
+        .cloned()
+        .ok_or_else(|| Error::Malformed("attestation has no runtime-data".into()))?;
+    let tee_evidence = raw.get("tee-evidence").cloned().unwrap_or(Value::Null);
+    let evidence_digest = {
+        let canon = serde_json_canonicalizer::to_vec(&tee_evidence)
+            .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
+        hex::encode(BindingHash::Sha384.digest(&canon))
+    };
+    // A retry of the same attestation gets the same token; other evidence on
+    // a used nonce is a replay.
+    if let Some(row) = b.store.get_session(&c.nonce, now).await? {
+        return if row.evidence_digest == evidence_digest {
+            Ok(Json(json!({"token": row.token})).into_response())
+        } else {
+            Err(Error::Rejected("nonce already used (replay)".into()))
+        };
+    }
+    let hash = BindingHash::from_name(&c.hash).unwrap_or(BindingHash::Sha384);
+    let report_data = evidence::runtime_data_hash(&runtime_raw, hash)?;
+    let init = att
+        .init_data
+        .as_ref()
+        .map(evidence::init_data_digest)
+        .transpose()?;
+    let cfg = b.verifier.clone();
+    let tee = c.tee.clone();
+    let primary = att.tee_evidence.primary_evidence.clone();
+    let init_digest = init.as_ref().map(|(_, d)| d.clone());
+    // Signature verification is CPU-bound (one P-384 verify for SNP and the
+    // simulated TEE, more for chains): keep it off the async workers.
+    let verified = tokio::task::spawn_blocking(move || {
+        evidence::verify(&cfg, &tee, &primary, &report_data, init_digest.as_deref())
+    })
+    .await
+    .map_err(|e| Error::Crypto(format!("verifier task: {e}")))?;
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            audit(
+                &b,
+                &client,
+                Some(&evidence_digest),
+                "-",
+                "attestation",
+                "rejected",
+                &e.to_string(),
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    let rvs = b.store.list_reference_values().await?;
+    let appraisal = b.appraiser.appraise(&verified, &rvs)?;
+    let claims = token::ear_claims(&TokenInput {
+        evidence: verified.get(),
+        appraisal: &appraisal,
+        runtime_data: &runtime_raw,
+        init_data: init.map(|(alg, d)| json!({"algorithm": alg, "digest": hex::encode(d)})),
+        evidence_digest: &evidence_digest,
+        now,
+        ttl: b.token_ttl,
+    });
+    let tok = b.signer.sign(&claims)?;
+    let row = SessionRow {
+        expires_at: c.expires_at.max(now + b.token_ttl),
+        evidence_digest: evidence_digest.clone(),
+        token: tok.clone(),
+    };
+    match b.store.record_session(&c.nonce, &row).await? {
+        SessionClaim::New => {
+            tracing::info!(tee = %c.tee, status = appraisal.status, %client, "attested");
+            Ok(Json(json!({"token": tok})).into_response())
+        }
+        SessionClaim::Existing(other) if other.evidence_digest == evidence_digest => {
+            Ok(Json(json!({"token": other.token})).into_response())
+        }
+        SessionClaim::Existing(_) => Err(Error::Rejected("nonce already used (replay)".into())),
+    }
+}
+
+async fn audit(
+    b: &Broker,
+    client: &str,
+    digest: Option<&str>,
+    resource: &str,
+    policy: &str,
+    result: &str,
+    reason: &str,
+) {
+    let row = AuditRow {
+        at: b.clock.now(),
+        client: client.to_owned(),
+        evidence_digest: digest.map(str::to_owned),
+        resource: resource.to_owned(),
+        policy: policy.to_owned(),
+        result: result.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if let Err(e) = b.store.audit(&row).await {
+        tracing::error!(error = %e, "audit log write failed");
+    }
+}
+
+/// Checks a resource path segment: letters, digits, `.`, `_`, `-`; no `..`.
+pub fn check_segment(s: &str) -> Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Malformed(format!(
+            "resource path segment {s:?} is not allowed"
+        )))
+    }
+}
+
+async fn resource(
+    State(b): State<Arc<Broker>>,
+    ClientAddr(client): ClientAddr,
+    Path((repo, kind, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    for s in [&repo, &kind, &tag] {
+        check_segment(s)?;
+    }
+    let path = format!("{repo}/{kind}/{tag}");
+    let now = b.clock.now();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let tok = match bearer {
+        Some(t) => t.trim().to_owned(),
+        None => {
+            let cookie = session_cookie(&headers).ok_or_else(|| {
+                Error::Unauthenticated("no session cookie and no Bearer token".into())
+            })?;
+            let c = b.sessions.open(cookie, now)?;
+            b.store
+                .get_session(&c.nonce, now)
+                .await?
+                .ok_or_else(|| {
+                    Error::Unauthenticated("session is not attested: call /kbs/v0/attest".into())
+                })?
+                .token
+        }
+    };
+    let claims = b.tokens.verify(&tok, now)?;
+    let digest = claims
+        .pointer("/submods/cpu0/ear.veraison.annotated-evidence/evidence_digest")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let row = b.store.get_resource(&path).await?;
+    let policy_name = row
+        .as_ref()
+        .and_then(|r| r.policy.clone())
+        .unwrap_or_else(|| policy::DEFAULT_NAME.to_owned());
+    let rego = match b.store.get_policy(&policy_name).await? {
+        Some(r) => r,
+        None if policy_name == policy::DEFAULT_NAME => policy::DEFAULT_POLICY.to_owned(),
+        None => {
+            let reason = format!("policy {policy_name} named by the resource does not exist");
+            audit(
+                &b,
+                &client,
+                digest.as_deref(),
+                &path,
+                &policy_name,
+                "denied",
+                &reason,
+            )
+            .await;
+            return Err(Error::Denied(reason));
+        }
+    };
+    let data = json!({"plugin": "resource", "resource-path": path, "query": {}});
+    let allowed = b.policies.allow(&policy_name, &rego, &claims, &data)?;
+    if !allowed {
+        let status = claims
+            .pointer("/submods/cpu0/ear.status")
+            .and_then(Value::as_str)
+            .unwrap_or("absent");
+        let why: Vec<&str> = claims
+            .pointer("/submods/cpu0/rootline.reasons")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let reason = if why.is_empty() {
+            format!("denied by policy {policy_name} (ear.status {status})")
+        } else {
+            format!(
+                "denied by policy {policy_name} (ear.status {status}): {}",
+                why.join("; ")
+            )
+        };
+        audit(
+            &b,
+            &client,
+            digest.as_deref(),
+            &path,
+            &policy_name,
+            "denied",
+            &reason,
+        )
+        .await;
+        return Err(Error::Denied(reason));
+    }
+    let Some(row) = row else {
+        return Err(Error::NotFound(format!("resource {path}")));
+    };
+    let tee_key = token::tee_pubkey(&claims)?;
+    let secret = b.kek.open(&path, &row.sealed)?;
+    let jwe = crate::jwe::encrypt(&tee_key, &secret)?;
+    audit(
+        &b,
+        &client,
+        digest.as_deref(),
+        &path,
+        &policy_name,
+        "released",
+        "policy allowed",
+    )
+    .await;
+    tracing::info!(%path, %client, "released");
+    Ok((StatusCode::OK, Json(jwe)).into_response())
+}
+
+async fn jwks(State(b): State<Arc<Broker>>) -> Response {
+    Json(json!({"keys": [b.signer.jwk()]})).into_response()
+}

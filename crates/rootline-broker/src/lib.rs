@@ -1,0 +1,283 @@
+//! The relying party: a key broker that speaks Trustee's KBS protocol 0.4
+//! (`kbs-types` wire shapes) and releases secrets only to attested
+//! workloads, wrapped as a JWE to the key the workload attested.
+//!
+//! The server is a library: [`app`] turns a [`Broker`] (store, verifier
+//! settings, appraiser, signing keys) into an axum `Router`; `rootline serve`
+//! only loads configuration and runs it. Handshakes survive load balancing:
+//! challenges are signed cookies and nonces are claimed once in the shared
+//! store (see [`session`]). Resources are sealed at rest under a KEK
+//! ([`kek`]); every release and denial is written to the audit log.
+//!
+//! Non-goals: no evidence parsing here (that is `rootline-verifier`'s), no
+//! TLS termination policy beyond what `rootline serve` offers, no plugin
+//! system beyond the `resource` plugin.
+
+pub mod admin;
+pub mod appraise;
+pub mod config;
+mod error;
+pub mod evidence;
+pub mod jwe;
+pub mod kbs;
+pub mod kek;
+pub mod keys;
+pub mod policy;
+pub mod session;
+pub mod sim;
+pub mod store;
+pub mod token;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use crate::appraise::{Appraiser, ReferenceValueAppraiser};
+use crate::evidence::VerifierConfig;
+use crate::kek::Kek;
+use crate::keys::PublicKey;
+use crate::policy::PolicyCache;
+use crate::session::SessionKeys;
+use crate::store::Store;
+use crate::token::{TokenSigner, TokenVerifier};
+
+/// The broker's clock: system time plus an offset that tests may move.
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Arc<AtomicI64>);
+
+impl Clock {
+    /// Unix seconds now.
+    pub fn now(&self) -> i64 {
+        let sys = time::OffsetDateTime::now_utc().unix_timestamp();
+        sys + self.0.load(Ordering::Relaxed)
+    }
+
+    /// Moves the clock forward (tests: expiry without sleeping).
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
+/// Everything a broker is built from, already loaded.
+pub struct BrokerOptions {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The key-encryption key.
+    pub kek: Kek,
+    /// What the verifier trusts.
+    pub verifier: VerifierConfig,
+    /// The appraiser.
+    pub appraiser: Arc<dyn Appraiser>,
+    /// A configured token key (PKCS#8); shared through the store when absent.
+    pub token_key: Option<Vec<u8>>,
+    /// Passport signers trusted besides the broker's own key (P-256 points).
+    pub passport_signers: Vec<Vec<u8>>,
+    /// The admin key; the admin API is closed when absent.
+    pub admin_key: Option<PublicKey>,
+    /// Challenge lifetime in seconds.
+    pub session_ttl: i64,
+    /// Token lifetime in seconds.
+    pub token_ttl: i64,
+    /// Mark cookies Secure.
+    pub secure_cookies: bool,
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl BrokerOptions {
+    /// Options from a configuration, reading the key and collateral files it
+    /// names. The built-in reference-value appraiser is used.
+    pub fn from_config(cfg: &Config, store: Arc<dyn Store>, kek: Kek) -> Result<Self> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))
+        };
+        let sim_roots = cfg
+            .sim_roots
+            .iter()
+            .map(|h| {
+                hex::decode(h.trim())
+                    .map_err(|_| Error::Config(format!("sim_roots entry {h:?} is not hex")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let collateral = cfg
+            .collateral
+            .iter()
+            .map(|p| {
+                Ok(rootline_verifier::Collateral {
+                    origin: p.clone(),
+                    bytes: read(p)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let admin_key = cfg
+            .admin_public_key
+            .as_deref()
+            .map(|p| keys::public_key_pem(&read(p)?))
+            .transpose()?;
+        let passport_signers = cfg
+            .passport_signers
+            .iter()
+            .map(|p| match keys::public_key_pem(&read(p)?)? {
+                PublicKey::P256(pt) => Ok(pt),
+                PublicKey::Ed25519(_) => Err(Error::Config(format!(
+                    "passport signer {} must be a P-256 key (tokens are ES256)",
+                    p.display()
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let token_key = cfg
+            .token_key
+            .as_deref()
+            .map(|p| keys::private_key_pem(&read(p)?))
+            .transpose()?;
+        Ok(Self {
+            store,
+            kek,
+            verifier: VerifierConfig {
+                sim_roots,
+                insecure_sample: cfg.insecure_sample_tee,
+                collateral,
+            },
+            appraiser: Arc::new(ReferenceValueAppraiser),
+            token_key,
+            passport_signers,
+            admin_key,
+            session_ttl: i64::try_from(cfg.session_ttl_secs).unwrap_or(300),
+            token_ttl: i64::try_from(cfg.token_ttl_secs).unwrap_or(300),
+            secure_cookies: cfg.secure_cookies,
+            clock: Clock::default(),
+        })
+    }
+}
+
+/// A running broker's state, shared by all requests.
+pub struct Broker {
+    store: Arc<dyn Store>,
+    kek: Kek,
+    verifier: Arc<VerifierConfig>,
+    appraiser: Arc<dyn Appraiser>,
+    signer: TokenSigner,
+    tokens: TokenVerifier,
+    sessions: SessionKeys,
+    policies: PolicyCache,
+    admin_key: Option<admin::AdminKey>,
+    session_ttl: i64,
+    token_ttl: i64,
+    secure_cookies: bool,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("signer", &self.signer)
+            .field("admin_api", &self.admin_key.is_some())
+            .field("insecure_sample", &self.verifier.insecure_sample)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The name of the shared session MAC key in the store.
+const SESSION_KEY_NAME: &str = "session-mac-v1";
+/// The name of the shared token key in the store.
+const TOKEN_KEY_NAME: &str = "token-es256-v1";
+
+impl Broker {
+    /// Builds a broker: loads or creates the keys that replicas share.
+    pub async fn new(o: BrokerOptions) -> Result<Arc<Self>> {
+        if o.verifier.insecure_sample {
+            for _ in 0..3 {
+                tracing::warn!(
+                    "INSECURE TEST MODE: the unsigned `sample` TEE is accepted; every token it yields is marked {}; never use this in production",
+                    token::INSECURE_CLAIM
+                );
+            }
+        }
+        if !o.verifier.sim_roots.is_empty() {
+            tracing::warn!(
+                roots = o.verifier.sim_roots.len(),
+                "simulated-TEE roots are trusted: evidence signed by them is accepted"
+            );
+        }
+        // Shared secrets: the first replica's candidate wins; all open the
+        // same sealed value afterwards.
+        let mut mac = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut mac)
+            .map_err(|_| Error::Crypto("random generator failed".into()))?;
+        let sealed = o
+            .store
+            .shared_value(SESSION_KEY_NAME, &o.kek.seal(SESSION_KEY_NAME, &mac)?)
+            .await?;
+        let mac = o.kek.open(SESSION_KEY_NAME, &sealed)?;
+        let signer = match &o.token_key {
+            Some(k) => TokenSigner::from_pkcs8(k)?,
+            None => {
+                let (_, candidate) = TokenSigner::generate()?;
+                let sealed = o
+                    .store
+                    .shared_value(TOKEN_KEY_NAME, &o.kek.seal(TOKEN_KEY_NAME, &candidate)?)
+                    .await?;
+                TokenSigner::from_pkcs8(&o.kek.open(TOKEN_KEY_NAME, &sealed)?)?
+            }
+        };
+        let tokens = TokenVerifier::new(
+            std::iter::once(signer.public_point())
+                .chain(o.passport_signers.iter().map(Vec::as_slice)),
+        );
+        let admin_key = match o.admin_key {
+            Some(k) => Some(admin::AdminKey::new(&k)),
+            None => {
+                tracing::warn!("no admin key configured: the admin API is closed (401)");
+                None
+            }
+        };
+        Ok(Arc::new(Self {
+            store: o.store,
+            kek: o.kek,
+            verifier: Arc::new(o.verifier),
+            appraiser: o.appraiser,
+            signer,
+            tokens,
+            sessions: SessionKeys::new(&mac),
+            policies: PolicyCache::default(),
+            admin_key,
+            session_ttl: o.session_ttl,
+            token_ttl: o.token_ttl,
+            secure_cookies: o.secure_cookies,
+            clock: o.clock,
+        }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The token signer (its public key is published as JWKS).
+    pub fn signer(&self) -> &TokenSigner {
+        &self.signer
+    }
+
+    /// Drops expired sessions; returns how many.
+    pub async fn purge(&self) -> Result<u64> {
+        self.store.purge_sessions(self.clock.now()).await
+    }
+}
+
+/// The broker's HTTP routes: the KBS protocol under `/kbs/v0`, the admin API
+/// under `/admin/v0`, and the token keys at `/.well-known/jwks.json`.
+pub fn app(state: Arc<Broker>) -> Router {
+    Router::new()
+        .merge(kbs::routes())
+        .merge(admin::routes())
+        .with_state(state)
+}

@@ -1,0 +1,143 @@
+//! Sessions that survive load balancing: the challenge is a signed, expiring
+//! cookie, so any replica can continue a handshake that another began.
+//!
+//! The cookie `kbs-session-id` is `base64url(payload) "." base64url(mac)`,
+//! with the payload `{"n": nonce, "t": tee, "e": expiry, "h": hash}` and the
+//! MAC HMAC-SHA-256 under a key that every replica shares through the store
+//! (sealed under the KEK). `/auth` writes nothing; `/attest` records the
+//! nonce in the shared `sessions` table, whose primary key makes each nonce
+//! usable once, and later requests find the token there.
+
+use aws_lc_rs::hmac;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The cookie's name, as KBS guests expect it.
+pub const COOKIE: &str = "kbs-session-id";
+
+/// The signed content of a challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// The nonce (base64 of 32 random bytes), as sent to the guest.
+    #[serde(rename = "n")]
+    pub nonce: String,
+    /// The KBS tee name the guest announced.
+    #[serde(rename = "t")]
+    pub tee: String,
+    /// Unix seconds after which the challenge is void.
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+    /// The negotiated hash for the runtime-data binding (`sha384`, `sha512`).
+    #[serde(rename = "h")]
+    pub hash: String,
+}
+
+/// Signs and checks challenge cookies.
+pub struct SessionKeys {
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKeys(<redacted>)")
+    }
+}
+
+impl SessionKeys {
+    /// Keys from 32 secret bytes.
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        }
+    }
+
+    /// The cookie value for `c`.
+    pub fn seal(&self, c: &Challenge) -> Result<String> {
+        let payload = serde_json::to_vec(c).map_err(|e| Error::Crypto(e.to_string()))?;
+        let p = URL_SAFE_NO_PAD.encode(payload);
+        let tag = hmac::sign(&self.key, p.as_bytes());
+        Ok(format!("{p}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())))
+    }
+
+    /// Checks a cookie's MAC and expiry.
+    pub fn open(&self, cookie: &str, now: i64) -> Result<Challenge> {
+        let unauth = |why: &str| Error::Unauthenticated(format!("session cookie {why}"));
+        if cookie.len() > 1024 {
+            return Err(unauth("is too long"));
+        }
+        let (p, t) = cookie
+            .split_once('.')
+            .ok_or_else(|| unauth("is malformed"))?;
+        let tag = URL_SAFE_NO_PAD
+            .decode(t)
+            .map_err(|_| unauth("is malformed"))?;
+        hmac::verify(&self.key, p.as_bytes(), &tag)
+            .map_err(|_| unauth("was not issued by this broker (bad MAC)"))?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| unauth("is malformed"))?;
+        let c: Challenge = serde_json::from_slice(&payload).map_err(|_| unauth("is malformed"))?;
+        if c.expires_at <= now {
+            return Err(Error::Unauthenticated(
+                "session expired: start again with /kbs/v0/auth".into(),
+            ));
+        }
+        Ok(c)
+    }
+}
+
+/// The `Set-Cookie` header value for a challenge cookie.
+pub fn set_cookie(value: &str, max_age: u64, secure: bool) -> String {
+    format!(
+        "{COOKIE}={value}; Path=/kbs; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Finds the session cookie in a `Cookie` header.
+pub fn find_cookie(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn seal_open_expire_forge() {
+        let k = SessionKeys::new(&[1; 32]);
+        let c = Challenge {
+            nonce: "abc".into(),
+            tee: "snp".into(),
+            expires_at: 100,
+            hash: "sha384".into(),
+        };
+        let v = k.seal(&c).unwrap();
+        assert_eq!(k.open(&v, 99).unwrap(), c);
+        assert!(matches!(k.open(&v, 100), Err(Error::Unauthenticated(m)) if m.contains("expired")));
+        let other = SessionKeys::new(&[2; 32]);
+        assert!(other.open(&v, 0).is_err());
+        // A payload edited to extend the expiry fails the MAC.
+        let forged = Challenge {
+            expires_at: 10_000,
+            ..c
+        };
+        let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let tag = v.split_once('.').unwrap().1;
+        assert!(k.open(&format!("{p}.{tag}"), 200).is_err());
+        assert_eq!(
+            find_cookie(&format!("a=b; {COOKIE}={v}; c=d")),
+            Some(v.as_str())
+        );
+        let sc = set_cookie(&v, 300, true);
+        assert!(sc.contains("HttpOnly") && sc.contains("SameSite=Strict") && sc.contains("Secure"));
+    }
+}
