@@ -29,6 +29,7 @@ pub mod claims;
 pub mod collateral;
 pub mod engine;
 pub mod evidence;
+pub mod needs;
 pub mod pki;
 pub mod quote;
 pub mod roots;

@@ -10,6 +10,9 @@
 //! - [`verify`]: [`Verifier`], which caches verified chains by fingerprint so
 //!   that a warm verification costs one ECDSA P-384 verify (aws-lc-rs).
 //!
+//! - [`needs`]: which collateral a report still lacks, and the product,
+//!   chip ID and TCB that AMD KDS URLs are made of (for a caller that fetches).
+//!
 //! Non-goals: fetching from AMD KDS (the caller brings collateral), launch
 //! measurement prediction, and appraisal policy (which TCB or measurement is
 //! good enough is for `rootline-policy`).
@@ -24,6 +27,7 @@ pub mod certtable;
 pub mod claims;
 pub mod error;
 pub mod evidence;
+pub mod needs;
 pub mod pki;
 pub mod report;
 pub mod verify;

@@ -1,10 +1,13 @@
-//! Test support: locating the shared real-evidence vectors.
+//! Test support: locating the shared real-evidence vectors, and a loopback
+//! HTTP server ([`server`]) for tests that fetch collateral.
 //!
 //! The vectors are read in place, never copied into the project. Their folder
 //! comes from `ROOTLINE_VECTORS`, or defaults to `../shared/vectors` beside the
 //! repository. A test that needs them calls [`vectors`]: on a user's fresh
 //! clone without the folder it gets `None` and prints why it skips; under CI
 //! (`CI` set) a missing folder is a failure, never a silent skip.
+
+pub mod server;
 
 use std::path::{Path, PathBuf};
 
