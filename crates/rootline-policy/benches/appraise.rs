@@ -1,0 +1,2 @@
+//! Appraisal benchmark (stub).
+fn main() {}

@@ -1,0 +1,244 @@
+//! The default policies on the shared vectors: affirmed with reference values
+//! taken from their own claims; contraindicated, with a reason naming the key,
+//! when any one reference value changes; the debug-enabled SNP report refused.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use rootline_policy::reference::{ReferenceValues, apply_add, from_outcome};
+use rootline_policy::{Appraiser, PolicySet, Tier};
+use rootline_verifier::Outcome;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+fn refs_from(o: &Outcome) -> ReferenceValues {
+    let mut records = Vec::new();
+    apply_add(
+        &mut records,
+        from_outcome(o, "test: own claims").unwrap(),
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    ReferenceValues::active(&records, OffsetDateTime::now_utc())
+}
+
+fn appraiser(refs: &ReferenceValues, settings: Value) -> Appraiser {
+    Appraiser::new(&PolicySet::defaults().unwrap(), refs, &settings).unwrap()
+}
+
+/// Affirmed with its own claims; then each reference value changed in turn
+/// gives contraindicated with a reason naming that key and the count.
+fn own_claims_affirm_and_each_change_contraindicates(o: Outcome, settings: Value) {
+    assert!(o.verified, "{:?}", o.error);
+    let refs = refs_from(&o);
+    let a = appraiser(&refs, settings.clone()).appraise(&[("cpu0", &o)]);
+    let d = &a.devices[0];
+    assert_eq!(a.status, Tier::Affirming, "{:#?}", d);
+    assert!(d.reasons.is_empty(), "{:#?}", d.reasons);
+    assert_eq!(d.trust_vector.get("executables"), Some(2));
+    assert_eq!(d.trust_vector.get("hardware"), Some(2));
+    assert!(!refs.0.is_empty());
+    for key in refs.0.keys() {
+        let mut changed = refs.clone();
+        let v = changed.0.get_mut(key).unwrap();
+        v[0] = match &v[0] {
+            Value::String(s) => {
+                let mut s = s.clone();
+                let c = if s.starts_with('0') { "1" } else { "0" };
+                s.replace_range(0..1, c);
+                Value::String(s)
+            }
+            Value::Number(n) => json!(n.as_i64().unwrap() + 1),
+            other => panic!("{key}: unexpected {other}"),
+        };
+        let a = appraiser(&changed, settings.clone()).appraise(&[("cpu0", &o)]);
+        let d = &a.devices[0];
+        assert_eq!(a.status, Tier::Contraindicated, "{key}: {d:#?}");
+        let r = d
+            .reasons
+            .iter()
+            .find(|r| r.key.as_deref() == Some(key.as_str()))
+            .unwrap_or_else(|| panic!("{key}: no reason names it: {:#?}", d.reasons));
+        assert!(r.message.contains(key.as_str()), "{}", r.message);
+        assert!(
+            r.message.contains("not one of the 1 accepted values"),
+            "{}",
+            r.message
+        );
+        assert_eq!(d.reasons.len(), 1, "{key}: {:#?}", d.reasons);
+    }
+}
+
+#[test]
+fn tpm_vector_affirmed_by_own_pcrs_and_any_changed_pcr_contraindicates() {
+    let Some(o) = common::tpm() else { return };
+    own_claims_affirm_and_each_change_contraindicates(o, json!({}));
+}
+
+#[test]
+fn snp_vector_affirmed_by_own_measurement() {
+    let Some(o) = common::snp() else { return };
+    own_claims_affirm_and_each_change_contraindicates(o, json!({}));
+}
+
+#[test]
+fn tdx_vector_affirmed_by_own_mrtd_and_rtmrs() {
+    let Some(o) = common::tdx() else { return };
+    own_claims_affirm_and_each_change_contraindicates(o, json!({}));
+}
+
+#[test]
+fn tpm_pcr_reason_reads_as_the_issue_asks() {
+    let Some(o) = common::tpm() else { return };
+    let mut refs = refs_from(&o);
+    let observed = refs.0["tpm.pcr.sha256.4"][0].clone();
+    refs.0.insert(
+        "tpm.pcr.sha256.4".into(),
+        vec![json!("00".repeat(32)), json!("11".repeat(32))],
+    );
+    let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
+    let d = &a.devices[0];
+    assert_eq!(d.trust_vector.get("executables"), Some(96));
+    assert_eq!(
+        d.reasons[0].message,
+        format!(
+            "PCR 4 sha256 is {}, not one of the 2 accepted values of tpm.pcr.sha256.4",
+            observed.as_str().unwrap()
+        )
+    );
+}
+
+#[test]
+fn missing_reference_value_is_a_reason_not_a_silent_pass() {
+    let Some(o) = common::snp() else { return };
+    let mut refs = refs_from(&o);
+    refs.0.remove("snp.measurement");
+    let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
+    let d = &a.devices[0];
+    assert_eq!(a.status, Tier::Warning, "{d:#?}");
+    assert_eq!(d.trust_vector.get("executables"), Some(33));
+    let r = &d.reasons[0];
+    assert_eq!(r.key.as_deref(), Some("snp.measurement"));
+    assert!(
+        r.message
+            .contains("no reference value snp.measurement is stored")
+    );
+    assert!(
+        r.message
+            .contains(o.claims["measurement"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn no_reference_values_at_all_is_never_affirming() {
+    for o in [common::tpm(), common::snp(), common::tdx(), common::sgx()]
+        .into_iter()
+        .flatten()
+    {
+        let a = appraiser(&ReferenceValues::default(), json!({})).appraise(&[("cpu0", &o)]);
+        assert_ne!(a.status, Tier::Affirming, "{:#?}", a.devices[0]);
+        assert!(!a.devices[0].reasons.is_empty());
+    }
+}
+
+#[test]
+fn go_sev_guest_debug_report_is_refused_by_default() {
+    let Some(o) = common::snp_debug() else { return };
+    assert!(o.verified, "{:?}", o.error);
+    assert_eq!(o.claims["debug_allowed"], true);
+    let refs = refs_from(&o);
+    let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
+    let d = &a.devices[0];
+    assert_eq!(a.status, Tier::Contraindicated, "{d:#?}");
+    assert_eq!(d.trust_vector.get("configuration"), Some(96));
+    assert_eq!(d.reasons.len(), 1);
+    assert_eq!(d.reasons[0].key.as_deref(), Some("snp.debug_allowed"));
+    // Only an explicit setting accepts it.
+    let a = appraiser(&refs, json!({"allow_debug": true})).appraise(&[("cpu0", &o)]);
+    assert_eq!(a.status, Tier::Affirming, "{:#?}", a.devices[0]);
+}
+
+#[test]
+fn sgx_tcb_needing_configuration_is_contraindicated_with_advisories() {
+    let Some(o) = common::sgx() else { return };
+    assert!(o.verified, "{:?}", o.error);
+    let refs = refs_from(&o);
+    for settings in [json!({}), json!({"allow_sw_hardening_needed": true})] {
+        let a = appraiser(&refs, settings).appraise(&[("cpu0", &o)]);
+        let d = &a.devices[0];
+        assert_eq!(a.status, Tier::Contraindicated, "{d:#?}");
+        assert_eq!(d.trust_vector.get("hardware"), Some(96));
+        let m = &d.reasons[0].message;
+        assert!(m.contains("ConfigurationAndSWHardeningNeeded"), "{m}");
+        assert!(m.contains("INTEL-SA-00289"), "{m}");
+    }
+}
+
+#[test]
+fn sw_hardening_needed_is_accepted_only_by_the_setting() {
+    let Some(mut o) = common::tdx() else { return };
+    let refs = refs_from(&o);
+    o.tcb_status = Some("SWHardeningNeeded".into());
+    let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
+    assert_eq!(a.status, Tier::Contraindicated);
+    assert!(
+        a.devices[0].reasons[0]
+            .message
+            .contains("allow_sw_hardening_needed")
+    );
+    let a = appraiser(&refs, json!({"allow_sw_hardening_needed": true})).appraise(&[("cpu0", &o)]);
+    assert_eq!(a.status, Tier::Affirming, "{:#?}", a.devices[0]);
+}
+
+#[test]
+fn unverified_outcome_is_contraindicated_even_when_claims_match() {
+    let Some(mut o) = common::snp() else { return };
+    let refs = refs_from(&o);
+    o.verified = false;
+    o.error = Some("VCEK signature check failed".into());
+    let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
+    let d = &a.devices[0];
+    assert_eq!(a.status, Tier::Contraindicated);
+    assert_eq!(d.trust_vector.get("hardware"), Some(99));
+    assert!(d.reasons[0].message.contains("VCEK signature check failed"));
+}
+
+#[test]
+fn two_devices_are_affirming_only_together() {
+    let (Some(cpu), Some(tpm)) = (common::snp(), common::tpm()) else {
+        return;
+    };
+    let mut refs = refs_from(&cpu);
+    refs.0.extend(refs_from(&tpm).0);
+    let ap = appraiser(&refs, json!({}));
+    assert!(
+        ap.appraise(&[("cpu0", &cpu), ("tpm0", &tpm)])
+            .is_affirming()
+    );
+    refs.0.remove("tpm.pcr.sha256.7");
+    let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &cpu), ("tpm0", &tpm)]);
+    assert_eq!(a.devices[0].status, Tier::Affirming);
+    assert_eq!(a.devices[1].status, Tier::Warning);
+    assert_eq!(a.status, Tier::Warning);
+}
+
+#[test]
+fn appraiser_is_shared_between_threads() {
+    let Some(o) = common::tdx() else { return };
+    let ap = std::sync::Arc::new(appraiser(&refs_from(&o), json!({})));
+    let o = std::sync::Arc::new(o);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (ap, o) = (ap.clone(), o.clone());
+            std::thread::spawn(move || ap.appraise(&[("cpu0", &o)]).status)
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), Tier::Affirming);
+    }
+}

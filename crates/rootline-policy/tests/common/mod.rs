@@ -1,0 +1,87 @@
+//! Verified outcomes of the shared vectors, at the times their collateral is
+//! valid (the same times the verifier's own tests use).
+#![allow(dead_code)]
+
+use rootline_verifier::{Collateral, Extra, Outcome, Request};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+fn at(s: &str) -> Option<OffsetDateTime> {
+    Some(OffsetDateTime::parse(s, &Rfc3339).unwrap())
+}
+
+fn read(rel: &str) -> Option<Vec<u8>> {
+    rootline_testkit::vector(rel).map(|p| std::fs::read(p).unwrap())
+}
+
+fn coll(rel: &str) -> Option<Collateral> {
+    let p = rootline_testkit::vector(rel)?;
+    Some(Collateral {
+        bytes: std::fs::read(&p).unwrap(),
+        origin: p,
+    })
+}
+
+/// The swtpm + OVMF UKI boot: quote, signature, AK, PCRs, event log, nonce.
+pub(crate) fn tpm() -> Option<Outcome> {
+    let d = "ovmf-swtpm/uki-esp-ekcert-tpm";
+    let nonce = String::from_utf8(read(&format!("{d}/nonce.hex"))?).unwrap();
+    let req = Request {
+        evidence: read(&format!("{d}/quote.msg"))?,
+        tee: Some(rootline_core::TeeKind::Tpm),
+        nonce: Some(hex::decode(nonce.trim()).unwrap()),
+        extra: Extra {
+            signature: read(&format!("{d}/quote.sig")),
+            ak: read(&format!("{d}/ak.pub")),
+            pcrs: read(&format!("{d}/quote.pcrs")),
+            eventlog: read(&format!("{d}/binary_bios_measurements")),
+        },
+        ..Request::default()
+    };
+    Some(rootline_verifier::verify(&req))
+}
+
+/// AMD Turin report with its VCEK (oak).
+pub(crate) fn snp() -> Option<Outcome> {
+    let req = Request {
+        evidence: read("snp/oak/turin_oc_report.bin")?,
+        collateral: vec![coll("snp/oak/turin_oc_vcek.der")?],
+        at: at("2025-08-15T00:00:00Z"),
+        ..Request::default()
+    };
+    Some(rootline_verifier::verify(&req))
+}
+
+/// The go-sev-guest Milan report, whose guest policy allows debugging.
+pub(crate) fn snp_debug() -> Option<Outcome> {
+    let req = Request {
+        evidence: read("snp/go-sev-guest/attestation.bin")?,
+        collateral: vec![coll("snp/go-sev-guest/vcek.der")?],
+        at: at("2025-08-15T00:00:00Z"),
+        ..Request::default()
+    };
+    Some(rootline_verifier::verify(&req))
+}
+
+/// dcap-qvl's TDX quote with its collateral.
+pub(crate) fn tdx() -> Option<Outcome> {
+    let req = Request {
+        evidence: read("tdx/dcap-qvl/tdx_quote")?,
+        collateral: vec![coll("tdx/dcap-qvl/tdx_quote_collateral.json")?],
+        at: at("2025-07-04T10:24:15Z"),
+        ..Request::default()
+    };
+    Some(rootline_verifier::verify(&req))
+}
+
+/// dcap-qvl's SGX quote (TCB ConfigurationAndSWHardeningNeeded).
+pub(crate) fn sgx() -> Option<Outcome> {
+    let req = Request {
+        evidence: read("sgx/dcap-qvl/sgx_quote")?,
+        tee: Some(rootline_core::TeeKind::Sgx),
+        collateral: vec![coll("sgx/dcap-qvl/sgx_quote_collateral.json")?],
+        at: at("2025-07-04T10:28:44Z"),
+        ..Request::default()
+    };
+    Some(rootline_verifier::verify(&req))
+}
