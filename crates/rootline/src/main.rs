@@ -37,6 +37,9 @@ enum Command {
     Eventlog(cmd::eventlog::Command),
     /// Walk through the chain of trust on this machine, step by step.
     Demo(cmd::demo::Args),
+    /// Predict reference values from artifacts (a UKI's PCR 4, 9 and 11).
+    #[command(subcommand)]
+    Measure(cmd::measure::Command),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Eventlog(c) => cmd::eventlog::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Measure(c) => cmd::measure::run(c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod eventlog;
+pub(crate) mod measure;
 pub(crate) mod verify;
 
 use std::path::Path;

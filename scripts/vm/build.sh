@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Builds a unified kernel image (UKI) and a FAT ESP for the measured-boot test.
+#
+#   scripts/vm/build.sh OUT_DIR CMDLINE [OS_RELEASE_FILE]
+#
+# The Debian kernel package is downloaded once into the cache
+# ($ROOTLINE_VM_CACHE, default ~/.cache/rootline-vm) and reused. The initrd
+# holds busybox-static, scripts/vm/guest-init.sh as /init, tpm2-tools with the
+# libraries ldd names (and the TCTI it dlopens), and qemu_fw_cfg.ko. The UKI
+# is systemd-boot-efi's stub with .osrel/.cmdline/.linux/.initrd added by
+# objcopy (systemd 252 has no ukify). Everything is built reproducibly (fixed
+# mtimes, sorted cpio, gzip -n), so the same inputs give the same bytes.
+set -euo pipefail
+out=${1:?usage: build.sh OUT_DIR CMDLINE [OS_RELEASE]}
+cmdline=${2:?usage: build.sh OUT_DIR CMDLINE [OS_RELEASE]}
+osrel=${3:-/etc/os-release}
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${ROOTLINE_VM_CACHE:-$HOME/.cache/rootline-vm}
+stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+mkdir -p "$out" "$cache"
+for tool in objcopy mformat mcopy cpio busybox tpm2; do
+  command -v "$tool" >/dev/null || { echo "build.sh: $tool is missing" >&2; exit 3; }
+done
+[ -f "$stub" ] || { echo "build.sh: $stub is missing (systemd-boot-efi)" >&2; exit 3; }
+
+# Kernel: the version the shared vector was captured with when the archive
+# still has it (its digests can then be compared), else the newest 6.1.
+pick_kernel() {
+  if apt-cache show linux-image-6.1.0-56-amd64 >/dev/null 2>&1; then
+    echo linux-image-6.1.0-56-amd64; return
+  fi
+  apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -1
+}
+kdir=$(ls -d "$cache"/kernel-* 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "$kdir" ] || [ ! -f "$kdir/vmlinuz" ]; then
+  pkg=$(pick_kernel)
+  [ -n "$pkg" ] || { echo "build.sh: no linux-image-6.1.0-*-amd64 in apt (run apt-get update)" >&2; exit 3; }
+  kdir="$cache/kernel-${pkg#linux-image-}"
+  tmp=$(mktemp -d "$cache/dl.XXXXXX")
+  (cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1)
+  dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" ./boot ./lib/modules
+  mkdir -p "$kdir.part"
+  cp "$tmp"/boot/vmlinuz-* "$kdir.part/vmlinuz"
+  cp "$(find "$tmp/lib/modules" -name qemu_fw_cfg.ko | head -1)" "$kdir.part/qemu_fw_cfg.ko"
+  basename "$tmp"/*.deb > "$kdir.part/package"
+  rm -rf "$tmp"
+  mv "$kdir.part" "$kdir"
+fi
+
+# initrd
+root="$out/initrd.root"
+rm -rf "$root"
+mkdir -p "$root"/{bin,lib/guest,lib64,lib/modules,proc,sys,dev,tmp}
+cp "$(command -v busybox)" "$root/bin/busybox"
+cp "$here/guest-init.sh" "$root/init"
+chmod 755 "$root/init"
+cp "$kdir/qemu_fw_cfg.ko" "$root/lib/modules/"
+cp "$(readlink -f "$(command -v tpm2)")" "$root/bin/tpm2"
+for t in createek createak quote nvread; do ln -s tpm2 "$root/bin/tpm2_$t"; done
+tcti=$(ls /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 2>/dev/null || true)
+[ -n "$tcti" ] || { echo "build.sh: libtss2-tcti-device.so.0 is missing" >&2; exit 3; }
+for bin in "$(command -v tpm2)" "$tcti"; do
+  ldd "$bin" | awk '/=> \//{print $3} /^\t\/lib64/{print $1}' | while read -r lib; do
+    cp -L "$lib" "$root/lib/guest/"
+  done
+done
+cp -L "$tcti" "$root/lib/guest/"
+cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+find "$root" -exec touch -h -d @0 {} +
+(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null --reproducible -o -H newc --quiet) | gzip -n -9 > "$out/initrd.cpio.gz"
+rm -rf "$root"
+
+# UKI
+printf '%s' "$cmdline" > "$out/cmdline.txt"
+cp "$osrel" "$out/os-release"
+cp "$kdir/vmlinuz" "$out/vmlinuz"
+cp "$kdir/package" "$out/kernel-package"
+objcopy \
+  --add-section .osrel="$out/os-release" --change-section-vma .osrel=0x20000 \
+  --add-section .cmdline="$out/cmdline.txt" --change-section-vma .cmdline=0x30000 \
+  --add-section .linux="$out/vmlinuz" --change-section-vma .linux=0x2000000 \
+  --add-section .initrd="$out/initrd.cpio.gz" --change-section-vma .initrd=0x3000000 \
+  "$stub" "$out/uki.efi"
+
+# ESP: a FAT image holding \EFI\BOOT\BOOTX64.EFI (removable-media boot path).
+size_kb=$(( $(stat -c %s "$out/uki.efi") / 1024 + 4096 ))
+rm -f "$out/esp.img"
+truncate -s "${size_kb}K" "$out/esp.img"
+mformat -i "$out/esp.img" -N 12345678 -v ESP ::
+mmd -i "$out/esp.img" ::/EFI ::/EFI/BOOT
+mcopy -i "$out/esp.img" -m "$out/uki.efi" ::/EFI/BOOT/BOOTX64.EFI
+echo "built $out/uki.efi ($(stat -c %s "$out/uki.efi") bytes) with $(cat "$kdir/package")"
