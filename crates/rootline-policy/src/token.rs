@@ -13,7 +13,10 @@
 //! published as a JWKS whose `kid` is the RFC 7638 thumbprint.
 //! [`verify_token`] is what a relying party (the broker in passport mode)
 //! runs: the signature by a key of the JWKS chosen by `kid`, an `exp` that is
-//! required and enforced (the `ear` crate does not enforce it), and the issuer.
+//! required and enforced, and the issuer. (The `ear` crate's `from_jwt*`
+//! decoders never look at `exp`; only its `Ear::validate` does, against the
+//! system clock. We check `exp` ourselves against the caller's time, then run
+//! `validate` for the rest of the EAR's rules.)
 
 use std::path::{Path, PathBuf};
 
