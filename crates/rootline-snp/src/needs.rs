@@ -69,13 +69,16 @@ impl Needs {
 fn cn_products(coll: &Collateral) -> Vec<Product> {
     let mut out = Vec::new();
     for c in &coll.certs {
-        if let Ok(x) = c.parse()
-            && let Some(p) = pki::common_name(x.subject())
+        let Ok(x) = c.parse() else { continue };
+        // A VCEK's own name (SEV-VCEK) names no product; its issuer's does.
+        for name in [x.subject(), x.issuer()] {
+            if let Some(p) = pki::common_name(name)
                 .as_deref()
                 .and_then(Product::from_common_name)
-            && !out.contains(&p)
-        {
-            out.push(p);
+                && !out.contains(&p)
+            {
+                out.push(p);
+            }
         }
     }
     out

@@ -14,6 +14,12 @@ use serde_json::Value;
 fn run(args: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
         .arg("verify")
+        // Hermetic: never fetch, and an empty cache (see fetch_cli.rs for fetching).
+        .env("ROOTLINE_OFFLINE", "1")
+        .env(
+            "ROOTLINE_CACHE_DIR",
+            std::env::temp_dir().join("rootline-tests-no-cache"),
+        )
         .args(args)
         .arg("--json")
         .output()

@@ -16,6 +16,12 @@ const AT: &str = "2025-08-15T00:00:00Z";
 fn run(args: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
         .arg("verify")
+        // Hermetic: never fetch, and an empty cache (see fetch_cli.rs for fetching).
+        .env("ROOTLINE_OFFLINE", "1")
+        .env(
+            "ROOTLINE_CACHE_DIR",
+            std::env::temp_dir().join("rootline-tests-no-cache"),
+        )
         .args(args)
         .arg("--json")
         .output()

@@ -2,6 +2,7 @@
 
 pub(crate) mod demo;
 pub(crate) mod eventlog;
+pub(crate) mod fetch;
 pub(crate) mod measure;
 pub(crate) mod verify;
 

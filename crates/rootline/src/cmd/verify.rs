@@ -50,6 +50,11 @@ pub(crate) struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Collateral not given with --collateral is taken from the cache or
+    /// fetched (SNP: VCEK, ASK/ARK chain and CRL from AMD KDS; TDX/SGX: TCB
+    /// info, QE identity and CRLs from Intel PCS or a PCCS).
+    #[command(flatten)]
+    fetch: super::fetch::FetchArgs,
 }
 
 pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
@@ -73,8 +78,14 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         });
     }
     let opt = |p: &Option<PathBuf>| p.as_deref().map(read_input).transpose();
+    let evidence = read_input(&a.evidence)?;
+    let kind = a.tee.or_else(|| rootline_verifier::detect(&evidence));
+    let at_s = at.unwrap_or_else(OffsetDateTime::now_utc).unix_timestamp();
+    let client = super::fetch::client(&a.fetch);
+    let fetched = super::fetch::gather(&client, &a.fetch, kind, &evidence, &collateral, at_s);
+    collateral.extend(fetched.collateral);
     let req = Request {
-        evidence: read_input(&a.evidence)?,
+        evidence,
         tee: a.tee,
         collateral,
         at,
@@ -86,7 +97,18 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
             eventlog: opt(&a.eventlog)?,
         },
     };
-    let out = rootline_verifier::verify(&req);
+    let mut out = rootline_verifier::verify(&req);
+    out.warnings.extend(fetched.notes);
+    for f in &fetched.failures {
+        out.warnings.push(format!("collateral not obtained: {f}"));
+    }
+    if !out.verified && !fetched.failures.is_empty() {
+        let why = out.error.take().unwrap_or_default();
+        out.error = Some(format!(
+            "{why}; collateral not obtained: {}",
+            fetched.failures.join("; ")
+        ));
+    }
     if out.tee.is_none() && !a.json {
         bail!(
             "{}",
