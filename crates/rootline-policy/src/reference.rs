@@ -479,8 +479,10 @@ pub fn from_replay(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Erro
 /// Values from a JSON file in any of the shapes rootline reads:
 /// - `rootline verify --json` output (claims of a verified outcome);
 /// - `rootline eventlog replay --json` output;
-/// - a list of records (`rootline reference list --json`, or
-///   `[{"key", "value", "provenance"?, "expires"?}]`);
+/// - a list of records (`rootline reference list --json`, `rootline
+///   reference record`, or `[{"key", "value", "provenance"?, "expires"?}]`);
+/// - a reference store file or `rootline reference record --json` output
+///   (`{"values": [...]}`, `{"records": [...]}`; retired records skipped);
 /// - an object of key to value or list of values.
 pub fn from_json(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Error> {
     match json {
@@ -490,6 +492,27 @@ pub fn from_json(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Error>
         }
         Value::Object(m) if m.contains_key("pcrs") && m.contains_key("events") => {
             from_replay(json, provenance)
+        }
+        // A FileStore file, or `rootline reference record --json`: the
+        // current records.
+        Value::Object(m)
+            if matches!(m.get("values"), Some(Value::Array(_)))
+                || matches!(m.get("records"), Some(Value::Array(_))) =>
+        {
+            let items = m
+                .get("values")
+                .or_else(|| m.get("records"))
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut out = Vec::new();
+            for (i, it) in items.iter().enumerate() {
+                if it.get("retired").is_some_and(|r| !r.is_null()) {
+                    continue;
+                }
+                out.push(record_from_json(it, provenance).map_err(|e| in_item(i, e))?);
+            }
+            Ok(out)
         }
         Value::Array(items) => items
             .iter()

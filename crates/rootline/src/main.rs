@@ -40,6 +40,14 @@ enum Command {
     /// Predict reference values from artifacts (a UKI's PCR 4, 9 and 11).
     #[command(subcommand)]
     Measure(cmd::measure::Command),
+    /// Reference values: the accepted measurements, with their history
+    /// (add, list, delete, import), and golden values from a verified boot
+    /// (record).
+    Reference(cmd::reference::Args),
+    /// Verify evidence, appraise it with a Rego policy against reference
+    /// values, and sign the result as an EAR token (exit 0 only when
+    /// affirming).
+    Appraise(cmd::appraise::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +57,8 @@ fn main() -> ExitCode {
         Command::Eventlog(c) => cmd::eventlog::run(c),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Measure(c) => cmd::measure::run(c),
+        Command::Reference(a) => cmd::reference::run(a),
+        Command::Appraise(a) => cmd::appraise::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
+pub(crate) mod appraise;
 pub(crate) mod demo;
 pub(crate) mod eventlog;
 pub(crate) mod fetch;
 pub(crate) mod measure;
+pub(crate) mod reference;
 pub(crate) mod verify;
 
 use std::path::Path;

@@ -1,0 +1,260 @@
+//! `rootline appraise`: verify evidence, appraise it with a Rego policy
+//! against reference values, and sign the result as an EAR token.
+//!
+//! The evidence flags are `rootline verify`'s (same names, same meaning); the
+//! policy is the shipped strict default for the evidence kind unless
+//! `--policy` gives another. Exit codes: 0 affirming, 1 anything else
+//! (warning, contraindicated, none, evidence rejected), 2 unreadable input,
+//! an unloadable policy or bad flags.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use rootline_core::TeeKind;
+use rootline_policy::reference::{self, ReferenceValues};
+use rootline_policy::{
+    Appraiser, CompiledPolicy, PolicySet, SigningKey, TokenOptions, token::DEFAULT_TTL_SECS,
+};
+use rootline_verifier::{Collateral, Extra, Outcome, Request};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::read_input;
+use crate::{EXIT_REJECTED, EXIT_USAGE};
+
+/// The evidence flags of `rootline verify`, as `appraise` takes them.
+#[derive(clap::Args)]
+pub(crate) struct EvidenceArgs {
+    /// Evidence file: raw binary, hex text, or a JSON/CBOR wrapper
+    /// (configfs-tsm CBOR, go-tpm-tools Attestation, Trustee evidence JSON...).
+    pub(crate) evidence: PathBuf,
+    /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia.
+    /// Detected from the content when absent.
+    #[arg(long)]
+    pub(crate) tee: Option<TeeKind>,
+    /// A collateral file, recognised by content: PEM/DER certificates and
+    /// chains, CRLs, dcap-qvl collateral JSON, Intel PCS TCB info or QE
+    /// identity JSON, CCA trust anchors. Repeat for several.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) collateral: Vec<PathBuf>,
+    /// Judge certificates, CRLs and TCB info at this instant (RFC 3339,
+    /// e.g. 2025-07-04T00:00:00Z) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub(crate) at: Option<String>,
+    /// The nonce the evidence must carry (report data, TPM extraData), in hex.
+    /// Without it, freshness is not checked and the output says so. It is
+    /// echoed in the token as eat_nonce.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) nonce: Option<String>,
+    /// TPM: the quote's signature (the file `tpm2_quote -s` writes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signature: Option<PathBuf>,
+    /// TPM: the attestation key (PEM, DER SubjectPublicKeyInfo or TPM2B_PUBLIC).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ak: Option<PathBuf>,
+    /// TPM: the PCR values the quote covers (the file `tpm2_quote -o` writes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pcrs: Option<PathBuf>,
+    /// An event log to replay against the signed registers: TCG log for TPM,
+    /// CCEL for TDX.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) eventlog: Option<PathBuf>,
+}
+
+impl EvidenceArgs {
+    /// The verifier request these flags describe (files read, time and nonce
+    /// parsed).
+    pub(crate) fn request(&self) -> anyhow::Result<Request> {
+        let at = match &self.at {
+            None => None,
+            Some(s) => Some(OffsetDateTime::parse(s, &Rfc3339).with_context(|| {
+                format!("--at {s:?} is not an RFC 3339 time such as 2025-07-04T00:00:00Z")
+            })?),
+        };
+        let nonce = match &self.nonce {
+            None => None,
+            Some(s) => Some(
+                rootline_core::from_hex(s).with_context(|| format!("--nonce {s:?} is not hex"))?,
+            ),
+        };
+        let mut collateral = Vec::new();
+        for p in &self.collateral {
+            collateral.push(Collateral {
+                origin: p.clone(),
+                bytes: read_input(p)?,
+            });
+        }
+        let opt = |p: &Option<PathBuf>| p.as_deref().map(read_input).transpose();
+        Ok(Request {
+            evidence: read_input(&self.evidence)?,
+            tee: self.tee,
+            collateral,
+            at,
+            nonce,
+            extra: Extra {
+                signature: opt(&self.signature)?,
+                ak: opt(&self.ak)?,
+                pcrs: opt(&self.pcrs)?,
+                eventlog: opt(&self.eventlog)?,
+            },
+        })
+    }
+}
+
+/// Flags of `rootline appraise`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    evidence: EvidenceArgs,
+    /// A Rego policy (package rootline.appraisal, rule `result`) to use
+    /// instead of the shipped default for the evidence kind. Errors in it are
+    /// reported before any evidence is looked at.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Reference values: a file in any shape `rootline reference import`
+    /// reads (records, key to values, the store file...). Default: the store
+    /// in the data directory.
+    #[arg(long, value_name = "FILE")]
+    reference_values: Option<PathBuf>,
+    /// Policy settings, a JSON object: allow_sw_hardening_needed,
+    /// allow_debug, tpm_pcr_bank, tpm_required_pcrs, snp_min_tcb.
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+    /// The EAR signing key (PEM, P-256 for ES256 or P-384 for ES384).
+    /// Default: generated once and kept in the data directory.
+    #[arg(long, value_name = "FILE")]
+    signing_key: Option<PathBuf>,
+    /// Where rootline keeps its state. Default: $XDG_DATA_HOME/rootline, else
+    /// ~/.local/share/rootline.
+    #[arg(long, value_name = "DIR", env = "ROOTLINE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The verifier id's developer, which relying parties check as issuer.
+    #[arg(long, default_value = "https://rootline.invalid")]
+    issuer: String,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = DEFAULT_TTL_SECS)]
+    ttl: i64,
+    /// Print one JSON object {"status", "devices", "token", "jwks",
+    /// "verification"} instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `cpu0` for CPU TEEs, `tpm0` for a TPM, `gpu0` for a GPU.
+fn device_name(tee: Option<TeeKind>) -> &'static str {
+    match tee {
+        Some(TeeKind::Tpm) => "tpm0",
+        Some(TeeKind::Nvidia) => "gpu0",
+        _ => "cpu0",
+    }
+}
+
+fn load_reference(a: &Args) -> anyhow::Result<ReferenceValues> {
+    let now = OffsetDateTime::now_utc();
+    match &a.reference_values {
+        Some(p) => {
+            let json: Value = serde_json::from_slice(&read_input(p)?)
+                .with_context(|| format!("{} is not JSON", p.display()))?;
+            let new = reference::from_json(&json, &format!("{}", p.display()))
+                .with_context(|| format!("{}", p.display()))?;
+            let mut records = Vec::new();
+            reference::apply_add(&mut records, new, now)
+                .with_context(|| format!("{}", p.display()))?;
+            Ok(ReferenceValues::active(&records, now))
+        }
+        None => {
+            let dir = super::reference::data_dir(a.data_dir.as_deref())?;
+            let store = rootline_policy::FileStore::in_dir(&dir);
+            use rootline_policy::ReferenceStore as _;
+            Ok(store.active(now)?)
+        }
+    }
+}
+
+pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
+    // Everything that can be wrong with the inputs is found before the
+    // evidence is verified.
+    let custom = match &a.policy {
+        Some(p) => {
+            let text = String::from_utf8(read_input(p)?)
+                .with_context(|| format!("{} is not UTF-8", p.display()))?;
+            Some(CompiledPolicy::load(&p.display().to_string(), &text)?)
+        }
+        None => None,
+    };
+    let reference = load_reference(&a)?;
+    let settings = match &a.settings {
+        Some(p) => serde_json::from_slice(&read_input(p)?)
+            .with_context(|| format!("{} is not JSON", p.display()))?,
+        None => json!({}),
+    };
+    let key = match &a.signing_key {
+        Some(p) => SigningKey::from_file(p)?,
+        None => SigningKey::load_or_generate(&super::reference::data_dir(a.data_dir.as_deref())?)?,
+    };
+    let req = a.evidence.request()?;
+    let outcome: Outcome = rootline_verifier::verify(&req);
+    let Some(tee) = outcome.tee else {
+        bail!(
+            "{}",
+            outcome
+                .error
+                .as_deref()
+                .unwrap_or("could not tell the evidence kind")
+        );
+    };
+    let mut set = PolicySet::defaults()?;
+    if let Some(p) = custom {
+        set.set(tee, p);
+    }
+    let appraiser = Appraiser::new(&set, &reference, &settings)?;
+    let device = device_name(Some(tee));
+    let appraisal = appraiser.appraise(&[(device, &outcome)]);
+    let opts = TokenOptions {
+        developer: a.issuer.clone(),
+        ttl_secs: a.ttl,
+        nonce: req.nonce.clone(),
+        ..TokenOptions::default()
+    };
+    let token = key.sign(&appraisal, &opts)?;
+    if a.json {
+        let out = json!({
+            "status": appraisal.status,
+            "devices": appraisal.devices,
+            "token": token,
+            "jwks": key.jwks(),
+            "verification": outcome,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        if !outcome.verified {
+            println!(
+                "{tee}: evidence REJECTED: {}",
+                outcome.error.as_deref().unwrap_or("no reason given")
+            );
+        }
+        for d in &appraisal.devices {
+            println!("{} ({tee}): {}  [policy {}]", d.device, d.status, d.policy);
+            let tv: Vec<String> = d
+                .trust_vector
+                .iter()
+                .map(|(c, v)| format!("{c}={v}"))
+                .collect();
+            println!("  trust vector: {}", tv.join(" "));
+            for r in &d.reasons {
+                println!("  - {}: {}", r.component, r.message);
+            }
+        }
+        println!("decision: {}", appraisal.status);
+        println!("token (EAR, {}, kid {}):", key.alg().as_str(), key.kid());
+        println!("{token}");
+    }
+    Ok(if appraisal.is_affirming() {
+        0
+    } else if outcome.tee.is_none() {
+        EXIT_USAGE
+    } else {
+        EXIT_REJECTED
+    })
+}
