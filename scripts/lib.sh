@@ -4,7 +4,9 @@
 # Debian packages the tests need: tpm2-tools (tpm2_eventlog for the live
 # comparison, tpm2_* clients for swtpm tests), swtpm for a real TPM 2.0,
 # libtss2-dev for the attester's tss-esapi backend.
-TEST_PACKAGES=(tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config)
+# postgresql (initdb, pg_ctl) for the broker's two-replica tests (the broker's
+# JWE cross-check against Python's joserfc skips where joserfc is absent).
+TEST_PACKAGES=(tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql)
 DEMO_PACKAGES=()
 
 as_root() {

@@ -24,6 +24,7 @@ CREATE TABLE sessions (
     nonce TEXT PRIMARY KEY,
     expires_at BIGINT NOT NULL,
     evidence_digest TEXT NOT NULL,
+    binding_digest TEXT NOT NULL,
     token TEXT NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions (expires_at);

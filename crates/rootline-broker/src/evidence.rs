@@ -86,21 +86,35 @@ pub fn runtime_data_hash(runtime_data: &Value, hash: BindingHash) -> Result<Vec<
 /// The digest of an init-data document (`kbs-types` `InitData`), with the
 /// algorithm its TOML body names.
 pub fn init_data_digest(init: &kbs_types::InitData) -> Result<(String, Vec<u8>)> {
-    if init.format != "toml" {
-        return Err(Error::Unsupported(format!(
-            "init-data format {:?}; only toml is known",
-            init.format
-        )));
-    }
     if init.body.len() > 1 << 20 {
         return Err(Error::Malformed("init-data is larger than 1 MiB".into()));
     }
-    let doc: toml::Table = toml::from_str(&init.body)
-        .map_err(|e| Error::Malformed(format!("init-data is not TOML: {e}")))?;
-    let alg = doc
-        .get("algorithm")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| Error::Malformed("init-data has no algorithm".into()))?;
+    // Trustee's initdata.md: a TOML or JSON document whose `algorithm` names
+    // the digest; the digest covers the body exactly as sent.
+    let alg: String = match init.format.as_str() {
+        "toml" => {
+            let doc: toml::Table = toml::from_str(&init.body)
+                .map_err(|e| Error::Malformed(format!("init-data is not TOML: {e}")))?;
+            doc.get("algorithm")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| Error::Malformed("init-data has no algorithm".into()))?
+        }
+        "json" => {
+            let doc: Value = serde_json::from_str(&init.body)
+                .map_err(|e| Error::Malformed(format!("init-data is not JSON: {e}")))?;
+            doc.get("algorithm")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| Error::Malformed("init-data has no algorithm".into()))?
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "init-data format {other:?}; expected toml or json"
+            )));
+        }
+    };
+    let alg = alg.as_str();
     let d = match alg {
         "sha256" => digest::digest(&digest::SHA256, init.body.as_bytes()),
         "sha384" => digest::digest(&digest::SHA384, init.body.as_bytes()),

@@ -28,9 +28,11 @@ use crate::store::{AuditRow, SessionClaim, SessionRow};
 use crate::token::{self, TokenInput};
 use crate::{Broker, policy, sim};
 
-/// Protocol versions accepted: the 0.4 series (Trustee's 0.4.0 and any
-/// compatible patch release). Earlier versions carried other evidence shapes.
-const PROTOCOL: &str = ">=0.4.0, <0.5.0";
+/// Protocol versions accepted: 0.x from 0.1 through the 0.4 series (Trustee
+/// itself accepts exactly 0.4.0; its protocol document still shows 0.1.1).
+/// Bodies are parsed in the 0.4 shapes; an older client whose attestation
+/// has another shape gets a 400 naming the field.
+const PROTOCOL: &str = ">=0.1.0, <0.5.0";
 
 /// The client's address, when the server records it.
 #[derive(Debug, Clone)]
@@ -160,10 +162,17 @@ async fn attest(
             .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
         hex::encode(BindingHash::Sha384.digest(&canon))
     };
-    // A retry of the same attestation gets the same token; other evidence on
-    // a used nonce is a replay.
+    let binding_digest = {
+        let canon = serde_json_canonicalizer::to_vec(&runtime_raw)
+            .map_err(|e| Error::Malformed(format!("runtime-data: {e}")))?;
+        hex::encode(BindingHash::Sha384.digest(&canon))
+    };
+    // An attested session answers /attest again with the same token (as
+    // Trustee does), but only for the same runtime data: the token is bound
+    // to that tee-pubkey, so it is useless to anyone without its private key.
+    // Another key on a used nonce is a replay.
     if let Some(row) = b.store.get_session(&c.nonce, now).await? {
-        return if row.evidence_digest == evidence_digest {
+        return if row.binding_digest == binding_digest {
             Ok(Json(json!({"token": row.token})).into_response())
         } else {
             Err(Error::Rejected("nonce already used (replay)".into()))
@@ -218,6 +227,7 @@ async fn attest(
     let row = SessionRow {
         expires_at: c.expires_at.max(now + b.token_ttl),
         evidence_digest: evidence_digest.clone(),
+        binding_digest: binding_digest.clone(),
         token: tok.clone(),
     };
     match b.store.record_session(&c.nonce, &row).await? {
@@ -225,7 +235,7 @@ async fn attest(
             tracing::info!(tee = %c.tee, status = appraisal.status, %client, "attested");
             Ok(Json(json!({"token": tok})).into_response())
         }
-        SessionClaim::Existing(other) if other.evidence_digest == evidence_digest => {
+        SessionClaim::Existing(other) if other.binding_digest == binding_digest => {
             Ok(Json(json!({"token": other.token})).into_response())
         }
         SessionClaim::Existing(_) => Err(Error::Rejected("nonce already used (replay)".into())),

@@ -57,6 +57,8 @@ pub struct SessionRow {
     pub expires_at: i64,
     /// Digest of the evidence that attested it.
     pub evidence_digest: String,
+    /// Digest of the runtime data (nonce and tee-pubkey) it bound.
+    pub binding_digest: String,
     /// The token it was given.
     pub token: String,
 }
@@ -336,12 +338,13 @@ impl Store for SqlStore {
         // The primary key makes this atomic across replicas: exactly one
         // INSERT of a nonce succeeds.
         let r = sqlx::query(
-            "INSERT INTO sessions (nonce, expires_at, evidence_digest, token) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (nonce) DO NOTHING",
+            "INSERT INTO sessions (nonce, expires_at, evidence_digest, binding_digest, token) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (nonce) DO NOTHING",
         )
         .bind(nonce)
         .bind(row.expires_at)
         .bind(&row.evidence_digest)
+        .bind(&row.binding_digest)
         .bind(&row.token)
         .execute(&self.pool)
         .await?;
@@ -349,20 +352,22 @@ impl Store for SqlStore {
             return Ok(SessionClaim::New);
         }
         let existing =
-            sqlx::query("SELECT expires_at, evidence_digest, token FROM sessions WHERE nonce = $1")
+            sqlx::query("SELECT expires_at, evidence_digest, binding_digest, token FROM sessions WHERE nonce = $1")
                 .bind(nonce)
                 .fetch_one(&self.pool)
                 .await?;
         Ok(SessionClaim::Existing(SessionRow {
             expires_at: existing.try_get("expires_at")?,
             evidence_digest: existing.try_get("evidence_digest")?,
+            binding_digest: existing.try_get("binding_digest")?,
             token: existing.try_get("token")?,
         }))
     }
 
     async fn get_session(&self, nonce: &str, now: i64) -> Result<Option<SessionRow>> {
         let row = sqlx::query(
-            "SELECT expires_at, evidence_digest, token FROM sessions WHERE nonce = $1 AND expires_at > $2",
+            "SELECT expires_at, evidence_digest, binding_digest, token FROM sessions \
+             WHERE nonce = $1 AND expires_at > $2",
         )
         .bind(nonce)
         .bind(now)
@@ -372,6 +377,7 @@ impl Store for SqlStore {
             Ok(SessionRow {
                 expires_at: r.try_get("expires_at")?,
                 evidence_digest: r.try_get("evidence_digest")?,
+                binding_digest: r.try_get("binding_digest")?,
                 token: r.try_get("token")?,
             })
         })

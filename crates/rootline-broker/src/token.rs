@@ -209,8 +209,11 @@ pub fn ear_claims(t: &TokenInput<'_>) -> Value {
 
 /// The tee-pubkey a token binds (cpu0's runtime data).
 pub fn tee_pubkey(claims: &Value) -> Result<kbs_types::TeePubKey> {
+    // Ours (and EAR-shaped tokens) carry it in cpu0's runtime data; Trustee's
+    // older tokens at the top level.
     let v = claims
         .pointer("/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey")
+        .or_else(|| claims.get("tee-pubkey"))
         .ok_or_else(|| Error::Unauthenticated("attestation token binds no tee-pubkey".into()))?;
     serde_json::from_value(v.clone())
         .map_err(|_| Error::Unauthenticated("attestation token's tee-pubkey is not a JWK".into()))
