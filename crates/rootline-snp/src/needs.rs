@@ -148,6 +148,26 @@ pub fn needs_for(report: &Report, table: &[CertEntry], collateral: &Collateral) 
     })
 }
 
+/// The public key (uncompressed P-384 point) of the certificate that
+/// `report` names as its signer, found among `collateral` and the
+/// certificate table. Nothing is verified: this serves to measure the raw
+/// signature floor beside a full verification, never to trust anything.
+pub fn signing_key_point(
+    report: &Report,
+    table: &[CertEntry],
+    collateral: &Collateral,
+) -> Result<Vec<u8>> {
+    let mut all = collateral.clone();
+    all.add_cert_table(table)?;
+    let kind = match report.signing_key() {
+        crate::report::SigningKey::VLEK => VekKind::Vlek,
+        _ => VekKind::Vcek,
+    };
+    let vek = pki::find_vek(&all, kind, &report.chip_id)?;
+    let x = vek.parse()?;
+    Ok(x.public_key().subject_public_key.data.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]

@@ -37,6 +37,9 @@ enum Command {
     Eventlog(cmd::eventlog::Command),
     /// Walk through the chain of trust on this machine, step by step.
     Demo(cmd::demo::Args),
+    /// Measure verification cost against the raw signature floor.
+    #[command(subcommand)]
+    Bench(cmd::bench::Command),
     /// Predict reference values from artifacts (a UKI's PCR 4, 9 and 11).
     #[command(subcommand)]
     Measure(cmd::measure::Command),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Eventlog(c) => cmd::eventlog::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Bench(c) => cmd::bench::run(c),
         Command::Measure(c) => cmd::measure::run(c),
         Command::Reference(a) => cmd::reference::run(a),
         Command::Appraise(a) => cmd::appraise::run(a),

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod appraise;
+pub(crate) mod bench;
 pub(crate) mod demo;
 pub(crate) mod eventlog;
 pub(crate) mod fetch;

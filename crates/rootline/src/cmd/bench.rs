@@ -1,0 +1,428 @@
+//! `rootline bench verify`: what one verification costs here, beside the
+//! floor of the raw signature checks it cannot avoid, measured in the same
+//! run, and (for TDX/SGX) beside dcap-qvl's own verify on the same inputs.
+//!
+//! Collateral is obtained once (files, cache or fetch, as `rootline verify`
+//! does), chains and collateral signatures are verified once in a warm
+//! verifier, then each iteration verifies the evidence from its bytes. Each
+//! iteration runs our verification and the floor back to back, so load from
+//! other processes hits both alike; the ratios are p50 over p50.
+//!
+//! - SNP: `rootline_snp::Verifier::verify_evidence` (decode, cached chain,
+//!   CRLs, TCB, one ECDSA P-384 verify) against one aws-lc-rs P-384 verify
+//!   with the key already parsed.
+//! - TDX/SGX: quote parse plus `rootline_dcap::Verifier::verify_prepared`
+//!   against two aws-lc-rs P-256 verifies (QE report by the PCK key, quote by
+//!   the attestation key), and `dcap_qvl::verify` as the peer.
+//! - Every kind: `rootline_verifier::verify`, the whole `rootline verify`
+//!   path without its I/O (collateral parsed, both DCAP verifiers run), as
+//!   context.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use aws_lc_rs::signature::{self, ParsedPublicKey, UnparsedPublicKey};
+use rootline_core::TeeKind;
+use rootline_verifier::{Collateral, Request};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::read_input;
+
+/// Subcommands of `rootline bench`.
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// Time verification of each EVIDENCE with collateral cached and chains
+    /// verified once, beside the raw aws-lc-rs signature floor (one P-384
+    /// verify for SNP, two P-256 for TDX/SGX) and dcap-qvl's verify (TDX/SGX),
+    /// measured in the same run; prints the ratios.
+    Verify(VerifyArgs),
+}
+
+/// Flags of `rootline bench verify`.
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// Evidence files (SNP reports, TDX/SGX quotes, in any form `rootline
+    /// verify` reads).
+    #[arg(required = true)]
+    evidence: Vec<PathBuf>,
+    /// Collateral files, as for `rootline verify`; what is missing is taken
+    /// from the cache or fetched.
+    #[arg(long, value_name = "FILE")]
+    collateral: Vec<PathBuf>,
+    /// Judge certificates, CRLs and TCB info at this instant (RFC 3339)
+    /// instead of now; vectors need their own time.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// Timed iterations per evidence (after 5% of warm-up).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(10..=10_000_000))]
+    iterations: u32,
+    /// Also run `openssl speed -seconds 1` for the matching curve, when
+    /// `openssl` is on PATH, and print its verifies per second as context.
+    #[arg(long)]
+    openssl: bool,
+    /// Print one JSON object: {"results": [...], "openssl": ...}; with one
+    /// evidence file, its ops_per_sec, iterations, p50_us and p99_us are
+    /// repeated at the top level.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    fetch: super::fetch::FetchArgs,
+}
+
+/// Per-iteration timings of one operation.
+struct Samples(Vec<f64>);
+
+impl Samples {
+    fn pct(&self, p: f64) -> f64 {
+        let mut v = self.0.clone();
+        v.sort_by(f64::total_cmp);
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v.get(i).copied().unwrap_or(f64::NAN)
+    }
+    fn json(&self, what: &str) -> Value {
+        let total: f64 = self.0.iter().sum();
+        json!({
+            "what": what,
+            "ops_per_sec": round(self.0.len() as f64 * 1e6 / total),
+            "p50_us": round(self.pct(0.5)),
+            "p99_us": round(self.pct(0.99)),
+        })
+    }
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Runs each closure once per iteration, interleaved, after a warm-up.
+fn measure(iterations: u32, ops: &mut [&mut dyn FnMut() -> bool]) -> anyhow::Result<Vec<Samples>> {
+    let warm = (iterations / 20).max(5);
+    for _ in 0..warm {
+        for (i, op) in ops.iter_mut().enumerate() {
+            if !op() {
+                bail!("operation {i} failed during warm-up");
+            }
+        }
+    }
+    let mut out: Vec<Samples> = ops
+        .iter()
+        .map(|_| Samples(Vec::with_capacity(iterations as usize)))
+        .collect();
+    for _ in 0..iterations {
+        for (op, s) in ops.iter_mut().zip(out.iter_mut()) {
+            let t = Instant::now();
+            let ok = op();
+            s.0.push(t.elapsed().as_secs_f64() * 1e6);
+            std::hint::black_box(ok);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
+    let Command::Verify(a) = c;
+    let at = match &a.at {
+        None => None,
+        Some(s) => Some(
+            OffsetDateTime::parse(s, &Rfc3339)
+                .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
+        ),
+    };
+    let at_s = at.unwrap_or_else(OffsetDateTime::now_utc).unix_timestamp();
+    let mut given = Vec::new();
+    for p in &a.collateral {
+        given.push(Collateral {
+            origin: p.clone(),
+            bytes: read_input(p)?,
+        });
+    }
+    let client = super::fetch::client(&a.fetch);
+    let mut results = Vec::new();
+    let mut curves = Vec::new();
+    for path in &a.evidence {
+        let evidence = read_input(path)?;
+        let kind = rootline_verifier::detect(&evidence)
+            .with_context(|| format!("{}: not SNP, TDX, SGX or TPM evidence", path.display()))?;
+        // One run may mix kinds: each evidence gets the files its kind reads.
+        let given: Vec<Collateral> = given.iter().filter(|c| accepts(kind, c)).cloned().collect();
+        let fetched = super::fetch::gather(&client, &a.fetch, Some(kind), &evidence, &given, at_s);
+        let mut collateral = given.clone();
+        collateral.extend(fetched.collateral);
+        let req = Request {
+            evidence: evidence.clone(),
+            tee: Some(kind),
+            collateral,
+            at,
+            ..Request::default()
+        };
+        let outcome = rootline_verifier::verify(&req);
+        let mut r = json!({
+            "evidence": path.display().to_string(),
+            "tee": kind.to_string(),
+            "verified": outcome.verified,
+            "error": outcome.error,
+        });
+        if !outcome.verified {
+            // A rejected evidence would time the rejection path: say so instead.
+            r["skipped"] = json!("not verified with this collateral and --at; nothing timed");
+            r["fetch_failures"] = json!(fetched.failures);
+            results.push(r);
+            continue;
+        }
+        let timed = match kind {
+            TeeKind::Snp => {
+                curves.push("ecdsap384");
+                bench_snp(&req, a.iterations)?
+            }
+            TeeKind::Tdx | TeeKind::Sgx => {
+                curves.push("ecdsap256");
+                bench_dcap(&req, at_s, a.iterations)?
+            }
+            other => {
+                let mut e2e = || rootline_verifier::verify(&req).verified;
+                let s = measure(a.iterations, &mut [&mut e2e])?;
+                let mut j =
+                    json!({ "end_to_end": s.first().map(|s| s.json("rootline_verifier::verify")) });
+                j["note"] = json!(format!("no floor measured for {other}"));
+                j
+            }
+        };
+        if let (Value::Object(r), Value::Object(t)) = (&mut r, timed) {
+            r.extend(t);
+        }
+        r["iterations"] = json!(a.iterations);
+        results.push(r);
+    }
+    curves.dedup();
+    let openssl = if a.openssl {
+        let mut m = serde_json::Map::new();
+        for c in &curves {
+            m.insert(
+                (*c).to_owned(),
+                openssl_speed(c).map_or(Value::Null, |v| json!(v)),
+            );
+        }
+        Value::Object(m)
+    } else {
+        Value::Null
+    };
+    if a.json {
+        let mut top = json!({ "results": results, "openssl_verifies_per_sec": openssl });
+        if let [one] = top["results"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let one = one.clone();
+            for k in ["ops_per_sec", "iterations", "p50_us", "p99_us"] {
+                top[k] = one[k].clone();
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&top)?);
+    } else {
+        print_text(&results, &openssl);
+    }
+    Ok(0)
+}
+
+/// True when `kind`'s collateral reader takes the file.
+fn accepts(kind: TeeKind, c: &Collateral) -> bool {
+    let origin = c.origin.display().to_string();
+    match kind {
+        TeeKind::Snp => rootline_snp::Collateral::new()
+            .add(&origin, &c.bytes)
+            .is_ok(),
+        TeeKind::Tdx | TeeKind::Sgx => {
+            let mut p = rootline_dcap::CollateralParts::default();
+            p.add(&origin, &c.bytes).is_ok() && p.notes.is_empty()
+        }
+        _ => true,
+    }
+}
+
+fn print_text(results: &[Value], openssl: &Value) {
+    for r in results {
+        println!(
+            "{} ({})",
+            r["evidence"].as_str().unwrap_or(""),
+            r["tee"].as_str().unwrap_or("")
+        );
+        if let Some(s) = r["skipped"].as_str() {
+            println!("  skipped: {s}: {}", r["error"].as_str().unwrap_or(""));
+            continue;
+        }
+        let line = |label: &str, v: &Value| {
+            if v.is_object() {
+                println!(
+                    "  {label:<34} p50 {:>9.1} us  p99 {:>9.1} us  {:>9.0}/s   ({})",
+                    v["p50_us"].as_f64().unwrap_or(f64::NAN),
+                    v["p99_us"].as_f64().unwrap_or(f64::NAN),
+                    v["ops_per_sec"].as_f64().unwrap_or(f64::NAN),
+                    v["what"].as_str().unwrap_or("")
+                );
+            }
+        };
+        if r["p50_us"].is_number() {
+            line(
+                "rootline, cached",
+                &json!({
+                    "p50_us": r["p50_us"], "p99_us": r["p99_us"], "ops_per_sec": r["ops_per_sec"],
+                    "what": r["what"],
+                }),
+            );
+        }
+        line("floor", &r["floor"]);
+        line("peer", &r["peer"]);
+        line("rootline verify path (end to end)", &r["end_to_end"]);
+        if let Some(x) = r["floor_ratio"].as_f64() {
+            println!("  floor/rootline ratio {x:.3} (1.0 = the signature floor itself)");
+        }
+        if let Some(x) = r["speedup_vs_peer"].as_f64() {
+            println!("  speedup over the peer {x:.2}x");
+        }
+    }
+    if let Value::Object(m) = openssl {
+        for (c, v) in m {
+            match v.as_f64() {
+                Some(x) => println!("openssl speed {c}: {x:.0} verifies/s"),
+                None => println!("openssl speed {c}: not available"),
+            }
+        }
+    }
+}
+
+fn ratios(ours: &Samples, floor: &Samples, peer: Option<&Samples>) -> Value {
+    let mut j = json!({
+        "floor_ratio": round3(floor.pct(0.5) / ours.pct(0.5)),
+    });
+    if let Some(p) = peer {
+        j["speedup_vs_peer"] = json!(round3(p.pct(0.5) / ours.pct(0.5)));
+    }
+    j
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Value::Object(a), Value::Object(b)) = (&mut a, b) {
+        a.extend(b);
+    }
+    a
+}
+
+fn ours_json(s: &Samples, what: &str) -> Value {
+    s.json(what)
+}
+
+fn bench_snp(req: &Request, iterations: u32) -> anyhow::Result<Value> {
+    let mut coll = rootline_snp::Collateral::new();
+    for c in &req.collateral {
+        coll.add(&c.origin.display().to_string(), &c.bytes)?;
+    }
+    let ev = rootline_snp::Evidence::decode(&req.evidence)?;
+    let point = rootline_snp::needs::signing_key_point(&ev.report, &ev.cert_table, &coll)?;
+    let key = ParsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &point)
+        .map_err(|e| anyhow::anyhow!("VCEK/VLEK key: {e}"))?;
+    let signed = ev.report.signed_bytes().to_vec();
+    let sig = ev.report.signature_fixed();
+    let opts = rootline_snp::Options {
+        at: req.at,
+        nonce: None,
+    };
+    let v = rootline_snp::Verifier::amd();
+    let mut ours = || v.verify_evidence(&req.evidence, &coll, &opts).is_ok();
+    let mut floor = || key.verify_sig(&signed, &sig).is_ok();
+    let mut e2e = || rootline_verifier::verify(req).verified;
+    let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
+    let [o, f, e] = s.as_slice() else {
+        bail!("internal: three samples expected");
+    };
+    let what = "rootline_snp::Verifier::verify_evidence, chain cached";
+    Ok(merge(
+        merge(ours_json(o, what), ratios(o, f, None)),
+        json!({
+            "floor": f.json("aws-lc-rs ECDSA P-384 verify, key parsed once"),
+            "end_to_end": e.json("rootline_verifier::verify (collateral parsed per call)"),
+        }),
+    ))
+}
+
+fn bench_dcap(req: &Request, at: i64, iterations: u32) -> anyhow::Result<Value> {
+    let decoded = rootline_dcap::evidence::decode(&req.evidence).context("not a DCAP quote")?;
+    let raw = decoded.quote;
+    let mut parts = rootline_dcap::CollateralParts::default();
+    for c in &req.collateral {
+        parts.add(&c.origin.display().to_string(), &c.bytes)?;
+    }
+    let collateral = parts.complete()?;
+    let v = rootline_dcap::Verifier::intel()?;
+    let prepared = v.prepare(&collateral)?;
+    let q = rootline_dcap::Quote::parse(&raw)?;
+    let leaf = rootline_dcap::pki::pem_certs(q.pck_chain_pem, "PCK chain")?;
+    let pck = rootline_dcap::pki::CertInfo::from_der(
+        leaf.first().context("the quote has no PCK certificate")?,
+        "PCK",
+    )?
+    .public_key;
+    let mut ak = [4u8; 65];
+    if let Some(dst) = ak.get_mut(1..) {
+        dst.copy_from_slice(&q.attestation_key);
+    }
+    let mut ours = || {
+        rootline_dcap::Quote::parse(&raw)
+            .map(|q| v.verify_prepared(&q, &prepared, at).is_ok())
+            .unwrap_or(false)
+    };
+    let mut floor = || {
+        let a = UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &pck)
+            .verify(q.qe_report_raw, &q.qe_report_signature)
+            .is_ok();
+        let b = UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &ak[..])
+            .verify(q.signed_bytes(), &q.signature)
+            .is_ok();
+        a && b
+    };
+    let mut peer = || v.verify_dcap_qvl(&raw, &collateral, at).is_ok();
+    let mut e2e = || rootline_verifier::verify(req).verified;
+    let s = measure(
+        iterations,
+        &mut [&mut ours, &mut floor, &mut peer, &mut e2e],
+    )?;
+    let [o, f, p, e] = s.as_slice() else {
+        bail!("internal: four samples expected");
+    };
+    let what = "quote parse + rootline_dcap::Verifier::verify_prepared, collateral cached";
+    Ok(merge(
+        merge(ours_json(o, what), ratios(o, f, Some(p))),
+        json!({
+            "floor": f.json("two aws-lc-rs ECDSA P-256 verifies (QE report, quote)"),
+            "peer": p.json("dcap_qvl::verify (re-verifies all collateral)"),
+            "end_to_end": e.json("rootline_verifier::verify (both verifiers, collateral parsed per call)"),
+        }),
+    ))
+}
+
+/// Verifies per second from `openssl speed -seconds 1 CURVE`, when openssl
+/// is on PATH and its output has the usual table.
+fn openssl_speed(curve: &str) -> Option<f64> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "1", curve])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bits = curve.trim_start_matches("ecdsap");
+    // " 384 bits ecdsa (nistp384)   0.0006s   0.0002s   1612.0   5011.2"
+    text.lines()
+        .find(|l| {
+            let l = l.trim_start();
+            l.starts_with(&format!("{bits} bits ecdsa")) || l.contains(&format!("nistp{bits})"))
+        })
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}

@@ -1,0 +1,109 @@
+//! `rootline bench verify` runs on real vectors and prints its fields. No
+//! timing is asserted: only that each figure is there and positive.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn v(rel: &str) -> Option<String> {
+    Some(rootline_testkit::vector(rel)?.to_str()?.to_owned())
+}
+
+fn positive(j: &Value, what: &str) {
+    let x = j
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {j}"));
+    assert!(x > 0.0, "{what} = {x}");
+}
+
+#[test]
+fn bench_verify_snp_and_tdx_prints_costs_floors_and_ratios() {
+    let (Some(snp), Some(vcek), Some(chain), Some(tdx), Some(tdx_coll)) = (
+        v("snp/go-sev-guest/attestation.bin"),
+        v("snp/go-sev-guest/vcek.der"),
+        v("snp/go-sev-guest/ask_ark_milan.pem"),
+        v("tdx/dcap-qvl/tdx_quote"),
+        v("tdx/dcap-qvl/tdx_quote_collateral.json"),
+    ) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let run = |at: &str, ev: &str, coll: &[&str]| -> Value {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rootline"));
+        c.args([
+            "bench",
+            "verify",
+            ev,
+            "--at",
+            at,
+            "--iterations",
+            "20",
+            "--json",
+        ])
+        .args(["--offline", "--cache-dir"])
+        .arg(cache.path());
+        for f in coll {
+            c.args(["--collateral", f]);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // SNP: one evidence, so the four summary fields are at the top too.
+    let j = run("2026-06-01T00:00:00Z", &snp, &[&vcek, &chain, &tdx_coll]);
+    for k in ["ops_per_sec", "p50_us", "p99_us"] {
+        positive(&j[k], k);
+    }
+    assert_eq!(j["iterations"], 20);
+    let r = &j["results"][0];
+    assert_eq!(r["tee"], "snp");
+    assert_eq!(r["verified"], true);
+    positive(&r["floor"]["p50_us"], "snp floor");
+    positive(&r["floor_ratio"], "snp floor_ratio");
+    positive(&r["end_to_end"]["ops_per_sec"], "snp end to end");
+    assert!(r["floor"]["what"].as_str().unwrap().contains("P-384"));
+
+    // TDX: the dcap-qvl peer and two P-256 as the floor.
+    let j = run("2025-07-04T10:24:15Z", &tdx, &[&vcek, &tdx_coll]);
+    let r = &j["results"][0];
+    assert_eq!(r["tee"], "tdx", "{j:#}");
+    positive(&r["p50_us"], "tdx p50");
+    positive(&r["peer"]["p50_us"], "dcap-qvl p50");
+    positive(&r["speedup_vs_peer"], "speedup");
+    positive(&r["floor_ratio"], "tdx floor_ratio");
+    assert!(r["floor"]["what"].as_str().unwrap().contains("P-256"));
+}
+
+#[test]
+fn bench_verify_reports_unverifiable_evidence_instead_of_timing_it() {
+    let Some(snp) = v("snp/go-sev-guest/attestation.bin") else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .args([
+            "bench",
+            "verify",
+            &snp,
+            "--iterations",
+            "10",
+            "--offline",
+            "--cache-dir",
+        ])
+        .arg(cache.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("skipped"), "{text}");
+    assert!(text.contains("VCEK"), "{text}");
+}
