@@ -3,11 +3,11 @@
 # swtpm as its TPM 2.0, and collects what the guest sent on its second
 # serial port.
 #
-#   scripts/vm/boot.sh BUILD_DIR RUN_DIR NONCE_HEX
+#   scripts/vm/boot.sh BUILD_DIR RUN_DIR NONCE_HEX [TPM_DIR]
 #
-# RUN_DIR/tpm holds the swtpm state, made on first use by
-# `swtpm_setup --create-ek-cert` under a private CA in RUN_DIR/tpm/ca (never
-# the machine-wide swtpm-localca); later boots with the same RUN_DIR reuse it.
+# TPM_DIR (default RUN_DIR/tpm) holds the swtpm state, made on first use by
+# `swtpm_setup --create-ek-cert` under a private CA in TPM_DIR/ca (never
+# the machine-wide swtpm-localca); later boots given the same TPM_DIR reuse it.
 # Each boot gets a fresh copy of OVMF_VARS, so the same inputs give the same
 # event log. The nonce goes in through fw_cfg (opt/nonce), not the kernel
 # command line, so that it changes no PCR. swtpm and QEMU talk over unix
@@ -25,7 +25,9 @@ done
 [ -f "$code" ] || { echo "boot.sh: $code is missing (ovmf)" >&2; exit 3; }
 mkdir -p "$run"
 run=$(cd "$run" && pwd)
-tpm="$run/tpm"
+tpm=${4:-$run/tpm}
+mkdir -p "$tpm"
+tpm=$(cd "$tpm" && pwd)
 if [ ! -f "$tpm/state/tpm2-00.permall" ]; then
   mkdir -p "$tpm/state" "$tpm/ca"
   cat > "$tpm/setup.conf" <<CONF
@@ -55,7 +57,7 @@ swtpm socket --tpm2 --tpmstate dir="$tpm/state" --ctrl type=unixio,path="$sock" 
 swtpm_pid=$!
 trap 'kill $swtpm_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-start=$(date +%s.%N)
+start=$(date +%s%N)
 timeout 120 qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -smp 1 -nodefaults \
   -display none -no-reboot \
   -drive if=pflash,format=raw,unit=0,readonly=on,file="$code" \
@@ -67,8 +69,8 @@ timeout 120 qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -smp 1 -nodefault
   -fw_cfg name=opt/nonce,string="$nonce" \
   -serial file:"$run/console.log" -serial file:"$run/serial1.txt" \
   || { echo "boot.sh: qemu failed or timed out; console:" >&2; tail -20 "$run/console.log" >&2; exit 5; }
-end=$(date +%s.%N)
-echo "$end - $start" | bc -l 2>/dev/null > "$run/boot-seconds" || echo "0" > "$run/boot-seconds"
+end=$(date +%s%N)
+awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f\n", (e - s) / 1e9 }' > "$run/boot-seconds"
 wait $swtpm_pid 2>/dev/null || true
 trap - EXIT
 grep -q '^===DONE===' "$run/serial1.txt" || { echo "boot.sh: the guest did not finish; console:" >&2; tail -30 "$run/console.log" >&2; exit 6; }

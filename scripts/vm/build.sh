@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds a unified kernel image (UKI) and a FAT ESP for the measured-boot test.
 #
-#   scripts/vm/build.sh OUT_DIR CMDLINE [OS_RELEASE_FILE]
+#   scripts/vm/build.sh OUT_DIR CMDLINE [OS_RELEASE_FILE [INITRD]]
 #
+# With INITRD (an initrd.cpio.gz from an earlier build) the initrd is reused,
+# so that two UKIs can differ in their command line only.
 # The Debian kernel package is downloaded once into the cache
 # ($ROOTLINE_VM_CACHE, default ~/.cache/rootline-vm) and reused. The initrd
 # holds busybox-static, scripts/vm/guest-init.sh as /init, tpm2-tools with the
@@ -14,6 +16,7 @@ set -euo pipefail
 out=${1:?usage: build.sh OUT_DIR CMDLINE [OS_RELEASE]}
 cmdline=${2:?usage: build.sh OUT_DIR CMDLINE [OS_RELEASE]}
 osrel=${3:-/etc/os-release}
+initrd_in=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${ROOTLINE_VM_CACHE:-$HOME/.cache/rootline-vm}
 stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
@@ -34,6 +37,7 @@ pick_kernel() {
 kdir=$(ls -d "$cache"/kernel-* 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$kdir" ] || [ ! -f "$kdir/vmlinuz" ]; then
   pkg=$(pick_kernel)
+  if [ -z "$pkg" ]; then apt-get update -qq >/dev/null 2>&1 || true; pkg=$(pick_kernel); fi
   [ -n "$pkg" ] || { echo "build.sh: no linux-image-6.1.0-*-amd64 in apt (run apt-get update)" >&2; exit 3; }
   kdir="$cache/kernel-${pkg#linux-image-}"
   tmp=$(mktemp -d "$cache/dl.XXXXXX")
@@ -48,6 +52,9 @@ if [ -z "$kdir" ] || [ ! -f "$kdir/vmlinuz" ]; then
 fi
 
 # initrd
+if [ -n "$initrd_in" ]; then
+  [ "$(readlink -f "$initrd_in")" = "$(readlink -f "$out/initrd.cpio.gz")" ] || cp "$initrd_in" "$out/initrd.cpio.gz"
+else
 root="$out/initrd.root"
 rm -rf "$root"
 mkdir -p "$root"/{bin,lib/guest,lib64,lib/modules,proc,sys,dev,tmp}
@@ -69,6 +76,7 @@ cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 find "$root" -exec touch -h -d @0 {} +
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null --reproducible -o -H newc --quiet) | gzip -n -9 > "$out/initrd.cpio.gz"
 rm -rf "$root"
+fi
 
 # UKI
 printf '%s' "$cmdline" > "$out/cmdline.txt"

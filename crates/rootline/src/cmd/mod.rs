@@ -7,6 +7,7 @@ pub(crate) mod eventlog;
 pub(crate) mod fetch;
 pub(crate) mod measure;
 pub(crate) mod reference;
+pub(crate) mod reference_record;
 pub(crate) mod verify;
 
 use std::path::Path;
