@@ -29,6 +29,8 @@ pub mod policy;
 pub mod reference;
 pub mod token;
 
+/// The `ear` crate, for callers that read the EAR of a verified token.
+pub use ear;
 pub use policy::{
     Appraisal, Appraiser, CompiledPolicy, DeviceAppraisal, PolicySet, Reason, Tier, TrustVector,
 };

@@ -188,7 +188,10 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
             } else {
                 print_records(std::slice::from_ref(&r));
                 if r.version > 1 {
-                    println!("(version {} replaces the earlier record, kept as history)", r.version);
+                    println!(
+                        "(version {} replaces the earlier record, kept as history)",
+                        r.version
+                    );
                 }
             }
         }
@@ -241,7 +244,11 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
                 println!("{}", serde_json::to_string_pretty(&added)?);
             } else {
                 print_records(&added);
-                println!("{} value(s) added to {}", added.len(), store.path().display());
+                println!(
+                    "{} value(s) added to {}",
+                    added.len(),
+                    store.path().display()
+                );
             }
         }
         Command::Record(_) => {}
