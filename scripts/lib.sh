@@ -6,7 +6,12 @@
 # libtss2-dev for the attester's tss-esapi backend.
 # postgresql (initdb, pg_ctl) for the broker's two-replica tests (the broker's
 # JWE cross-check against Python's joserfc skips where joserfc is absent).
-TEST_PACKAGES=(tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql)
+# The measured-boot VM test (crates/rootline/tests/vm_boot.rs) boots a UKI on
+# OVMF under QEMU: qemu-system-x86, ovmf, systemd-boot-efi (the stub),
+# binutils (objcopy), mtools and dosfstools (the ESP), busybox-static and cpio
+# (the initrd).
+TEST_PACKAGES=(tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql
+    qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools busybox-static cpio)
 DEMO_PACKAGES=()
 
 as_root() {
