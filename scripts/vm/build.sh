@@ -18,7 +18,7 @@ cmdline=${2:?usage: build.sh OUT_DIR CMDLINE [OS_RELEASE]}
 osrel=${3:-/etc/os-release}
 initrd_in=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${ROOTLINE_VM_CACHE:-$HOME/.cache/rootline-vm}
+cache=${ROOTLINE_VM_CACHE:-${HOME:-/tmp}/.cache/rootline-vm}
 stub=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
 mkdir -p "$out" "$cache"
 for tool in objcopy mformat mcopy cpio busybox tpm2; do
