@@ -36,7 +36,7 @@ use axum::Router;
 pub use config::Config;
 pub use error::{Error, Result};
 
-use crate::appraise::{Appraiser, ReferenceValueAppraiser};
+use crate::appraise::{Appraiser, PolicyAppraiser};
 use crate::evidence::VerifierConfig;
 use crate::kek::Kek;
 use crate::keys::PublicKey;
@@ -90,7 +90,8 @@ pub struct BrokerOptions {
 
 impl BrokerOptions {
     /// Options from a configuration, reading the key and collateral files it
-    /// names. The built-in reference-value appraiser is used.
+    /// names. Appraisal is `rootline-policy`'s default policies (strict
+    /// settings) for hardware evidence.
     pub fn from_config(cfg: &Config, store: Arc<dyn Store>, kek: Kek) -> Result<Self> {
         let read = |p: &std::path::Path| {
             std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))
@@ -142,7 +143,7 @@ impl BrokerOptions {
                 insecure_sample: cfg.insecure_sample_tee,
                 collateral,
             },
-            appraiser: Arc::new(ReferenceValueAppraiser),
+            appraiser: Arc::new(PolicyAppraiser::with_defaults(serde_json::json!({}))?),
             token_key,
             passport_signers,
             admin_key,
