@@ -351,6 +351,61 @@ fn undefined_data_refs(text: &str, packages: &[String]) -> Vec<String> {
     bad
 }
 
+/// Names of the rules and functions `policies/lib.rego` declares.
+fn lib_rules() -> Vec<&'static str> {
+    LIB_REGO
+        .lines()
+        .filter_map(|l| {
+            let end = l
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(l.len());
+            let name = l.get(..end)?;
+            let rest = l.get(end..)?.trim_start();
+            let is_rule = ["(", ":=", "contains ", "if ", "if{", "=", "{"]
+                .iter()
+                .any(|p| rest.starts_with(p));
+            (!name.is_empty() && is_rule && !["package", "import", "default"].contains(&name))
+                .then_some(name)
+        })
+        .collect()
+}
+
+/// `lib.X` (or `data.rootline.lib.X`) references to rules the helpers do not
+/// declare: Rego would make them silently undefined.
+fn undefined_lib_refs(text: &str) -> Vec<String> {
+    let known = lib_rules();
+    let mut bad = Vec::new();
+    for line in text.lines() {
+        let code = strip_comment(line);
+        let mut rest = code;
+        while let Some(pos) = rest.find("lib.") {
+            let before = rest.get(..pos).and_then(|b| b.chars().last());
+            let after = rest.get(pos + 4..).unwrap_or("");
+            rest = after;
+            let qualified = rest_ends_with(code, after, "data.rootline.lib.");
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || (c == '.' && !qualified)) {
+                continue;
+            }
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !known.contains(&name.as_str()) && !bad.contains(&format!("lib.{name}")) {
+                bad.push(format!("lib.{name}"));
+            }
+        }
+    }
+    bad
+}
+
+/// True when the text just before `after` (a suffix of `code`) ends with `p`.
+fn rest_ends_with(code: &str, after: &str, p: &str) -> bool {
+    code.len()
+        .checked_sub(after.len())
+        .and_then(|i| code.get(..i))
+        .is_some_and(|head| head.ends_with(p))
+}
+
 /// The line without a `#` comment (a `#` inside a string is kept).
 fn strip_comment(line: &str) -> &str {
     let mut in_str = false;
@@ -396,6 +451,14 @@ fn compile(name: &str, text: &str, hash: String) -> Result<Inner, Error> {
         return Err(fail(format!(
             "undefined reference {}: data holds only data.reference, data.settings and the policy packages",
             bad.join(", ")
+        )));
+    }
+    let bad = undefined_lib_refs(text);
+    if !bad.is_empty() {
+        return Err(fail(format!(
+            "undefined reference {}: policies/lib.rego declares {}",
+            bad.join(", "),
+            lib_rules().join(", ")
         )));
     }
     let inner = Inner { hash, engine };
@@ -706,6 +769,26 @@ mod tests {
         assert_eq!(Tier::of(96), Tier::Contraindicated);
         assert_eq!(Tier::of(99), Tier::Contraindicated);
         assert_eq!(Tier::of(-1), Tier::None);
+    }
+
+    #[test]
+    fn lib_rules_are_found_and_unknown_lib_references_flagged() {
+        let known = lib_rules();
+        for r in [
+            "components",
+            "accepted",
+            "mismatches",
+            "missing",
+            "unverified",
+            "debug",
+            "tcb",
+            "result",
+            "affirming",
+        ] {
+            assert!(known.contains(&r), "{r} not in {known:?}");
+        }
+        let text = "a := lib.accepted(k)\nb := data.rootline.lib.nope\nc := mylib.x # lib.zzz";
+        assert_eq!(undefined_lib_refs(text), vec!["lib.nope".to_owned()]);
     }
 
     #[test]

@@ -97,3 +97,13 @@ fn every_default_policy_loads() {
     }
     assert!(CompiledPolicy::default_for(rootline_core::TeeKind::Cca).is_err());
 }
+
+#[test]
+fn undefined_helper_rule_is_a_load_error_even_where_the_dry_run_does_not_reach() {
+    let text = GOOD.replace(
+        "result :=",
+        "f contains 1 if input.claims.x == lib.contraindicatd\nresult :=",
+    );
+    let r = load_err(&text);
+    assert!(r.contains("lib.contraindicatd"), "{r}");
+}
