@@ -18,8 +18,13 @@
 )]
 
 pub mod error;
+pub mod evidence;
+pub mod kbs;
+pub mod measured_boot;
+pub mod sim;
 pub mod swtpm;
 pub mod tpm;
 pub mod tpm_evidence;
 
 pub use error::Error;
+pub use evidence::Attester;

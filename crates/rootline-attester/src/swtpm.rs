@@ -90,9 +90,32 @@ impl Swtpm {
                 String::from_utf8_lossy(&out.stderr).trim().to_owned(),
             ));
         }
+        let child = Self::spawn(dir)?;
+        let mut me = Self {
+            dir: dir.to_path_buf(),
+            child,
+        };
+        me.wait_ready()?;
+        Ok(me)
+    }
+
+    /// Stops swtpm and starts it again on the same state: a reboot (PCRs
+    /// back to their reset values, keys and NV kept).
+    pub fn restart(&mut self) -> Result<(), Error> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for s in ["sock", "sock.ctrl"] {
+            let _ = std::fs::remove_file(self.dir.join(s));
+        }
+        self.child = Self::spawn(&self.dir)?;
+        self.wait_ready()
+    }
+
+    fn spawn(dir: &Path) -> Result<Child, Error> {
+        let state = dir.join("state");
         let sock = dir.join("sock");
         let ctrl = dir.join("sock.ctrl");
-        let child = Command::new("swtpm")
+        Command::new("swtpm")
             .args(["socket", "--tpm2", "--flags", "startup-clear"])
             .arg("--server")
             .arg(format!("type=unixio,path={}", sock.display()))
@@ -103,14 +126,14 @@ impl Swtpm {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(Error::io("swtpm"))?;
-        let mut me = Self {
-            dir: dir.to_path_buf(),
-            child,
-        };
+            .map_err(Error::io("swtpm"))
+    }
+
+    fn wait_ready(&mut self) -> Result<(), Error> {
+        let (sock, ctrl) = (self.dir.join("sock"), self.dir.join("sock.ctrl"));
         let start = Instant::now();
         while !(sock.exists() && ctrl.exists()) {
-            if let Ok(Some(st)) = me.child.try_wait() {
+            if let Ok(Some(st)) = self.child.try_wait() {
                 return Err(Error::malformed(
                     "swtpm",
                     format!("exited at start-up: {st}"),
@@ -121,7 +144,7 @@ impl Swtpm {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(me)
+        Ok(())
     }
 
     /// The TCTI that reaches it.

@@ -1,0 +1,439 @@
+//! The KBS client: the guest's side of Trustee's protocol 0.4.0.
+//!
+//! `POST /kbs/v0/auth` gives a nonce and a `kbs-session-id` cookie; the
+//! client makes a fresh TEE key (EC P-256, as guests do), binds
+//! `hash(JCS({nonce, tee-pubkey}))` into its evidence (SHA-384 unless the
+//! broker selected SHA-512), `POST /kbs/v0/attest` returns the EAR token,
+//! and `GET /kbs/v0/resource/REPO/TYPE/TAG` returns a flattened JWE that
+//! only the TEE key opens. Retries follow the guests: the handshake up to 5
+//! times one second apart, a resource GET up to 3 times; a denial (400,
+//! 403, 404) is final and not retried.
+//!
+//! HTTP is blocking `ureq` over rustls on aws-lc-rs. The token is shown,
+//! not verified: the attester has no reason to trust or distrust its own
+//! token, the broker and relying parties check it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rootline_jose::TeeKey;
+use serde_json::{Value, json};
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+
+use crate::{Attester, Error};
+
+/// The protocol version this client speaks.
+pub const PROTOCOL_VERSION: &str = "0.4.0";
+/// The largest response body read (a token, a JWE of a resource).
+const MAX_BODY: u64 = 16 << 20;
+
+/// How often to try.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Handshake attempts (auth + attest).
+    pub handshake: u32,
+    /// Resource GET attempts.
+    pub resource: u32,
+    /// Pause between attempts.
+    pub delay: Duration,
+}
+
+impl Default for Retry {
+    /// What Confidential Containers guests do: 5 handshakes 1 s apart, 3 GETs.
+    fn default() -> Self {
+        Self {
+            handshake: 5,
+            resource: 3,
+            delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Retry {
+    /// One attempt each (load tests measure failures, they do not hide them).
+    pub fn none() -> Self {
+        Self {
+            handshake: 1,
+            resource: 1,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A client for one broker.
+#[derive(Debug, Clone)]
+pub struct KbsClient {
+    base: String,
+    agent: ureq::Agent,
+    /// Retry policy.
+    pub retry: Retry,
+}
+
+/// An attested session: the cookie, the token and the TEE key that the
+/// broker encrypts resources to.
+#[derive(Debug)]
+pub struct Session {
+    /// The `kbs-session-id` cookie value.
+    pub cookie: String,
+    /// The EAR token (a JWT).
+    pub token: String,
+    /// The TEE key whose public half was attested.
+    pub key: TeeKey,
+    /// The runtime data bound into the evidence.
+    pub runtime_data: Value,
+    /// Time spent collecting evidence (the TEE's part of the handshake).
+    pub evidence_time: Duration,
+}
+
+impl Session {
+    /// The token's claims (its payload, decoded; not verified here).
+    pub fn claims(&self) -> Result<Value, Error> {
+        let payload = self
+            .token
+            .split('.')
+            .nth(1)
+            .ok_or_else(|| Error::malformed("token", "not a JWT"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .map_err(|_| Error::malformed("token", "payload is not base64url"))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::malformed("token", format!("payload is not JSON: {e}")))
+    }
+}
+
+/// A failure worth retrying: the transport, a server error, or a 401
+/// (an expired or lost session: a new handshake may succeed).
+fn transient(e: &Error) -> bool {
+    match e {
+        Error::Http { .. } => true,
+        Error::Broker { status, .. } => *status >= 500 || *status == 401 || *status == 429,
+        _ => false,
+    }
+}
+
+/// The `kbs-session-id` value from `Set-Cookie` headers.
+fn session_cookie<'a>(headers: impl Iterator<Item = &'a str>) -> Option<String> {
+    headers.into_iter().find_map(|h| {
+        let first = h.split(';').next()?.trim();
+        let (k, v) = first.split_once('=')?;
+        (k.trim() == "kbs-session-id").then(|| v.trim().to_owned())
+    })
+}
+
+impl KbsClient {
+    /// A client for the broker at `base` (`http://` or `https://`), trusting
+    /// `ca_pem` for TLS when given, else the Mozilla roots.
+    pub fn new(base: &str, ca_pem: Option<&[u8]>) -> Result<Self, Error> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::malformed(
+                "kbs url",
+                format!("{base:?} is not http(s)://"),
+            ));
+        }
+        let roots = match ca_pem {
+            None => RootCerts::WebPki,
+            Some(pem) => {
+                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
+                    .filter_map(|i| match i {
+                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    return Err(Error::malformed(
+                        "ca certificate",
+                        "no PEM certificate found",
+                    ));
+                }
+                RootCerts::Specific(Arc::new(certs))
+            }
+        };
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .root_certs(roots)
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        Ok(Self {
+            base,
+            agent,
+            retry: Retry::default(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request and reads the body; non-2xx answers become
+    /// [`Error::Broker`] with the RFC 7807 `detail` when there is one.
+    fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(Vec<u8>, Vec<String>), Error> {
+        let url = self.url(path);
+        let http = |e: ureq::Error| Error::Http {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let mut resp = match method {
+            "GET" => {
+                let mut r = self.agent.get(&url);
+                if let Some(c) = cookie {
+                    r = r.header("Cookie", format!("kbs-session-id={c}"));
+                }
+                if let Some(t) = bearer {
+                    r = r.header("Authorization", format!("Bearer {t}"));
+                }
+                r.call().map_err(http)?
+            }
+            _ => {
+                let mut r = self.agent.post(&url).content_type("application/json");
+                if let Some(c) = cookie {
+                    r = r.header("Cookie", format!("kbs-session-id={c}"));
+                }
+                let bytes = serde_json::to_vec(body.unwrap_or(&Value::Null))
+                    .map_err(|e| Error::malformed("request", e.to_string()))?;
+                r.send(&bytes[..]).map_err(http)?
+            }
+        };
+        let status = resp.status().as_u16();
+        let cookies: Vec<String> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(http)?;
+        if !(200..300).contains(&status) {
+            let detail = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
+            return Err(Error::Broker {
+                status,
+                url,
+                detail,
+            });
+        }
+        Ok((bytes, cookies))
+    }
+
+    /// Runs the handshake with retries (see [`Retry`]).
+    pub fn attest(&self, attester: &mut dyn Attester) -> Result<Session, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attest_once(attester) {
+                Ok(s) => return Ok(s),
+                Err(e) if transient(&e) && attempt < self.retry.handshake => {
+                    std::thread::sleep(self.retry.delay);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One handshake: auth, evidence, attest.
+    pub fn attest_once(&self, attester: &mut dyn Attester) -> Result<Session, Error> {
+        let req = json!({
+            "version": PROTOCOL_VERSION,
+            "tee": attester.tee(),
+            "extra-params": {"supported-hash-algorithms": ["sha384", "sha512"]},
+        });
+        let (body, cookies) = self.exchange("POST", "/kbs/v0/auth", None, None, Some(&req))?;
+        let challenge: kbs_types::Challenge = serde_json::from_slice(&body)
+            .map_err(|e| Error::malformed("challenge", e.to_string()))?;
+        let cookie = session_cookie(cookies.iter().map(String::as_str))
+            .ok_or_else(|| Error::malformed("challenge", "no kbs-session-id cookie was set"))?;
+        if challenge.nonce.is_empty() || challenge.nonce.len() > 1024 {
+            return Err(Error::malformed("challenge", "nonce is empty or too long"));
+        }
+        let selected = challenge
+            .extra_params
+            .get("selected-hash-algorithm")
+            .and_then(Value::as_str)
+            .unwrap_or("sha384")
+            .to_ascii_lowercase();
+        let key = TeeKey::generate_ec("P-256").map_err(|e| Error::Crypto(e.to_string()))?;
+        let runtime_data = json!({
+            "nonce": challenge.nonce,
+            "tee-pubkey": key.public_jwk().map_err(|e| Error::Crypto(e.to_string()))?,
+        });
+        let report_data = binding(&runtime_data, &selected)?;
+        let t = Instant::now();
+        let evidence = attester.evidence(&report_data)?;
+        let evidence_time = t.elapsed();
+        let attestation = json!({
+            "runtime-data": runtime_data,
+            "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
+        });
+        let (body, _) = self.exchange(
+            "POST",
+            "/kbs/v0/attest",
+            Some(&cookie),
+            None,
+            Some(&attestation),
+        )?;
+        let token = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
+            .ok_or_else(|| Error::malformed("attestation response", "no token string"))?;
+        Ok(Session {
+            cookie,
+            token,
+            key,
+            runtime_data,
+            evidence_time,
+        })
+    }
+
+    /// Fetches and decrypts `repo/type/tag` with retries (see [`Retry`]),
+    /// authorised by the session cookie and the token.
+    pub fn get_resource(&self, session: &Session, path: &str) -> Result<Vec<u8>, Error> {
+        let path = resource_path(path)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let r = self
+                .exchange(
+                    "GET",
+                    &format!("/kbs/v0/resource/{path}"),
+                    Some(&session.cookie),
+                    Some(&session.token),
+                    None,
+                )
+                .and_then(|(body, _)| {
+                    session
+                        .key
+                        .decrypt(&body)
+                        .map_err(|e| Error::Crypto(format!("resource {path}: {e}")))
+                });
+            match r {
+                Ok(v) => return Ok(v),
+                Err(e) if transient(&e) && attempt < self.retry.resource => {
+                    std::thread::sleep(self.retry.delay);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The report data for `runtime_data`: the selected hash of its RFC 8785
+/// canonical JSON.
+pub fn binding(runtime_data: &Value, hash: &str) -> Result<Vec<u8>, Error> {
+    let canon = serde_json_canonicalizer::to_vec(runtime_data)
+        .map_err(|e| Error::malformed("runtime-data", e.to_string()))?;
+    let alg = match hash {
+        "sha384" => &aws_lc_rs::digest::SHA384,
+        "sha512" => &aws_lc_rs::digest::SHA512,
+        other => {
+            return Err(Error::Unsupported(format!(
+                "binding hash {other:?} selected by the broker"
+            )));
+        }
+    };
+    Ok(aws_lc_rs::digest::digest(alg, &canon).as_ref().to_vec())
+}
+
+/// `kbs:///REPO/TYPE/TAG` or `REPO/TYPE/TAG` to `REPO/TYPE/TAG`, each
+/// segment letters, digits, `.`, `_` or `-` (and not `..`).
+pub fn resource_path(uri: &str) -> Result<String, Error> {
+    let p = uri
+        .strip_prefix("kbs:///")
+        .or_else(|| uri.strip_prefix("kbs://"))
+        .unwrap_or(uri)
+        .trim_start_matches('/');
+    let segs: Vec<&str> = p.split('/').collect();
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    if segs.len() != 3 || !segs.iter().all(|s| ok(s)) {
+        return Err(Error::malformed(
+            "resource",
+            format!("{uri:?} is not kbs:///REPOSITORY/TYPE/TAG"),
+        ));
+    }
+    Ok(segs.join("/"))
+}
+
+/// Standard base64, for callers printing binary secrets.
+pub fn base64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn resource_uris() {
+        assert_eq!(
+            resource_path("kbs:///default/key/one").unwrap(),
+            "default/key/one"
+        );
+        assert_eq!(resource_path("default/key/one").unwrap(), "default/key/one");
+        for bad in [
+            "kbs:///a/b",
+            "kbs:///a/../b",
+            "kbs:///a/b/c/d",
+            "a/b/c%2f",
+            "a//b",
+        ] {
+            assert!(resource_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookie_from_set_cookie() {
+        let h = [
+            "other=1; Path=/",
+            "kbs-session-id=abc.def; Secure; HttpOnly; SameSite=Strict",
+        ];
+        assert_eq!(session_cookie(h.into_iter()).unwrap(), "abc.def");
+        assert!(session_cookie(["x=1"].into_iter()).is_none());
+    }
+
+    #[test]
+    fn binding_is_the_hash_of_the_canonical_json() {
+        // Key order and whitespace do not change the binding; values do.
+        let a: Value = serde_json::from_str(
+            r#"{"tee-pubkey": {"y": "Y", "x": "X", "kty": "EC"}, "nonce": "n"}"#,
+        )
+        .unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"nonce":"n","tee-pubkey":{"kty":"EC","x":"X","y":"Y"}}"#)
+                .unwrap();
+        let canon = br#"{"nonce":"n","tee-pubkey":{"kty":"EC","x":"X","y":"Y"}}"#;
+        let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, canon);
+        assert_eq!(binding(&a, "sha384").unwrap(), want.as_ref());
+        assert_eq!(binding(&b, "sha384").unwrap(), want.as_ref());
+        assert_eq!(binding(&a, "sha512").unwrap().len(), 64);
+        assert!(binding(&a, "md5").is_err());
+    }
+}
