@@ -479,6 +479,8 @@ pub fn from_replay(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Erro
 /// Values from a JSON file in any of the shapes rootline reads:
 /// - `rootline verify --json` output (claims of a verified outcome);
 /// - `rootline eventlog replay --json` output;
+/// - `rootline measure uki --json` output (its `reference_values`) or
+///   `--reference-values` output (an object of key to value);
 /// - a list of records (`rootline reference list --json`, `rootline
 ///   reference record`, or `[{"key", "value", "provenance"?, "expires"?}]`);
 /// - a reference store file or `rootline reference record --json` output
@@ -489,6 +491,10 @@ pub fn from_json(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Error>
         Value::Object(m) if m.contains_key("verified") && m.contains_key("claims") => {
             let outcome = outcome_from_json(m)?;
             from_outcome(&outcome, provenance)
+        }
+        // `rootline measure uki --json`: its predicted reference values.
+        Value::Object(m) if matches!(m.get("reference_values"), Some(Value::Object(_))) => {
+            from_json(m.get("reference_values").unwrap_or(&Value::Null), provenance)
         }
         Value::Object(m) if m.contains_key("pcrs") && m.contains_key("events") => {
             from_replay(json, provenance)

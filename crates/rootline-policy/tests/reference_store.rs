@@ -131,6 +131,12 @@ fn imports_replay_output_record_lists_and_key_maps() {
     assert_eq!(v[0].provenance, "p");
     assert!(v[0].expires.is_some());
 
+    let measure = json!({"events": [], "pcrs": {"sha256": {"4": "ee"}},
+                         "reference_values": {"tpm.pcr.sha256.4": "ee", "tpm.pcr.sha256.11": "ff"}});
+    let v = reference::from_json(&measure, "measure").unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[1].key, "tpm.pcr.sha256.11");
+
     let map = json!({"tdx.mr_td": ["aa", "bb"], "sgx.isv_svn": 3});
     assert_eq!(reference::from_json(&map, "file").unwrap().len(), 3);
 
