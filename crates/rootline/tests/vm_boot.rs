@@ -14,8 +14,10 @@
 //! 4. a second boot with the same inputs gives a byte-identical log;
 //! 5. `reference record` takes PCR 0-3, 5-7 from the verified boot;
 //! 6. a UKI rebuilt with another command line boots and quotes fine, but the
-//!    comparison with the golden values fails on PCR 11 (and 9) only, and the
-//!    explanation names the `.cmdline` section.
+//!    comparison with the golden values fails on PCR 11 (and 9, and 4: the UKI
+//!    file changed) only, the explanation names the `.cmdline` section, and
+//!    `rootline appraise` over the reference values (recorded + predicted,
+//!    PCRs 0-7, 9, 11 required) affirms the first UKI and refuses this one.
 //!
 //! Outside CI the test skips with a reason when QEMU, OVMF, swtpm or the
 //! UKI tools are missing; under CI (`CI` set) a missing tool is a failure.
@@ -394,6 +396,55 @@ fn uki_boot_on_ovmf_and_swtpm_matches_predictions_and_names_a_changed_cmdline() 
             .all(|l| l.contains("PCR 11") || l.contains("PCR 9") || l.contains("PCR 4")),
         "{out}"
     );
+    // Appraisal over the reference values (recorded 0-3, 5-7 + predicted 4,
+    // 9, 11), requiring PCRs 0-7, 9 and 11: the first boot is affirmed, the
+    // changed command line is contraindicated on PCR 11.
+    let refs = w.join("refs.json");
+    let mut all = serde_json::Map::new();
+    for r in records {
+        all.insert(r["key"].as_str().unwrap().to_string(), r["value"].clone());
+    }
+    for (k, v) in m["reference_values"].as_object().unwrap() {
+        all.insert(k.clone(), v.clone());
+    }
+    std::fs::write(&refs, serde_json::to_vec(&all).unwrap()).unwrap();
+    let settings = w.join("settings.json");
+    std::fs::write(
+        &settings,
+        br#"{"tpm_required_pcrs": [0,1,2,3,4,5,6,7,9,11]}"#,
+    )
+    .unwrap();
+    let data = w.join("data");
+    let appraise = |g: &Path, n: &str| {
+        rootline(&[
+            "appraise",
+            "--tee",
+            "tpm",
+            p(&g.join("quote.msg")),
+            "--signature",
+            p(&g.join("quote.sig")),
+            "--ak",
+            p(&g.join("ak.pub")),
+            "--pcrs",
+            p(&g.join("quote.pcrs")),
+            "--eventlog",
+            p(&g.join("eventlog.bin")),
+            "--nonce",
+            n,
+            "--reference-values",
+            p(&refs),
+            "--settings",
+            p(&settings),
+            "--data-dir",
+            p(&data),
+        ])
+    };
+    let (code, out, err) = appraise(&g2, &n2);
+    assert_eq!(code, 0, "the unchanged boot was not affirmed: {out}{err}");
+    let (code, out, err) = appraise(&g3, &n3);
+    assert_eq!(code, 1, "the changed boot was not refused: {out}{err}");
+    assert!(out.contains("tpm.pcr.sha256.11"), "{out}");
+
     eprintln!("boots: {secs1:.1} s, {secs2:.1} s (same inputs), {secs3:.1} s (changed cmdline)");
     for g in [&g1, &g2, &g3] {
         if let Ok(t) = std::fs::read_to_string(g.join("timing.txt")) {
