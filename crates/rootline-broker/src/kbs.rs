@@ -45,7 +45,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.to_string())
+                .map(|c| c.0)
+                .or_else(|| {
+                    parts
+                        .extensions
+                        .get::<ConnectInfo<crate::tls::PeerAddr>>()
+                        .map(|c| c.0.0)
+                })
+                .map(|a| a.to_string())
                 .unwrap_or_else(|| "unknown".into()),
         ))
     }

@@ -26,6 +26,7 @@ pub mod policy;
 pub mod session;
 pub mod sim;
 pub mod store;
+pub mod tls;
 pub mod token;
 
 use std::sync::Arc;
