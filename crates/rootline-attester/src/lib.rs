@@ -20,11 +20,14 @@
 pub mod error;
 pub mod evidence;
 pub mod kbs;
+pub mod loadgen;
 pub mod measured_boot;
+pub mod sev_guest;
 pub mod sim;
 pub mod swtpm;
 pub mod tpm;
 pub mod tpm_evidence;
+pub mod tsm;
 
 pub use error::Error;
 pub use evidence::Attester;
