@@ -84,6 +84,10 @@ impl Error {
 /// Largest section systemd-stub's loaded image may hold that we will
 /// materialise (a kernel or initrd larger than this is not a UKI we can boot).
 const MAX_SECTION: u32 = 1 << 30;
+/// How far `VirtualSize` may exceed the file's raw data (the loader fills the
+/// rest with zeros). UKI payload sections never need it; the bound keeps a
+/// hostile header from making us allocate more than the file plus this.
+const MAX_ZERO_FILL: u32 = 1 << 20;
 
 /// One PE section header, as the table gives it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -179,6 +183,12 @@ impl<'a> PeImage<'a> {
             return Err(err(format!(
                 "VirtualSize {} exceeds the {MAX_SECTION}-byte limit",
                 s.virtual_size
+            )));
+        }
+        if s.virtual_size.saturating_sub(s.size_of_raw_data) > MAX_ZERO_FILL {
+            return Err(err(format!(
+                "VirtualSize {} exceeds SizeOfRawData {} by more than {MAX_ZERO_FILL} bytes",
+                s.virtual_size, s.size_of_raw_data
             )));
         }
         let from_file = s.virtual_size.min(s.size_of_raw_data) as usize;

@@ -217,6 +217,11 @@ fn sections_pointing_outside_the_file_are_errors_not_panics() {
     uki[h + 20..h + 24].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
     assert!(predict(&uki, HashAlg::SHA256).is_err());
     assert!(authenticode::digest(&uki, HashAlg::SHA256).is_err());
+    // A VirtualSize far beyond the file's data would make us allocate it: refused.
+    let mut big = pe(&[(".text", b"stub"), (".linux", b"x")], 0, None);
+    big[h + 8..h + 12].copy_from_slice(&0x4000_0000u32.to_le_bytes());
+    let e = predict(&big, HashAlg::SHA256).unwrap_err().to_string();
+    assert!(e.contains("VirtualSize"), "{e}");
     for cut in [0x40, 0x100, 0x1ff, 0x300] {
         let _ = predict(&uki[..cut.min(uki.len())], HashAlg::SHA256);
     }
