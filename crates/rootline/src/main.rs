@@ -37,6 +37,10 @@ enum Command {
     Eventlog(cmd::eventlog::Command),
     /// Walk through the chain of trust on this machine, step by step.
     Demo(cmd::demo::Args),
+    /// Run the key broker: KBS protocol for attested guests, admin API.
+    Serve(cmd::serve::Args),
+    /// Manage a broker: resources, resource policies, reference values, audit log.
+    Admin(cmd::admin::Args),
     /// Measure verification cost against the raw signature floor.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Eventlog(c) => cmd::eventlog::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Admin(a) => cmd::admin::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Measure(c) => cmd::measure::run(c),
         Command::Reference(a) => cmd::reference::run(a),

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod admin;
 pub(crate) mod appraise;
 pub(crate) mod bench;
 pub(crate) mod demo;
@@ -8,6 +9,7 @@ pub(crate) mod fetch;
 pub(crate) mod measure;
 pub(crate) mod reference;
 pub(crate) mod reference_record;
+pub(crate) mod serve;
 pub(crate) mod verify;
 
 use std::path::Path;

@@ -1,0 +1,327 @@
+//! `rootline serve`: run the key broker (KBS protocol, admin API).
+//!
+//! Configuration is layered: built-in defaults, then the TOML file given by
+//! `--config`, then `ROOTLINE_*` environment variables, then flags (clap
+//! reads each flag's environment variable, so a flag beats its variable).
+//! The effective configuration is logged with secrets redacted; the KEK is
+//! read from `ROOTLINE_KEK` or a file and never printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use rootline_broker::kek::Kek;
+use rootline_broker::store::SqlStore;
+use rootline_broker::tls::{PeerAddr, TlsListener};
+use rootline_broker::{Broker, BrokerOptions, Config};
+
+/// Flags of `rootline serve`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// TOML configuration file. Keys: listen, data_dir, database_url,
+    /// kek_file, session_ttl_secs, token_ttl_secs, secure_cookies,
+    /// insecure_sample_tee, sim_roots, collateral, admin_public_key,
+    /// passport_signers, token_key, tls_cert, tls_key. Environment variables
+    /// and flags override it.
+    #[arg(long, env = "ROOTLINE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080). Port 0 picks a free
+    /// port; the address actually bound is printed on standard output.
+    #[arg(long, env = "ROOTLINE_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// Directory for the embedded SQLite database (and a generated KEK when
+    /// none is configured).
+    #[arg(long, env = "ROOTLINE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Database: sqlite://PATH?mode=rwc or postgres://USER@HOST/DB. Replicas
+    /// that share a PostgreSQL database continue each other's handshakes.
+    #[arg(long, env = "ROOTLINE_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    /// File holding the key-encryption key for secrets at rest (32 raw
+    /// bytes, 64 hex digits or base64). ROOTLINE_KEK may hold the key itself.
+    #[arg(long, env = "ROOTLINE_KEK_FILE", value_name = "FILE")]
+    kek_file: Option<PathBuf>,
+    /// PEM public key (Ed25519 or P-256) that signs admin JWTs; without one
+    /// the admin API answers 401 to everything.
+    #[arg(long, env = "ROOTLINE_ADMIN_PUBLIC_KEY", value_name = "FILE")]
+    admin_public_key: Option<PathBuf>,
+    /// Trust a simulated-TEE root (hex SEC1 P-384 public key); repeatable.
+    /// For load tests and machines without a TEE.
+    #[arg(
+        long = "sim-root",
+        env = "ROOTLINE_SIM_ROOTS",
+        value_delimiter = ',',
+        value_name = "HEX"
+    )]
+    sim_roots: Vec<String>,
+    /// Collateral file for the verifier (certificates, CRLs, TCB info); repeatable.
+    #[arg(long, value_name = "FILE")]
+    collateral: Vec<PathBuf>,
+    /// Do not mark cookies Secure (plain HTTP on loopback, for tests).
+    #[arg(long, env = "ROOTLINE_INSECURE_COOKIES")]
+    insecure_cookies: bool,
+    /// INSECURE: accept Trustee's unsigned `sample` TEE (every token it
+    /// yields is marked). Only for exercising client tools without a TEE.
+    #[arg(long, env = "ROOTLINE_INSECURE_SAMPLE_TEE")]
+    insecure_sample_tee: bool,
+    /// Challenge (session) lifetime in seconds (default 300).
+    #[arg(long, env = "ROOTLINE_SESSION_TTL", value_name = "SECS")]
+    session_ttl: Option<u64>,
+    /// TLS certificate chain (PEM); plain HTTP without it.
+    #[arg(
+        long,
+        env = "ROOTLINE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(
+        long,
+        env = "ROOTLINE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Print the effective configuration (secrets redacted) as JSON and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// Builds the effective configuration: defaults, file, then environment and
+/// flags (already merged by clap).
+fn layered(a: &Args) -> anyhow::Result<Config> {
+    let mut cfg = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            Config::from_toml(&text).with_context(|| format!("in {}", p.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(v) = &a.listen {
+        cfg.listen = v.clone();
+    }
+    if let Some(v) = &a.data_dir {
+        cfg.data_dir = v.clone();
+    }
+    if let Some(v) = &a.database_url {
+        cfg.database_url = Some(v.clone());
+    }
+    if let Some(v) = &a.kek_file {
+        cfg.kek_file = Some(v.clone());
+    }
+    if let Some(v) = &a.admin_public_key {
+        cfg.admin_public_key = Some(v.clone());
+    }
+    if !a.sim_roots.is_empty() {
+        cfg.sim_roots = a.sim_roots.clone();
+    }
+    if !a.collateral.is_empty() {
+        cfg.collateral = a.collateral.clone();
+    }
+    if a.insecure_cookies {
+        cfg.secure_cookies = false;
+    }
+    if a.insecure_sample_tee {
+        cfg.insecure_sample_tee = true;
+    }
+    if let Some(v) = a.session_ttl {
+        cfg.session_ttl_secs = v;
+    }
+    if let Some(v) = &a.tls_cert {
+        cfg.tls_cert = Some(v.clone());
+    }
+    if let Some(v) = &a.tls_key {
+        cfg.tls_key = Some(v.clone());
+    }
+    if cfg.tls_cert.is_some() != cfg.tls_key.is_some() {
+        bail!("tls_cert and tls_key go together");
+    }
+    Ok(cfg)
+}
+
+/// A database URL with any password replaced.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn redacted(cfg: &Config) -> serde_json::Value {
+    let mut v = serde_json::to_value(cfg).unwrap_or_default();
+    v["database_url"] = serde_json::Value::String(redact_url(&cfg.database_url()));
+    v
+}
+
+/// The KEK: ROOTLINE_KEK, else the configured file, else (SQLite only) a
+/// generated key kept in the data directory.
+fn load_kek(cfg: &Config) -> anyhow::Result<Kek> {
+    if let Some(text) = std::env::var_os("ROOTLINE_KEK") {
+        return Kek::from_text_or_raw(text.to_string_lossy().as_bytes()).context("ROOTLINE_KEK");
+    }
+    if let Some(p) = &cfg.kek_file {
+        let raw = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        return Kek::from_text_or_raw(&raw).with_context(|| format!("KEK file {}", p.display()));
+    }
+    if !cfg.database_url().starts_with("sqlite:") {
+        bail!("a shared database needs a shared KEK: set ROOTLINE_KEK or kek_file");
+    }
+    let path = cfg.data_dir.join("kek");
+    if path.exists() {
+        let raw =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Kek::from_text_or_raw(&raw).with_context(|| format!("KEK file {}", path.display()));
+    }
+    let (kek, raw) = Kek::generate()?;
+    write_private(&path, hex::encode(raw).as_bytes())?;
+    tracing::warn!(path = %path.display(), "no KEK configured: generated one; back it up, the secrets cannot be opened without it");
+    Ok(kek)
+}
+
+/// Writes a file readable by its owner only.
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining requests");
+}
+
+/// Runs `rootline serve`.
+pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
+    let cfg = layered(&a)?;
+    if a.print_config {
+        use std::io::Write as _;
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(&redacted(&cfg))?
+        );
+        return Ok(0);
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(cfg))?;
+    Ok(0)
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    tracing::info!(config = %redacted(&cfg), "configuration");
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    let kek = load_kek(&cfg)?;
+    let store = SqlStore::connect(&cfg.database_url())
+        .await
+        .with_context(|| format!("database {}", redact_url(&cfg.database_url())))?;
+    let opts = BrokerOptions::from_config(&cfg, Arc::new(store), kek)?;
+    let broker = Broker::new(opts).await?;
+    let app = rootline_broker::app(broker.clone());
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    // Expired sessions are dropped once a minute by every replica (the
+    // DELETE is idempotent).
+    let purger = {
+        let b = broker.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                t.tick().await;
+                if let Err(e) = b.purge().await {
+                    tracing::warn!(error = %e, "session purge failed");
+                }
+            }
+        })
+    };
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => {
+            let tls = rootline_broker::tls::server_config(
+                &std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?,
+                &std::fs::read(k).with_context(|| format!("cannot read {}", k.display()))?,
+            )?;
+            println!("listening on https://{addr}");
+            tracing::info!(%addr, "listening (TLS)");
+            axum::serve(
+                TlsListener::new(listener, tls)?,
+                app.into_make_service_with_connect_info::<PeerAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        }
+        _ => {
+            println!("listening on http://{addr}");
+            tracing::info!(%addr, "listening");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        }
+    }
+    purger.abort();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/kbs"),
+            "postgres://app:***@db:5432/kbs"
+        );
+        assert_eq!(redact_url("postgres://app@db/kbs"), "postgres://app@db/kbs");
+        assert_eq!(
+            redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
+    }
+}

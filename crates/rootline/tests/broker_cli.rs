@@ -1,0 +1,556 @@
+//! The real binary: `rootline serve` on 127.0.0.1 port 0 driven by
+//! `rootline admin` and a simulated guest over TCP; graceful shutdown on
+//! SIGTERM; and two `rootline serve` replicas on one PostgreSQL started by
+//! the test, the handshake split across them, one SIGKILLed mid-load.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use aws_lc_rs::agreement::{self, ECDH_P256};
+use rootline_broker::evidence::{BindingHash, runtime_data_hash};
+use rootline_broker::sim::{self, SimKey};
+use serde_json::{Value, json};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rootline")
+}
+
+/// A running `rootline serve`, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--insecure-cookies"])
+            .args(args)
+            .env_remove("ROOTLINE_KEK")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on its own connection: (status, headers, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, raw[split + 4..].to_vec())
+}
+
+fn admin(dir: &Path, url: &str, key: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(bin())
+        .current_dir(dir)
+        .args(["admin", "--url", url, "--key", key])
+        .args(args)
+        .env_remove("ROOTLINE_ADMIN_KEY")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A simulated guest: auth on `a`, attest on `b`, resource on `c`.
+fn guest(sim: &SimKey, m: &[u8; 48], a: &str, b: &str, c: &str, path: &str) -> (u16, Vec<u8>) {
+    let (st, head, body) = http(
+        a,
+        "POST",
+        "/kbs/v0/auth",
+        &[],
+        json!({"version": "0.4.0", "tee": sim::TEE_NAME, "extra-params": {}})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(st, 200);
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let nonce = serde_json::from_slice::<Value>(&body).unwrap()["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+    let jwk =
+        rootline_broker::jwe::ec_jwk("P-256", key.compute_public_key().unwrap().as_ref()).unwrap();
+    let runtime = json!({"nonce": nonce, "tee-pubkey": jwk});
+    let rd = runtime_data_hash(&runtime, BindingHash::Sha384).unwrap();
+    let ev = sim.evidence(m, &[], &rd).unwrap();
+    let att = json!({"runtime-data": runtime, "tee-evidence": {"primary_evidence": ev, "additional_evidence": ""}});
+    let (st, _, body) = http(
+        b,
+        "POST",
+        "/kbs/v0/attest",
+        &[("cookie", &cookie)],
+        att.to_string().as_bytes(),
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let (st, _, body) = http(
+        c,
+        "GET",
+        &format!("/kbs/v0/resource/{path}"),
+        &[("cookie", &cookie)],
+        b"",
+    );
+    if st != 200 {
+        return (st, body);
+    }
+    let resp: kbs_types::Response = serde_json::from_slice(&body).unwrap();
+    (st, rootline_broker::jwe::decrypt_ec(&key, &resp).unwrap())
+}
+
+fn setup(dir: &Path) -> (SimKey, String) {
+    let out = Command::new(bin())
+        .current_dir(dir)
+        .args(["admin", "keygen", "admin.key"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (sim, _) = SimKey::generate().unwrap();
+    let root = hex::encode(sim.public_key());
+    (sim, root)
+}
+
+const M: [u8; 48] = [0x42; 48];
+
+#[test]
+fn serve_admin_and_guest_over_tcp_then_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, root) = setup(dir.path());
+    let data = dir.path().join("data");
+    let pubkey = dir.path().join("admin.key.pub");
+    let srv = Server::start(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--admin-public-key",
+            pubkey.to_str().unwrap(),
+            "--sim-root",
+            &root,
+        ],
+        &[],
+    );
+    let url = srv.url();
+    let mhex = hex::encode(M);
+    let (rc, _) = admin(
+        dir.path(),
+        &url,
+        "admin.key",
+        &[
+            "reference",
+            "set",
+            "sim-m",
+            "--tee",
+            sim::TEE_NAME,
+            "--claim",
+            "measurement",
+            "--value",
+            &mhex,
+        ],
+    );
+    assert_eq!(rc, 0);
+    let (rc, _) = admin(
+        dir.path(),
+        &url,
+        "admin.key",
+        &[
+            "resource",
+            "set",
+            "default/key/1",
+            "--value",
+            "from the binary",
+        ],
+    );
+    assert_eq!(rc, 0);
+    let (rc, out) = admin(
+        dir.path(),
+        &url,
+        "admin.key",
+        &["resource", "list", "--json"],
+    );
+    assert_eq!(rc, 0);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()[0]["path"],
+        "default/key/1"
+    );
+    // Another key: the broker refuses (exit 1); no key: usage (exit 2).
+    Command::new(bin())
+        .current_dir(dir.path())
+        .args(["admin", "keygen", "other.key"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        admin(dir.path(), &url, "other.key", &["resource", "list"]).0,
+        1
+    );
+    let out = Command::new(bin())
+        .args(["admin", "--url", &url, "resource", "list"])
+        .env_remove("ROOTLINE_ADMIN_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    let (st, secret) = guest(&sim, &M, &srv.addr, &srv.addr, &srv.addr, "default/key/1");
+    assert_eq!(st, 200);
+    assert_eq!(secret, b"from the binary");
+    let (st, body) = guest(
+        &sim,
+        &[0; 48],
+        &srv.addr,
+        &srv.addr,
+        &srv.addr,
+        "default/key/1",
+    );
+    assert_eq!(st, 403, "{}", String::from_utf8_lossy(&body));
+    let (rc, out) = admin(dir.path(), &url, "admin.key", &["audit", "--json"]);
+    assert_eq!(rc, 0);
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["result"] == "released")
+    );
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["result"] == "denied")
+    );
+    // The KEK was generated owner-only; the database holds no plaintext.
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(data.join("kek"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    for f in ["broker.db", "broker.db-wal"] {
+        if let Ok(bytes) = std::fs::read(data.join(f)) {
+            assert!(
+                !bytes.windows(15).any(|w| w == b"from the binary"),
+                "{f} holds the secret in clear"
+            );
+        }
+    }
+
+    // SIGTERM: graceful shutdown, exit 0.
+    let mut srv = srv;
+    let st = Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = srv.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A PostgreSQL cluster in a temporary directory (see the broker's
+/// replicas test), stopped on drop.
+struct Postgres {
+    _dir: tempfile::TempDir,
+    bin: PathBuf,
+    data: PathBuf,
+    socket_dir: PathBuf,
+    as_postgres: bool,
+}
+
+impl Postgres {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .args(args)
+                .output()
+                .unwrap()
+        } else {
+            Command::new(args[0]).args(&args[1..]).output().unwrap()
+        }
+    }
+
+    fn start() -> Option<Self> {
+        let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        bins.sort();
+        let Some(bin) = bins.pop() else {
+            eprintln!("SKIPPED: no PostgreSQL under /usr/lib/postgresql");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        let socket_dir = dir.path().join("sock");
+        std::fs::create_dir(&socket_dir).unwrap();
+        if root {
+            assert!(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(dir.path())
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        let pg = Self {
+            data: dir.path().join("data"),
+            _dir: dir,
+            bin,
+            socket_dir,
+            as_postgres: root,
+        };
+        let initdb = pg.bin.join("initdb");
+        let out = pg.run(&[
+            initdb.to_str().unwrap(),
+            "-D",
+            pg.data.to_str().unwrap(),
+            "-U",
+            "rootline",
+            "--auth=trust",
+            "--no-sync",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let opts = format!(
+            "-c listen_addresses='' -k {} -p 5432 -c fsync=off",
+            pg.socket_dir.display()
+        );
+        let pg_ctl = pg.bin.join("pg_ctl");
+        let log = pg.data.join("log");
+        let out = pg.run(&[
+            pg_ctl.to_str().unwrap(),
+            "-D",
+            pg.data.to_str().unwrap(),
+            "-o",
+            &opts,
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(pg)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let _ = self.run(&[
+            pg_ctl.to_str().unwrap(),
+            "-D",
+            self.data.to_str().unwrap(),
+            "-m",
+            "immediate",
+            "stop",
+        ]);
+    }
+}
+
+#[test]
+fn two_serve_processes_on_postgres_one_killed_mid_load() {
+    let Some(pg) = Postgres::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, root) = setup(dir.path());
+    let url = format!(
+        "postgres://rootline@localhost:5432/postgres?host={}",
+        pg.socket_dir.display()
+    );
+    let kek = hex::encode([9u8; 32]);
+    let pubkey = dir.path().join("admin.key.pub");
+    let args = |d: &str| {
+        vec![
+            "--data-dir".to_owned(),
+            dir.path().join(d).display().to_string(),
+            "--database-url".to_owned(),
+            url.clone(),
+            "--admin-public-key".to_owned(),
+            pubkey.display().to_string(),
+            "--sim-root".to_owned(),
+            root.clone(),
+        ]
+    };
+    let a_args = args("a");
+    let b_args = args("b");
+    let mut a = Server::start(
+        &a_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("ROOTLINE_KEK", &kek)],
+    );
+    let b = Server::start(
+        &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[("ROOTLINE_KEK", &kek)],
+    );
+    let mhex = hex::encode(M);
+    assert_eq!(
+        admin(
+            dir.path(),
+            &a.url(),
+            "admin.key",
+            &[
+                "reference",
+                "set",
+                "sim-m",
+                "--tee",
+                sim::TEE_NAME,
+                "--claim",
+                "measurement",
+                "--value",
+                &mhex
+            ]
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        admin(
+            dir.path(),
+            &b.url(),
+            "admin.key",
+            &["resource", "set", "default/key/1", "--value", "shared"]
+        )
+        .0,
+        0
+    );
+    // The handshake split across the two processes.
+    let (st, secret) = guest(&sim, &M, &a.addr, &b.addr, &a.addr, "default/key/1");
+    assert_eq!((st, secret.as_slice()), (200, b"shared".as_slice()));
+
+    // Load: a writer alternates admin PUTs between A and B; A is SIGKILLed
+    // after 20 acknowledged writes; B keeps answering.
+    let pkcs8 = rootline_broker::keys::private_key_pem(
+        &std::fs::read(dir.path().join("admin.key")).unwrap(),
+    )
+    .unwrap();
+    let mut acked = Vec::new();
+    let mut a_alive = true;
+    let mut a_failures = 0;
+    for i in 0..120 {
+        let to_a = i % 2 == 0;
+        if to_a && !a_alive {
+            // Writes to the dead replica fail: count them, do not ack.
+            if TcpStream::connect(&a.addr).is_err() {
+                a_failures += 1;
+            }
+            continue;
+        }
+        let target = if to_a { &a.addr } else { &b.addr };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let jwt = format!(
+            "Bearer {}",
+            rootline_broker::admin::mint(&pkcs8, now, 60).unwrap()
+        );
+        let path = format!("load/{}/{i}", if to_a { "a" } else { "b" });
+        let (st, _, _) = http(
+            target,
+            "PUT",
+            &format!("/admin/v0/resources/{path}"),
+            &[("authorization", &jwt)],
+            path.as_bytes(),
+        );
+        if st == 200 {
+            acked.push(path);
+        }
+        if a_alive && acked.iter().filter(|p| p.starts_with("load/a/")).count() == 20 {
+            a.child.kill().unwrap();
+            a.child.wait().unwrap();
+            a_alive = false;
+        }
+    }
+    assert!(
+        !a_alive && a_failures > 0,
+        "A was killed and refused connections afterwards"
+    );
+    // Every acknowledged write, including A's, is there through B.
+    let (rc, out) = admin(
+        dir.path(),
+        &b.url(),
+        "admin.key",
+        &["resource", "list", "--json"],
+    );
+    assert_eq!(rc, 0);
+    let listed: Vec<String> = serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .collect();
+    for p in &acked {
+        assert!(listed.contains(p), "acknowledged {p} lost");
+    }
+    let (st, secret) = guest(&sim, &M, &b.addr, &b.addr, &b.addr, "load/a/0");
+    assert_eq!((st, secret.as_slice()), (200, b"load/a/0".as_slice()));
+}
