@@ -5,8 +5,8 @@
 #
 # With INITRD (an initrd.cpio.gz from an earlier build) the initrd is reused,
 # so that two UKIs can differ in their command line only.
-# The Debian kernel package is downloaded once into the cache
-# ($ROOTLINE_VM_CACHE, default ~/.cache/rootline-vm) and reused. The initrd
+# The Debian kernel comes from the cache ($ROOTLINE_VM_CACHE, default
+# ~/.cache/rootline-vm) that scripts/vm/fetch-kernel.sh fills. The initrd
 # holds busybox-static, scripts/vm/guest-init.sh as /init, tpm2-tools with the
 # libraries ldd names (and the TCTI it dlopens), and qemu_fw_cfg.ko. The UKI
 # is systemd-boot-efi's stub with .osrel/.cmdline/.linux/.initrd added by
@@ -26,29 +26,11 @@ for tool in objcopy mformat mcopy cpio busybox tpm2; do
 done
 [ -f "$stub" ] || { echo "build.sh: $stub is missing (systemd-boot-efi)" >&2; exit 3; }
 
-# Kernel: the version the shared vector was captured with when the archive
-# still has it (its digests can then be compared), else the newest 6.1.
-pick_kernel() {
-  if apt-cache show linux-image-6.1.0-56-amd64 >/dev/null 2>&1; then
-    echo linux-image-6.1.0-56-amd64; return
-  fi
-  apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' | cut -d' ' -f1 | sort -V | tail -1
-}
+# Kernel: fetched once into the cache by scripts/vm/fetch-kernel.sh (this
+# script never downloads).
 kdir=$(ls -d "$cache"/kernel-* 2>/dev/null | sort -V | tail -1 || true)
 if [ -z "$kdir" ] || [ ! -f "$kdir/vmlinuz" ]; then
-  pkg=$(pick_kernel)
-  if [ -z "$pkg" ]; then apt-get update -qq >/dev/null 2>&1 || true; pkg=$(pick_kernel); fi
-  [ -n "$pkg" ] || { echo "build.sh: no linux-image-6.1.0-*-amd64 in apt (run apt-get update)" >&2; exit 3; }
-  kdir="$cache/kernel-${pkg#linux-image-}"
-  tmp=$(mktemp -d "$cache/dl.XXXXXX")
-  (cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1)
-  dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" ./boot ./lib/modules
-  mkdir -p "$kdir.part"
-  cp "$tmp"/boot/vmlinuz-* "$kdir.part/vmlinuz"
-  cp "$(find "$tmp/lib/modules" -name qemu_fw_cfg.ko | head -1)" "$kdir.part/qemu_fw_cfg.ko"
-  basename "$tmp"/*.deb > "$kdir.part/package"
-  rm -rf "$tmp"
-  mv "$kdir.part" "$kdir"
+  echo "build.sh: no kernel in $cache: run scripts/vm/fetch-kernel.sh" >&2; exit 3
 fi
 
 # initrd

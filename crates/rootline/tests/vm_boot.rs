@@ -1,10 +1,12 @@
 //! A real measured boot: a UKI we build, booted by OVMF under QEMU with swtpm,
 //! attested by a quote made inside the guest, checked on the host.
 //!
-//! `scripts/vm/build.sh` builds the UKI (systemd-stub 252 + Debian kernel,
-//! cached in `$ROOTLINE_VM_CACHE` or `~/.cache/rootline-vm` + busybox/tpm2-tools
-//! initrd) and `scripts/vm/boot.sh` boots it (TCG, q35, `-nodefaults`, under
-//! `timeout`), the nonce passed through fw_cfg, the evidence coming back on
+//! `scripts/vm/build.sh` builds the UKI: systemd-stub 252, the Debian kernel
+//! that `scripts/vm/fetch-kernel.sh` cached in `$ROOTLINE_VM_CACHE` or
+//! `~/.cache/rootline-vm` (`scripts/test` runs it; the test never downloads)
+//! and a busybox/tpm2-tools initrd. `scripts/vm/boot.sh` boots it (TCG, q35,
+//! `-nodefaults`, under `timeout`), the nonce passed through fw_cfg, the
+//! evidence coming back on
 //! the second serial port. The test then checks, with the real binary:
 //! 1. the quote verifies with the nonce and the event log replays to it;
 //! 2. `measure uki` predicts every PCR 4, 9 and 11 event of that log, and the
@@ -66,6 +68,12 @@ fn prerequisites() -> bool {
             missing.push(f.to_string());
         }
     }
+    if !kernel_cached() {
+        missing.push(format!(
+            "a kernel in {} (scripts/vm/fetch-kernel.sh puts it there; tests never download)",
+            cache_dir().display()
+        ));
+    }
     if missing.is_empty() {
         return true;
     }
@@ -76,6 +84,24 @@ fn prerequisites() -> bool {
     assert!(!in_ci(), "{msg}, and CI is set");
     eprintln!("skipping: {msg}");
     false
+}
+
+/// The VM cache, as scripts/vm/build.sh finds it.
+fn cache_dir() -> PathBuf {
+    match std::env::var_os("ROOTLINE_VM_CACHE") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+            .join(".cache/rootline-vm"),
+    }
+}
+
+fn kernel_cached() -> bool {
+    std::fs::read_dir(cache_dir()).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with("kernel-")
+                && e.path().join("vmlinuz").is_file()
+        })
+    })
 }
 
 fn script(name: &str) -> PathBuf {
