@@ -41,6 +41,12 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Manage a broker: resources, resource policies, reference values, audit log.
     Admin(cmd::admin::Args),
+    /// Attest this machine's TEE to a key broker (KBS protocol) and show the
+    /// token it issues (exit 1 when the broker refuses).
+    Attest(cmd::attest::Args),
+    /// Attest, then fetch one secret from a key broker and decrypt it with
+    /// the key that was attested (exit 1 when the broker refuses).
+    GetResource(cmd::get_resource::Args),
     /// Measure verification cost against the raw signature floor.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Admin(a) => cmd::admin::run(a),
+        Command::Attest(a) => cmd::attest::run(a),
+        Command::GetResource(a) => cmd::get_resource::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Measure(c) => cmd::measure::run(c),
         Command::Reference(a) => cmd::reference::run(a),

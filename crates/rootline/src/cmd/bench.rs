@@ -39,6 +39,10 @@ pub(crate) enum Command {
     /// verify for SNP, two P-256 for TDX/SGX) and dcap-qvl's verify (TDX/SGX),
     /// measured in the same run; prints the ratios.
     Verify(VerifyArgs),
+    /// Full KBS handshakes per second (auth, attest with the simulated P-384
+    /// TEE, resource GET and decryption) and latency percentiles, against a
+    /// broker on this machine (or one started in this process).
+    Kbs(super::bench_kbs::KbsArgs),
 }
 
 /// Flags of `rootline bench verify`.
@@ -123,7 +127,10 @@ fn measure(iterations: u32, ops: &mut [&mut dyn FnMut() -> bool]) -> anyhow::Res
 }
 
 pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
-    let Command::Verify(a) = c;
+    let a = match c {
+        Command::Verify(a) => a,
+        Command::Kbs(k) => return super::bench_kbs::run(k),
+    };
     let at = match &a.at {
         None => None,
         Some(s) => Some(

@@ -6,6 +6,14 @@
 //! and a log edited to hide it), each caught with the register and the event
 //! named. It needs nothing installed and no network. When the shared vectors
 //! are present it also replays a real OVMF boot captured under QEMU.
+//!
+//! Then the whole chain, when swtpm is installed: a software TPM with an EK
+//! certificate from a private CA, a key broker in this process (SQLite in
+//! the work directory), a measured boot of stage files on the TPM, reference
+//! values recorded from that verified boot, a Rego policy and a secret, the
+//! attester fetching the secret over the KBS protocol, and, after one stage
+//! is changed and the TPM rebooted, the broker's denial with its reason and
+//! the event that differs.
 
 use std::path::PathBuf;
 
@@ -275,6 +283,8 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         }
     }
 
+    tpm_and_broker(&dir, 7)?;
+
     println!("\ndone: every tampering was caught, with the register and the event named.");
     if keep {
         println!(
@@ -334,4 +344,190 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The chain with a real TPM and a broker: steps `n` onwards.
+fn tpm_and_broker(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
+    use rootline_attester::evidence::TpmAttester;
+    use rootline_attester::kbs::KbsClient;
+    use rootline_attester::measured_boot::{self, Stages};
+    use rootline_attester::swtpm::{self, Swtpm};
+    use rootline_attester::tpm::{KeyAlg, Tpm};
+
+    if !swtpm::installed() {
+        println!(
+            "\n(the TPM and broker steps need swtpm: apt-get install swtpm swtpm-tools, or run scripts/demo)"
+        );
+        return Ok(());
+    }
+    step(n, "a real TPM (swtpm) and a key broker");
+    let tpm_dir = dir.join("tpm");
+    let _ = std::fs::remove_dir_all(&tpm_dir);
+    let mut swtpm = Swtpm::start(&tpm_dir)?;
+    println!(
+        "  swtpm serves a TPM 2.0 on {}; its EK certificate is signed by a private CA ({})",
+        swtpm.socket().display(),
+        swtpm.ca_root().display()
+    );
+    let broker_dir = dir.join("broker");
+    let _ = std::fs::remove_dir_all(&broker_dir);
+    let broker = super::local_broker::LocalBroker::start(&broker_dir, Vec::new(), 2)?;
+    println!(
+        "  key broker (KBS protocol 0.4.0) on {}, SQLite in {}",
+        broker.url,
+        broker_dir.display()
+    );
+
+    step(
+        n + 1,
+        "measured boot on the TPM: each stage measures the next before running it",
+    );
+    let stages_dir = dir.join("stages");
+    Stages::sample().write(&stages_dir)?;
+    let boot = |swtpm: &Swtpm, log_name: &str| -> anyhow::Result<std::path::PathBuf> {
+        let mut tpm = Tpm::open(&swtpm.tcti())?;
+        let (log, steps) =
+            measured_boot::boot(&mut tpm, &Stages::read(&stages_dir)?, &[HashAlg::SHA256])?;
+        for s in steps.iter().filter(|s| s.what != "separator") {
+            println!("  {:<13} measures {:<24} into PCR {}", s.by, s.what, s.pcr);
+        }
+        let p = dir.join(log_name);
+        std::fs::write(&p, log)?;
+        println!(
+            "  TPM2_PCR_Extend x{}; event log {}",
+            steps.len(),
+            p.display()
+        );
+        Ok(p)
+    };
+    let good_log = boot(&swtpm, "tpm-good.log")?;
+
+    let tcti = swtpm.tcti();
+    let attester = |log: &std::path::Path| TpmAttester {
+        tcti: tcti.clone(),
+        alg: KeyAlg::EccP256,
+        selection: measured_boot::selection(&[HashAlg::SHA256]),
+        eventlog: Some(log.to_path_buf()),
+        ak_dir: Some(dir.join("ak")),
+    };
+    step(
+        n + 2,
+        "the owner verifies this boot and records its PCRs as reference values",
+    );
+    let nonce = HashAlg::SHA384
+        .hash(b"rootline demo reference")
+        .map(|d| d.bytes)
+        .unwrap_or_default();
+    let mut a = attester(&good_log);
+    let ev = rootline_attester::Attester::evidence(&mut a, &nonce)?;
+    let out = rootline_verifier::verify(&rootline_verifier::Request {
+        evidence: serde_json::to_vec(&ev)?,
+        tee: Some(rootline_core::TeeKind::Tpm),
+        nonce: Some(nonce.clone()),
+        ..Default::default()
+    });
+    anyhow::ensure!(
+        out.verified,
+        "the golden boot does not verify: {:?}",
+        out.error
+    );
+    println!("  quote verified: AK signature, nonce, PCR digest, event log replay");
+    let mut reference = PcrValues::default();
+    for pcr in [0u32, 4, 7, 8, 9] {
+        let v = out.claims["pcrs"]["sha256"][pcr.to_string()]
+            .as_str()
+            .context("the verifier reported no sha256 PCR")?
+            .to_owned();
+        println!("  reference pcrs.sha256.{pcr} = {v}");
+        broker.put_reference_value(
+            &format!("demo-pcr{pcr}"),
+            "tpm",
+            &format!("pcrs.sha256.{pcr}"),
+            vec![v.clone()],
+        )?;
+        reference.banks.entry(HashAlg::SHA256).or_default().insert(
+            pcr,
+            Digest::new(HashAlg::SHA256, rootline_core::from_hex(&v)?),
+        );
+    }
+    let policy = "package policy\nimport rego.v1\n\ndefault allow := false\n\n# Release the disk key only to a guest whose boot matched every reference value.\nallow if {\n\tinput.submods.cpu0[\"ear.status\"] == \"affirming\"\n\tdata[\"resource-path\"] == \"demo/tpm/disk-key\"\n}\n";
+    broker.put_policy("demo-tpm", policy)?;
+    let secret = b"demo disk key: 6b1c2f0e9d8a7b3c";
+    broker.put_resource("demo/tpm/disk-key", secret, Some("demo-tpm"))?;
+    println!("  policy demo-tpm loaded: release only when every reference value holds");
+    println!("  secret stored at kbs:///demo/tpm/disk-key (sealed at rest under the broker's key)");
+
+    step(
+        n + 3,
+        "the attester fetches the secret: auth, TPM quote bound to its key, attest, resource",
+    );
+    let client = KbsClient::new(&broker.url, None)?;
+    let session = client.attest(&mut attester(&good_log))?;
+    let claims = session.claims()?;
+    println!(
+        "  token issued: ear.status {}",
+        claims
+            .pointer("/submods/cpu0/ear.status")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+    );
+    let got = client.get_resource(&session, "demo/tpm/disk-key")?;
+    anyhow::ensure!(got == secret, "the released secret differs");
+    println!(
+        "  released and decrypted with the attested key: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+
+    step(
+        n + 4,
+        "tampering: the kernel file changes, the machine reboots and asks again",
+    );
+    let mut evil = Stages::read(&stages_dir)?;
+    if let Some(b) = evil.kernel.get_mut(4096) {
+        *b ^= 0x01;
+    }
+    evil.write(&stages_dir)?;
+    swtpm.restart()?;
+    println!(
+        "  one bit of {} flipped; TPM restarted (PCRs reset)",
+        stages_dir.join("vmlinuz").display()
+    );
+    let evil_log = boot(&swtpm, "tpm-tampered.log")?;
+    let session = client.attest(&mut attester(&evil_log))?;
+    let claims = session.claims()?;
+    println!(
+        "  token issued: ear.status {}",
+        claims
+            .pointer("/submods/cpu0/ear.status")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+    );
+    match client.get_resource(&session, "demo/tpm/disk-key") {
+        Ok(_) => anyhow::bail!("the tampered boot got the secret"),
+        Err(e) => {
+            anyhow::ensure!(e.status() == Some(403), "unexpected failure: {e}");
+            println!("  DENIED (403): {e}");
+        }
+    }
+    let good = EventLog::parse(&std::fs::read(&good_log)?)?;
+    let bad = EventLog::parse(&std::fs::read(&evil_log)?)?;
+    write_pcrs(&dir.join("tpm-reference-pcrs.json"), &reference)?;
+    println!("  the event log against the reference values names the register and the event:");
+    for m in bad
+        .replay()
+        .compare_with_reference(&bad, &reference, Some(&good))
+    {
+        println!("  {}", m.explain().replace('\n', "\n  "));
+    }
+    println!(
+        "  (by hand: rootline eventlog check {} --pcrs {} --reference {})",
+        evil_log.display(),
+        dir.join("tpm-reference-pcrs.json").display(),
+        good_log.display()
+    );
+    println!("  audit log:");
+    for r in broker.audit(10)?.iter().rev() {
+        println!("    {} {} {}: {}", r.result, r.resource, r.policy, r.reason);
+    }
+    Ok(())
 }

@@ -2,10 +2,14 @@
 
 pub(crate) mod admin;
 pub(crate) mod appraise;
+pub(crate) mod attest;
 pub(crate) mod bench;
+pub(crate) mod bench_kbs;
 pub(crate) mod demo;
 pub(crate) mod eventlog;
 pub(crate) mod fetch;
+pub(crate) mod get_resource;
+pub(crate) mod local_broker;
 pub(crate) mod measure;
 pub(crate) mod reference;
 pub(crate) mod reference_record;

@@ -1,0 +1,164 @@
+//! `rootline bench kbs`: full KBS handshakes per second (auth, attest with
+//! simulated P-384 evidence, resource GET, JWE decryption) and their latency
+//! percentiles, against a broker on this machine.
+//!
+//! With `--url`, the broker must trust the simulated root given with
+//! `--sim-key` (its `sim_roots`) and hold `--resource`. Without `--url`, a
+//! broker is started in this process (SQLite in a temporary directory, a
+//! fresh simulated root, a reference value for the guests' measurement and
+//! one resource), and shares the machine's cores with the load generator:
+//! the figure is then for both together.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use rootline_attester::loadgen::{self, LoadConfig};
+use rootline_attester::sim::SimAttester;
+use serde_json::json;
+
+/// Flags of `rootline bench kbs`.
+#[derive(clap::Args)]
+pub(crate) struct KbsArgs {
+    /// The broker (127.0.0.1, ::1 or localhost only). Without it, a broker
+    /// is started in this process.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Concurrent guests (threads, each with its own connection).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    duration: u64,
+    /// Stop after this many handshakes in total.
+    #[arg(long, default_value_t = 1_000_000)]
+    max: u64,
+    /// With --url: the simulated TEE's root key (P-384 PKCS#8 DER) the broker trusts.
+    #[arg(long, value_name = "FILE")]
+    sim_key: Option<PathBuf>,
+    /// With --url: the measurement the guests report (48 bytes, hex).
+    #[arg(long, value_name = "HEX")]
+    sim_measurement: Option<String>,
+    /// The resource each handshake fetches.
+    #[arg(
+        long,
+        default_value = "default/bench/key",
+        value_name = "REPO/TYPE/TAG"
+    )]
+    resource: String,
+    /// Without --url: runtime threads of the in-process broker.
+    #[arg(long, default_value_t = 2)]
+    broker_threads: usize,
+    /// Print one JSON object: handshakes, errors, per_sec, p50_ms, p90_ms, p99_ms, cores.
+    #[arg(long)]
+    json: bool,
+}
+
+const MEASUREMENT: [u8; 48] = [0x5a; 48];
+
+pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
+    let tmp;
+    let mut _local = None;
+    let (url, sim_pkcs8, measurement) = match &a.url {
+        Some(u) => {
+            if !loadgen::is_loopback(u) {
+                bail!(
+                    "--url {u}: the load generator runs against this machine only (127.0.0.1, ::1, localhost)"
+                );
+            }
+            let key = a
+                .sim_key
+                .as_ref()
+                .context("--url needs --sim-key (the simulated root the broker trusts)")?;
+            let mut m = MEASUREMENT;
+            if let Some(h) = &a.sim_measurement {
+                let b = rootline_core::from_hex(h).context("--sim-measurement is not hex")?;
+                anyhow::ensure!(b.len() == 48, "--sim-measurement must be 48 bytes");
+                m.copy_from_slice(&b);
+            }
+            (u.clone(), super::read_input(key)?, m)
+        }
+        None => {
+            tmp = tempfile::tempdir()?;
+            let (sim, pkcs8) = SimAttester::generate(MEASUREMENT)?;
+            let b = super::local_broker::LocalBroker::start(
+                tmp.path(),
+                vec![sim.public_key()],
+                a.broker_threads,
+            )?;
+            b.put_reference_value(
+                "bench-measurement",
+                rootline_attester::sim::TEE_NAME,
+                "measurement",
+                vec![hex::encode(MEASUREMENT)],
+            )?;
+            b.put_resource(&a.resource, b"bench secret", None)?;
+            let url = b.url.clone();
+            if !a.json {
+                eprintln!(
+                    "in-process broker on {url} ({} runtime threads)",
+                    a.broker_threads
+                );
+            }
+            _local = Some(b);
+            (url, pkcs8, MEASUREMENT)
+        }
+    };
+    let cfg = LoadConfig {
+        url,
+        concurrency: a.concurrency as usize,
+        duration: Duration::from_secs(a.duration),
+        max_handshakes: a.max,
+        resource: a.resource.clone(),
+        sim_pkcs8,
+        measurement,
+    };
+    let r = loadgen::run(&cfg)?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "handshakes": r.handshakes,
+                "errors": r.errors,
+                "first_error": r.first_error,
+                "seconds": r.elapsed.as_secs_f64(),
+                "per_sec": r.per_sec(),
+                "p50_ms": ms(r.p50),
+                "p90_ms": ms(r.p90),
+                "p99_ms": ms(r.p99),
+                "guest_evidence_ms_total": ms(r.evidence_time),
+                "concurrency": a.concurrency,
+                "cores": cores,
+                "in_process_broker": a.url.is_none(),
+            }))?
+        );
+    } else {
+        println!(
+            "{} full handshakes (auth, attest, resource) in {:.2} s: {:.0}/s with {} guests on {cores} cores",
+            r.handshakes,
+            r.elapsed.as_secs_f64(),
+            r.per_sec(),
+            a.concurrency
+        );
+        println!(
+            "latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+            ms(r.p50),
+            ms(r.p90),
+            ms(r.p99)
+        );
+        if r.errors > 0 {
+            println!(
+                "{} failed; first: {}",
+                r.errors,
+                r.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    Ok(if r.errors > 0 && r.handshakes == 0 {
+        1
+    } else {
+        0
+    })
+}

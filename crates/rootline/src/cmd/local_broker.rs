@@ -1,0 +1,132 @@
+//! A broker in this process, for `rootline demo` and `rootline bench kbs`
+//! without a running server: SQLite in a data directory, a fresh KEK, HTTP
+//! on 127.0.0.1 at a port the kernel picks, configured through the store
+//! (the same rows the admin API writes).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use rootline_broker::appraise::ReferenceValueAppraiser;
+use rootline_broker::evidence::VerifierConfig;
+use rootline_broker::kek::Kek;
+use rootline_broker::store::{AuditRow, ReferenceValue, SqlStore, Store as _};
+use rootline_broker::{Broker, BrokerOptions, Clock};
+
+/// A running in-process broker; stops when dropped.
+pub(crate) struct LocalBroker {
+    rt: tokio::runtime::Runtime,
+    store: Arc<SqlStore>,
+    kek: Kek,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) url: String,
+}
+
+impl LocalBroker {
+    /// Starts a broker whose data lives in `data_dir`, trusting the
+    /// simulated-TEE roots `sim_roots`, with `workers` runtime threads.
+    pub(crate) fn start(
+        data_dir: &Path,
+        sim_roots: Vec<Vec<u8>>,
+        workers: usize,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers.max(1))
+            .enable_all()
+            .build()?;
+        let (kek, raw) = Kek::generate()?;
+        let kek2 = Kek::from_bytes(&raw)?;
+        let url = format!("sqlite://{}?mode=rwc", data_dir.join("broker.db").display());
+        let (store, addr) = rt.block_on(async {
+            let store = Arc::new(SqlStore::connect(&url).await?);
+            let broker = Broker::new(BrokerOptions {
+                store: store.clone(),
+                kek,
+                verifier: VerifierConfig {
+                    sim_roots,
+                    insecure_sample: false,
+                    collateral: Vec::new(),
+                },
+                appraiser: Arc::new(ReferenceValueAppraiser),
+                token_key: None,
+                passport_signers: Vec::new(),
+                admin_key: None,
+                session_ttl: 300,
+                token_ttl: 300,
+                secure_cookies: false,
+                clock: Clock::default(),
+            })
+            .await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let app = rootline_broker::app(broker);
+            tokio::spawn(async move {
+                let _ = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await;
+            });
+            anyhow::Ok((store, addr))
+        })?;
+        Ok(Self {
+            rt,
+            store,
+            kek: kek2,
+            url: format!("http://{addr}"),
+        })
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    /// Stores a secret at `path` (`REPO/TYPE/TAG`), sealed under the KEK,
+    /// released under `policy` (the built-in default when `None`).
+    pub(crate) fn put_resource(
+        &self,
+        path: &str,
+        secret: &[u8],
+        policy: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let sealed = self.kek.seal(path, secret)?;
+        self.rt
+            .block_on(self.store.put_resource(path, &sealed, policy, Self::now()))?;
+        Ok(())
+    }
+
+    /// Stores a Rego resource policy.
+    pub(crate) fn put_policy(&self, name: &str, rego: &str) -> anyhow::Result<()> {
+        rootline_broker::policy::compile(name, rego)?;
+        self.rt
+            .block_on(self.store.put_policy(name, rego, Self::now()))?;
+        Ok(())
+    }
+
+    /// Registers a reference value: `claim` of `tee` evidence must be one of `values`.
+    pub(crate) fn put_reference_value(
+        &self,
+        name: &str,
+        tee: &str,
+        claim: &str,
+        values: Vec<String>,
+    ) -> anyhow::Result<()> {
+        let rv = ReferenceValue {
+            name: name.into(),
+            tee: tee.into(),
+            claim: claim.into(),
+            values,
+        };
+        self.rt
+            .block_on(self.store.put_reference_value(&rv, Self::now()))?;
+        Ok(())
+    }
+
+    /// The newest audit rows.
+    pub(crate) fn audit(&self, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
+        Ok(self.rt.block_on(self.store.list_audit(limit))?)
+    }
+}

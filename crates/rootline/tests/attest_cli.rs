@@ -1,0 +1,204 @@
+//! `rootline attest` and `rootline get-resource` against a broker served on
+//! 127.0.0.1 (port 0) by this test, with the simulated P-384 TEE: a secret
+//! is released and decrypted; the wrong measurement is refused with the
+//! reason (exit 1); a broker that does not trust the root refuses too.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+
+use rootline_attester::sim::SimAttester;
+use rootline_broker::appraise::ReferenceValueAppraiser;
+use rootline_broker::evidence::VerifierConfig;
+use rootline_broker::kek::Kek;
+use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
+use rootline_broker::{Broker, BrokerOptions, Clock};
+
+struct Served {
+    _rt: tokio::runtime::Runtime,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn serve(sim_roots: Vec<Vec<u8>>, measurement: &str, secret: &[u8]) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+    let url = rt.block_on(async {
+        let store = Arc::new(SqlStore::connect(&db).await.unwrap());
+        let (kek, raw) = Kek::generate().unwrap();
+        let sealer = Kek::from_bytes(&raw).unwrap();
+        store
+            .put_resource(
+                "default/key/one",
+                &sealer.seal("default/key/one", secret).unwrap(),
+                None,
+                0,
+            )
+            .await
+            .unwrap();
+        store
+            .put_reference_value(
+                &ReferenceValue {
+                    name: "guest".into(),
+                    tee: "rootline-sim".into(),
+                    claim: "measurement".into(),
+                    values: vec![measurement.into()],
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let broker = Broker::new(BrokerOptions {
+            store,
+            kek,
+            verifier: VerifierConfig {
+                sim_roots,
+                insecure_sample: false,
+                collateral: Vec::new(),
+            },
+            appraiser: Arc::new(ReferenceValueAppraiser),
+            token_key: None,
+            passport_signers: Vec::new(),
+            admin_key: None,
+            session_ttl: 300,
+            token_ttl: 300,
+            secure_cookies: false,
+            clock: Clock::default(),
+        })
+        .await
+        .unwrap();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let app = rootline_broker::app(broker);
+        tokio::spawn(async move {
+            axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
+        });
+        format!("http://{addr}")
+    });
+    Served {
+        _rt: rt,
+        url,
+        _dir: dir,
+    }
+}
+
+fn rootline(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
+    let good = "11".repeat(48);
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, pkcs8) = SimAttester::generate([0x11; 48]).unwrap();
+    let key = dir.path().join("sim.pk8");
+    std::fs::write(&key, &pkcs8).unwrap();
+    let key = key.to_str().unwrap();
+    let b = serve(vec![sim.public_key()], &good, b"s3cret \x00 bytes");
+
+    // The secret, decrypted, in a file.
+    let out_file = dir.path().join("secret");
+    let out = rootline(&[
+        "get-resource",
+        "kbs:///default/key/one",
+        "--kbs",
+        &b.url,
+        "--tee",
+        "sim",
+        "--sim-key",
+        key,
+        "--sim-measurement",
+        &good,
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&out_file).unwrap(), b"s3cret \x00 bytes");
+
+    // The token: cpu0 affirming, bound to the key the guest made.
+    let out = rootline(&[
+        "attest",
+        "--kbs",
+        &b.url,
+        "--tee",
+        "sim",
+        "--sim-key",
+        key,
+        "--sim-measurement",
+        &good,
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tee"], "rootline-sim");
+    assert_eq!(
+        v["claims"]["submods"]["cpu0"]["ear.status"], "affirming",
+        "{v}"
+    );
+    assert_eq!(v["token"].as_str().unwrap().split('.').count(), 3);
+
+    // Another measurement: attested (contraindicated), the resource refused
+    // with the reason, exit 1.
+    let bad = "22".repeat(48);
+    let out = rootline(&[
+        "get-resource",
+        "kbs:///default/key/one",
+        "--kbs",
+        &b.url,
+        "--tee",
+        "sim",
+        "--sim-key",
+        key,
+        "--sim-measurement",
+        &bad,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("403") && err.contains("measurement"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    // A root the broker does not trust: the attestation itself is refused.
+    let (_, other) = SimAttester::generate([0x11; 48]).unwrap();
+    let other_key = dir.path().join("other.pk8");
+    std::fs::write(&other_key, other).unwrap();
+    let out = rootline(&[
+        "attest",
+        "--kbs",
+        &b.url,
+        "--tee",
+        "sim",
+        "--sim-key",
+        other_key.to_str().unwrap(),
+        "--sim-measurement",
+        &good,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sim_roots"));
+
+    // Usage: a malformed resource URI and a missing key are exit 2.
+    let out = rootline(&[
+        "get-resource",
+        "kbs:///a/b",
+        "--kbs",
+        &b.url,
+        "--tee",
+        "sim",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = rootline(&["attest", "--kbs", &b.url, "--tee", "sim"]);
+    assert_eq!(out.status.code(), Some(2));
+}
