@@ -12,7 +12,10 @@
 # (the initrd).
 TEST_PACKAGES=(tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql
     qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools busybox-static cpio)
-DEMO_PACKAGES=()
+# The rootline binary links the TSS2 libraries (the attester's TPM backend:
+# libtss2-dev and pkg-config to build it); the demo's TPM and broker steps
+# run swtpm with an EK certificate (swtpm, swtpm-tools).
+DEMO_PACKAGES=(libtss2-dev pkg-config swtpm swtpm-tools)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
