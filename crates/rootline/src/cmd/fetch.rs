@@ -43,8 +43,10 @@ pub(crate) struct FetchArgs {
 pub(crate) struct Gathered {
     /// Artifacts obtained, as collateral files.
     pub(crate) collateral: Vec<Collateral>,
-    /// Where each came from, for the curious.
+    /// Caveats about what was used (a stale artifact kept offline...).
     pub(crate) notes: Vec<String>,
+    /// Where each artifact came from, for stderr.
+    pub(crate) info: Vec<String>,
     /// Artifacts that could not be obtained, and why.
     pub(crate) failures: Vec<String>,
 }
@@ -53,7 +55,7 @@ impl Gathered {
     fn take(&mut self, client: &Client, a: &Artifact, at: i64) -> Result<(), Error> {
         let f = client.get(a, at)?;
         self.notes.extend(f.notes);
-        self.notes.push(format!(
+        self.info.push(format!(
             "{} from {} ({})",
             a.what,
             match f.source {
@@ -179,7 +181,7 @@ fn snp(
             // matters for one that is not.
             if needs.chain_pinned {
                 if !args.offline {
-                    g.notes
+                    g.info
                         .push(format!("{e}; the pinned {product} intermediate is used"));
                 }
             } else {

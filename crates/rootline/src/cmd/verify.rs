@@ -97,6 +97,9 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
             eventlog: opt(&a.eventlog)?,
         },
     };
+    for i in &fetched.info {
+        eprintln!("rootline: collateral: {i}");
+    }
     let mut out = rootline_verifier::verify(&req);
     out.warnings.extend(fetched.notes);
     for f in &fetched.failures {
