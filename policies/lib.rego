@@ -39,8 +39,11 @@ crypto_failed := 99
 # The accepted values of reference key k: an empty array when none is stored.
 accepted(k) := object.get(data.reference, k, [])
 
-# Reference keys stored for a TEE prefix such as "snp.".
-stored_keys(prefix) := {k | some k, _ in data.reference; startswith(k, prefix)}
+# Reference keys stored for this device's kind ("snp." for SNP...) and the
+# claims it carries: complete rules, computed once per evaluation.
+own_keys := {k | some k, _ in data.reference; startswith(k, sprintf("%s.", [input.tee]))}
+
+claim_keys := {k | some k, _ in input.claims}
 
 # A readable name for a reference key: "PCR 4 sha256" for tpm.pcr.sha256.4.
 describe(k) := sprintf("PCR %s %s", [parts[3], parts[2]]) if {
@@ -50,11 +53,12 @@ describe(k) := sprintf("PCR %s %s", [parts[3], parts[2]]) if {
 	parts[1] == "pcr"
 } else := k
 
-# Stored reference values the evidence does not match, or whose claim the
-# evidence does not carry at all. Findings carry no component yet: the calling
-# policy adds it (Rego has no function arguments that are functions).
-mismatches(prefix) := {f |
-	some k in stored_keys(prefix)
+# Stored reference values of this kind that the evidence does not match, or
+# whose claim the evidence does not carry at all. Findings carry no component
+# yet: the calling policy adds it (Rego has no function arguments that are
+# functions).
+mismatches := {f |
+	some k in own_keys
 	vals := accepted(k)
 	count(vals) > 0
 	observed := input.claims[k]
@@ -65,9 +69,9 @@ mismatches(prefix) := {f |
 		"message": sprintf("%s is %v, not one of the %d accepted values of %s", [describe(k), observed, count(vals), k]),
 	}
 } | {f |
-	some k in stored_keys(prefix)
+	some k in own_keys
 	count(accepted(k)) > 0
-	not k in object.keys(input.claims)
+	not k in claim_keys
 	f := {
 		"key": k,
 		"value": contraindicated,

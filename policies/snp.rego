@@ -21,7 +21,7 @@ else := "hardware" if startswith(k, "snp.reported_tcb.")
 else := "configuration"
 
 findings contains object.union(f, {"component": component(f.key)}) if {
-	some f in lib.mismatches("snp.") | lib.missing(required)
+	some f in lib.mismatches | lib.missing(required)
 }
 
 findings contains f if some f in lib.debug("snp.debug_allowed")

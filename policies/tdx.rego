@@ -19,7 +19,7 @@ component(k) := "executables" if {
 } else := "configuration"
 
 findings contains object.union(f, {"component": component(f.key)}) if {
-	some f in lib.mismatches("tdx.") | lib.missing(required)
+	some f in lib.mismatches | lib.missing(required)
 }
 
 findings contains f if some f in lib.debug("tdx.debug_allowed")

@@ -89,6 +89,16 @@ fn bench_appraise(c: &mut Criterion) {
         g.bench_function(format!("{name}/rootline_appraise"), |b| {
             b.iter(|| black_box(ap.appraise(&[(device, black_box(&o))])))
         });
+        // Our own share of the work: building the input (normalizing the
+        // claims, converting them for regorus).
+        g.bench_function(format!("{name}/build_input_only"), |b| {
+            b.iter(|| {
+                black_box(regorus::Value::from(rootline_policy::claims::device_input(
+                    device,
+                    black_box(&o),
+                )))
+            })
+        });
         g.bench_function(format!("{name}/raw_regorus_eval"), |b| {
             b.iter(|| black_box(raw.eval_with_input(black_box(input.clone())).unwrap()))
         });
