@@ -23,6 +23,10 @@ pub struct Config {
     /// File holding the key-encryption key (32 raw bytes, 64 hex digits or
     /// base64). The binary also reads `ROOTLINE_KEK`.
     pub kek_file: Option<PathBuf>,
+    /// SQLite only: sync the write-ahead log on every commit. Off (the
+    /// default), a killed broker loses no committed write but a power loss
+    /// may roll back the last ones; on, each handshake pays two syncs.
+    pub sqlite_full_sync: bool,
     /// Challenge (session) lifetime in seconds.
     pub session_ttl_secs: u64,
     /// Attestation token lifetime in seconds.
@@ -61,6 +65,7 @@ impl Default for Config {
             data_dir: PathBuf::from("rootline-data"),
             database_url: None,
             kek_file: None,
+            sqlite_full_sync: false,
             session_ttl_secs: 300,
             token_ttl_secs: 300,
             secure_cookies: true,

@@ -163,11 +163,34 @@ pub struct SqlStore {
 
 impl SqlStore {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and applies
-    /// the migrations.
+    /// the migrations; SQLite commits with `synchronous=NORMAL`.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, false).await
+    }
+
+    /// As [`SqlStore::connect`]; `sqlite_full_sync` makes SQLite sync the
+    /// WAL on every commit (`synchronous=FULL`). With NORMAL, the default, a
+    /// killed process loses no committed write (the WAL is in the OS), but a
+    /// power loss or kernel crash may roll back the last commits; FULL costs
+    /// about 2 ms per handshake here (two commits: session and audit row).
+    /// PostgreSQL's durability is its own `synchronous_commit` setting.
+    pub async fn connect_with(url: &str, sqlite_full_sync: bool) -> Result<Self> {
         install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        let sync = if sqlite_full_sync {
+                            "PRAGMA synchronous=FULL"
+                        } else {
+                            "PRAGMA synchronous=NORMAL"
+                        };
+                        sqlx::query(sync).execute(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .max_connections(if sqlite { 4 } else { 8 })
             .connect(url)
             .await

@@ -20,7 +20,7 @@ use rootline_broker::{Broker, BrokerOptions, Config};
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// TOML configuration file. Keys: listen, data_dir, database_url,
-    /// kek_file, session_ttl_secs, token_ttl_secs, secure_cookies,
+    /// kek_file, sqlite_full_sync, session_ttl_secs, token_ttl_secs, secure_cookies,
     /// insecure_sample_tee, sim_roots, collateral, admin_public_key,
     /// passport_signers, token_key, tls_cert, tls_key. Environment variables
     /// and flags override it.
@@ -254,7 +254,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
     let kek = load_kek(&cfg)?;
-    let store = SqlStore::connect(&cfg.database_url())
+    let store = SqlStore::connect_with(&cfg.database_url(), cfg.sqlite_full_sync)
         .await
         .with_context(|| format!("database {}", redact_url(&cfg.database_url())))?;
     let opts = BrokerOptions::from_config(&cfg, Arc::new(store), kek)?;

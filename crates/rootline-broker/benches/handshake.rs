@@ -1,0 +1,221 @@
+//! Server-side cost of one full KBS handshake (auth, attest with simulated
+//! P-384 evidence, resource as a JWE) through the router in process, on the
+//! SQLite store, against the floor of its signature work with aws-lc-rs: one
+//! P-384 verify, one ES256 sign, one ES256 verify, one P-256 key generation
+//! and ECDH. Only the broker's time is counted: the guest's evidence signing
+//! and decryption run outside the timed section. SQLite with the default
+//! `synchronous=NORMAL` and with `sqlite_full_sync`.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::agreement::{self, ECDH_P256, UnparsedPublicKey};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_ASN1,
+    ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
+};
+use axum::body::Body;
+use axum::http::Request;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt as _;
+use rootline_broker::appraise::ReferenceValueAppraiser;
+use rootline_broker::evidence::{BindingHash, VerifierConfig, runtime_data_hash};
+use rootline_broker::kek::Kek;
+use rootline_broker::sim::{self, SimKey};
+use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
+use rootline_broker::{Broker, BrokerOptions, Clock, app};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    router: axum::Router,
+    sim: SimKey,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(full_sync: bool) -> Setup {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _) = SimKey::generate().unwrap();
+    let router = rt.block_on(async {
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+        let store = Arc::new(SqlStore::connect_with(&url, full_sync).await.unwrap());
+        store
+            .put_reference_value(
+                &ReferenceValue {
+                    name: "m".into(),
+                    tee: sim::TEE_NAME.into(),
+                    claim: "measurement".into(),
+                    values: vec![hex::encode([1u8; 48])],
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let kek = Kek::from_bytes(&[3; 32]).unwrap();
+        store
+            .put_resource("r/k/1", &kek.seal("r/k/1", b"secret").unwrap(), None, 0)
+            .await
+            .unwrap();
+        let broker = Broker::new(BrokerOptions {
+            store,
+            kek,
+            verifier: VerifierConfig {
+                sim_roots: vec![sim.public_key()],
+                insecure_sample: false,
+                collateral: Vec::new(),
+            },
+            appraiser: Arc::new(ReferenceValueAppraiser),
+            token_key: None,
+            passport_signers: Vec::new(),
+            admin_key: None,
+            session_ttl: 300,
+            token_ttl: 300,
+            secure_cookies: false,
+            clock: Clock::default(),
+        })
+        .await
+        .unwrap();
+        app(broker)
+    });
+    Setup {
+        rt,
+        router,
+        sim,
+        _dir: dir,
+    }
+}
+
+async fn call(r: &axum::Router, req: Request<Body>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let resp = r.clone().oneshot(req).await.unwrap();
+    let st = resp.status().as_u16();
+    let h = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    (
+        st,
+        h,
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+}
+
+/// One handshake; returns the time the broker spent.
+fn handshake(s: &Setup) -> Duration {
+    s.rt.block_on(async {
+        let mut spent = Duration::ZERO;
+        let t = Instant::now();
+        let (st, h, body) = call(
+            &s.router,
+            Request::post("/kbs/v0/auth")
+                .body(Body::from(json!({"version": "0.4.0", "tee": sim::TEE_NAME, "extra-params": {}}).to_string()))
+                .unwrap(),
+        )
+        .await;
+        spent += t.elapsed();
+        assert_eq!(st, 200);
+        let cookie = h.iter().find(|(k, _)| k == "set-cookie").unwrap().1.split(';').next().unwrap().to_owned();
+        let nonce = serde_json::from_slice::<Value>(&body).unwrap()["nonce"].as_str().unwrap().to_owned();
+        // Guest side, not timed.
+        let key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+        let jwk = rootline_broker::jwe::ec_jwk("P-256", key.compute_public_key().unwrap().as_ref()).unwrap();
+        let runtime = json!({"nonce": nonce, "tee-pubkey": jwk});
+        let rd = runtime_data_hash(&runtime, BindingHash::Sha384).unwrap();
+        let ev = s.sim.evidence(&[1; 48], &[], &rd).unwrap();
+        let att = json!({"runtime-data": runtime, "tee-evidence": {"primary_evidence": ev, "additional_evidence": ""}}).to_string();
+        let t = Instant::now();
+        let (st, _, _) = call(
+            &s.router,
+            Request::post("/kbs/v0/attest").header("cookie", &cookie).body(Body::from(att)).unwrap(),
+        )
+        .await;
+        assert_eq!(st, 200);
+        let (st, _, body) = call(
+            &s.router,
+            Request::get("/kbs/v0/resource/r/k/1").header("cookie", &cookie).body(Body::empty()).unwrap(),
+        )
+        .await;
+        spent += t.elapsed();
+        assert_eq!(st, 200);
+        let resp: kbs_types::Response = serde_json::from_slice(&body).unwrap();
+        assert_eq!(rootline_broker::jwe::decrypt_ec(&key, &resp).unwrap(), b"secret");
+        spent
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("kbs");
+    g.measurement_time(Duration::from_secs(8));
+    for (name, full) in [
+        ("full_handshake_server_side_sqlite", false),
+        ("full_handshake_server_side_sqlite_full_sync", true),
+    ] {
+        let s = setup(full);
+        g.bench_function(name, |b| {
+            b.iter_custom(|n| (0..n).map(|_| handshake(&s)).sum())
+        });
+    }
+    g.finish();
+
+    // The signature floor of one handshake.
+    let rng = SystemRandom::new();
+    let p384 = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P384_SHA384_ASN1_SIGNING,
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, &rng)
+            .unwrap()
+            .as_ref(),
+    )
+    .unwrap();
+    let p384_sig = p384.sign(&rng, &[7; 152]).unwrap();
+    let p384_pub = p384.public_key().as_ref().to_vec();
+    let p256 = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap()
+            .as_ref(),
+    )
+    .unwrap();
+    let p256_pub = p256.public_key().as_ref().to_vec();
+    let msg = [5u8; 600];
+    let p256_sig = p256.sign(&rng, &msg).unwrap();
+    let peer = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+    let peer_pub = peer.compute_public_key().unwrap().as_ref().to_vec();
+    let mut g = c.benchmark_group("floor");
+    g.bench_function("signature_work_of_one_handshake", |b| {
+        b.iter(|| {
+            signature::UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, &p384_pub)
+                .verify(&[7; 152], p384_sig.as_ref())
+                .unwrap();
+            let sig = p256.sign(&rng, &msg).unwrap();
+            std::hint::black_box(sig);
+            signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &p256_pub)
+                .verify(&msg, p256_sig.as_ref())
+                .unwrap();
+            let eph = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+            let _ = eph.compute_public_key().unwrap();
+            agreement::agree(
+                &eph,
+                UnparsedPublicKey::new(&ECDH_P256, &peer_pub),
+                (),
+                |z| Ok(z.len()),
+            )
+            .unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
