@@ -461,3 +461,50 @@ async fn rsa_tee_key_gets_rsa_oaep() {
         b"rsa secret"
     );
 }
+
+#[tokio::test]
+async fn init_data_must_match_the_simulated_host_data() {
+    let f = fixture().await;
+    let c = Client::in_process(&f.broker);
+    provision(&c, &f.shared, &M, "default/key/1", b"with init-data").await;
+    let body = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"policy.rego\" = \"package agent_policy\"\n";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+    for (host_data, want) in [(digest.as_ref().to_vec(), 200), (vec![0u8; 32], 401)] {
+        let mut g = Guest::new(&f.shared, M);
+        g.auth(&c).await;
+        let runtime = json!({"nonce": g.nonce.clone().unwrap(), "tee-pubkey": jwk_of(&g.tee_key)});
+        let rd = rootline_broker::evidence::runtime_data_hash(
+            &runtime,
+            rootline_broker::evidence::BindingHash::Sha384,
+        )
+        .unwrap();
+        let ev = g.sim.evidence(&M, &host_data, &rd).unwrap();
+        let att = json!({
+            "init-data": {"format": "toml", "body": body},
+            "runtime-data": runtime,
+            "tee-evidence": {"primary_evidence": ev, "additional_evidence": ""},
+        });
+        let r = g.post_attestation(&c, &att).await;
+        assert_eq!(r.status, want, "{}", r.text());
+        if want == 200 {
+            let claims =
+                rootline_broker::token::TokenVerifier::new([f.broker.signer().public_point()])
+                    .verify(g.token.as_ref().unwrap(), f.broker.clock().now())
+                    .unwrap();
+            assert_eq!(
+                claims
+                    .pointer(
+                        "/submods/cpu0/ear.veraison.annotated-evidence/init_data_claims/digest"
+                    )
+                    .unwrap(),
+                &json!(hex::encode(digest.as_ref()))
+            );
+            assert_eq!(
+                g.decrypt(&g.resource(&c, "default/key/1").await),
+                b"with init-data"
+            );
+        } else {
+            assert!(r.text().contains("host_data"), "{}", r.text());
+        }
+    }
+}
