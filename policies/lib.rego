@@ -41,7 +41,29 @@ accepted(k) := object.get(data.reference, k, [])
 
 # Reference keys stored for this device's kind ("snp." for SNP...) and the
 # claims it carries: complete rules, computed once per evaluation.
-own_keys := {k | some k, _ in data.reference; startswith(k, sprintf("%s.", [input.tee]))}
+own_keys := {k |
+	some k, _ in data.reference
+	startswith(k, sprintf("%s.", [input.tee]))
+	not startswith(k, "tpm.event.")
+}
+
+# For a PCR reference key (tpm.pcr.BANK.N) whose value does not match: the
+# first event extending that PCR whose digest is not among the accepted
+# events tpm.event.BANK.N, as a clause to append to the reason; empty when no
+# accepted events are stored or every event is accepted.
+first_difference(k) := msg if {
+	parts := split(k, ".")
+	count(parts) == 4
+	parts[0] == "tpm"
+	parts[1] == "pcr"
+	acc := accepted(sprintf("tpm.event.%s.%s", [parts[2], parts[3]]))
+	count(acc) > 0
+	evs := object.get(input.claims, sprintf("tpm.events.%s.%s", [parts[2], parts[3]]), [])
+	bad := [e | some e in evs; not e.digest in acc]
+	count(bad) > 0
+	e := bad[0]
+	msg := sprintf("; the first differing event is #%d, %s %s", [e.index, e.type, e.event])
+} else := ""
 
 claim_keys := {k | some k, _ in input.claims}
 
@@ -66,7 +88,7 @@ mismatches := {f |
 	f := {
 		"key": k,
 		"value": contraindicated,
-		"message": sprintf("%s is %v, not one of the %d accepted values of %s", [describe(k), observed, count(vals), k]),
+		"message": sprintf("%s is %v, not one of the %d accepted values of %s%s", [describe(k), observed, count(vals), k, first_difference(k)]),
 	}
 } | {f |
 	some k in own_keys

@@ -10,12 +10,16 @@
 # OVMF under QEMU: qemu-system-x86, ovmf, systemd-boot-efi (the stub),
 # binutils (objcopy), mtools and dosfstools (the ESP), busybox-static and cpio
 # (the initrd).
-TEST_PACKAGES=(tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql
+# libssl-dev: build-time only. The `ear` crate's dependency `cmw` has reqwest
+# (native-tls, so openssl-sys) as an unconditional build-dependency of a
+# build script that does nothing unless a feature we never enable is on;
+# nothing of OpenSSL is linked into rootline.
+TEST_PACKAGES=(libssl-dev tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql
     qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools busybox-static cpio)
 # The rootline binary links the TSS2 libraries (the attester's TPM backend:
 # libtss2-dev and pkg-config to build it); the demo's TPM and broker steps
 # run swtpm with an EK certificate (swtpm, swtpm-tools).
-DEMO_PACKAGES=(libtss2-dev pkg-config swtpm swtpm-tools)
+DEMO_PACKAGES=(libssl-dev libtss2-dev pkg-config swtpm swtpm-tools)
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

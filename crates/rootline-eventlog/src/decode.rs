@@ -773,6 +773,14 @@ fn node(out: &mut String, t: u8, st: u8, b: &[u8]) {
             )
         }
         (4, 2) => write!(out, "CDROM({})", hexs()),
+        (4, 3) if b.len() >= 16 => write!(
+            out,
+            "VenMedia({})",
+            b.get(..16)
+                .and_then(|g| <[u8; 16]>::try_from(g).ok())
+                .map(|g| Guid(g).to_string())
+                .unwrap_or_default()
+        ),
         (4, 4) => write!(out, "{}", utf16(b)),
         (4, 6) if b.len() == 16 => write!(
             out,

@@ -436,11 +436,20 @@ pub fn from_outcome(
         return Err(Error::Reference("the outcome names no TEE kind".into()));
     };
     let flat = crate::claims::normalize(tee, &outcome.claims);
-    let out: Vec<NewValue> = flat
-        .into_iter()
-        .filter(|(k, v)| referable(k) && !v.is_null())
-        .map(|(k, v)| NewValue::new(k, v, provenance))
-        .collect();
+    let mut out: Vec<NewValue> = Vec::new();
+    for (k, v) in flat {
+        if let Some(rest) = k.strip_prefix("tpm.events.") {
+            // The events behind a quoted PCR: each digest becomes an accepted
+            // event of that PCR, which lets appraisal name the first event a
+            // later boot changed.
+            out.extend(
+                event_digests(rest, &v)
+                    .map(|d| NewValue::new(format!("tpm.event.{rest}"), d, provenance)),
+            );
+        } else if referable(&k) && !v.is_null() {
+            out.push(NewValue::new(k, v, provenance));
+        }
+    }
     if out.is_empty() {
         return Err(Error::Reference(format!(
             "the {tee} claims hold no measurement to take as a reference value"
@@ -449,9 +458,19 @@ pub fn from_outcome(
     Ok(out)
 }
 
+/// The digests of a `tpm.events.BANK.PCR` claim (a list of `{digest, ...}`).
+fn event_digests<'a>(_key: &str, v: &'a Value) -> impl Iterator<Item = Value> + 'a {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("digest").cloned())
+}
+
 /// Values from `rootline eventlog replay --json` output
-/// (`{"events": N, "pcrs": {"sha256": {"0": "hex"...}}}`): one per bank and
-/// PCR, keyed `tpm.pcr.BANK.INDEX`.
+/// (`{"events": N, "pcrs": {"sha256": {"0": "hex"...}}, "event_digests":
+/// {"sha256": {"4": ["hex", ...]}}}`): one per bank and PCR, keyed
+/// `tpm.pcr.BANK.INDEX`, and each event digest as an accepted event of its
+/// PCR, keyed `tpm.event.BANK.INDEX`.
 pub fn from_replay(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Error> {
     let pcrs = json
         .get("pcrs")
@@ -471,6 +490,24 @@ pub fn from_replay(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Erro
                 v.clone(),
                 provenance,
             ));
+        }
+    }
+    if let Some(ev) = json.get("event_digests").and_then(Value::as_object) {
+        for (bank, m) in ev {
+            for (i, list) in m.as_object().into_iter().flatten() {
+                let idx: u8 = i.parse().map_err(|_| {
+                    Error::Reference(format!(
+                        "replay output: event PCR index {i:?} is not a number"
+                    ))
+                })?;
+                for d in list.as_array().into_iter().flatten() {
+                    out.push(NewValue::new(
+                        format!("tpm.event.{bank}.{idx}"),
+                        d.clone(),
+                        provenance,
+                    ));
+                }
+            }
         }
     }
     Ok(out)

@@ -43,7 +43,9 @@ fn own_claims_affirm_and_each_change_contraindicates(o: Outcome, settings: Value
     assert_eq!(d.trust_vector.get("executables"), Some(2));
     assert_eq!(d.trust_vector.get("hardware"), Some(2));
     assert!(!refs.0.is_empty());
-    for key in refs.0.keys() {
+    // Accepted events (tpm.event.*) only explain a PCR mismatch; they are not
+    // judged on their own, so changing one changes nothing (tested below).
+    for key in refs.0.keys().filter(|k| !k.starts_with("tpm.event.")) {
         let mut changed = refs.clone();
         let v = changed.0.get_mut(key).unwrap();
         v[0] = match &v[0] {
@@ -241,4 +243,61 @@ fn appraiser_is_shared_between_threads() {
     for h in handles {
         assert_eq!(h.join().unwrap(), Tier::Affirming);
     }
+}
+
+/// The same OVMF firmware booted two ways: reference values (PCRs and their
+/// events) from the UKI boot; the direct-kernel boot differs in PCR 4, and the
+/// reason names the first event the reference does not accept: the kernel
+/// image loaded where the UKI was.
+#[test]
+fn pcr_reason_names_the_first_differing_event() {
+    let Some(uki) = common::tpm() else { return };
+    let d = "ovmf-swtpm/kernel-direct-ekcert-tpm";
+    let read =
+        |f: &str| std::fs::read(rootline_testkit::vector(&format!("{d}/{f}")).unwrap()).unwrap();
+    let nonce = String::from_utf8(read("nonce.hex")).unwrap();
+    let req = rootline_verifier::Request {
+        evidence: read("quote.msg"),
+        tee: Some(rootline_core::TeeKind::Tpm),
+        nonce: Some(hex::decode(nonce.trim()).unwrap()),
+        extra: rootline_verifier::Extra {
+            signature: Some(read("quote.sig")),
+            ak: Some(read("ak.pub")),
+            pcrs: Some(read("quote.pcrs")),
+            eventlog: Some(read("binary_bios_measurements")),
+        },
+        ..Default::default()
+    };
+    let direct = rootline_verifier::verify(&req);
+    assert!(direct.verified, "{:?}", direct.error);
+    let refs = refs_from(&uki);
+    assert!(
+        refs.0.keys().any(|k| k == "tpm.event.sha256.4"),
+        "{:?}",
+        refs.0.keys()
+    );
+    let a = appraiser(&refs, json!({})).appraise(&[("tpm0", &direct)]);
+    let dev = &a.devices[0];
+    assert_eq!(a.status, Tier::Contraindicated);
+    let r = dev
+        .reasons
+        .iter()
+        .find(|r| r.key.as_deref() == Some("tpm.pcr.sha256.4"))
+        .unwrap_or_else(|| panic!("{:#?}", dev.reasons));
+    assert!(
+        r.message
+            .contains("the first differing event is #9, EV_EFI_BOOT_SERVICES_APPLICATION"),
+        "{}",
+        r.message
+    );
+    // Without accepted events stored, the reason is the plain one.
+    let mut plain = refs.clone();
+    plain.0.retain(|k, _| !k.starts_with("tpm.event."));
+    let a = appraiser(&plain, json!({})).appraise(&[("tpm0", &direct)]);
+    assert!(
+        a.devices[0]
+            .reasons
+            .iter()
+            .all(|r| !r.message.contains("first differing event"))
+    );
 }

@@ -692,6 +692,28 @@ fn replay_log(
             "matches_quote": mismatches.is_empty() && !replayed_banks.is_empty(),
         }),
     );
+    // The events behind each quoted register, so that appraisal can name the
+    // first event a reference does not accept (reference keys tpm.event.BANK.PCR).
+    let mut events = Map::new();
+    for bank in quoted.keys().filter(|b| replay.pcrs.contains_key(b)) {
+        let mut per_pcr = Map::new();
+        for e in log.events.iter().filter(|e| e.is_extended()) {
+            let Some(d) = e.digest(*bank) else { continue };
+            let list = per_pcr
+                .entry(e.pcr.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = list {
+                a.push(json!({
+                    "index": e.index,
+                    "type": e.event_type.to_string(),
+                    "event": e.decoded().summary(),
+                    "digest": d.hex(),
+                }));
+            }
+        }
+        events.insert(bank.to_string(), Value::Object(per_pcr));
+    }
+    out.claims.insert("events".into(), Value::Object(events));
     if let Some(m) = mismatches.first() {
         let mut msg = format!("event log replay check failed: {}", m.explain());
         if let Some(d) = tampered.first() {

@@ -225,6 +225,19 @@ fn ima_replay_and_check() {
     let Some(dir) = rootline_testkit::vector("ovmf-swtpm/uki-esp-ekcert-tpm") else {
         return;
     };
+    // The replay JSON also lists each PCR's event digests, in log order, for
+    // `rootline reference import` (accepted events per PCR).
+    let log = dir.join("binary_bios_measurements");
+    let (_, out, _) = run(&["eventlog", "replay", "--json", log.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let parsed = EventLog::parse(&std::fs::read(&log).unwrap()).unwrap();
+    let pcr4: Vec<String> = parsed
+        .events
+        .iter()
+        .filter(|e| e.pcr == 4 && e.is_extended())
+        .map(|e| e.digest(HashAlg::SHA256).unwrap().hex())
+        .collect();
+    assert_eq!(v["event_digests"]["sha256"]["4"], serde_json::json!(pcr4));
     let ima = dir.join("ima_binary_runtime_measurements");
     let (code, out, _) = run(&[
         "eventlog",

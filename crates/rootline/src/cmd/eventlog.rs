@@ -97,6 +97,22 @@ fn pcrs_json(p: &BTreeMap<HashAlg, BTreeMap<u32, rootline_core::Digest>>) -> ser
     serde_json::Value::Object(m)
 }
 
+/// `{bank: {pcr: [digest hex, ...]}}` of the extended events, in log order:
+/// what `rootline reference import` turns into accepted events per PCR.
+fn event_digests_json(l: &EventLog) -> serde_json::Value {
+    let mut m: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for e in l.events.iter().filter(|e| e.is_extended() && e.pcr <= 23) {
+        for d in &e.digests {
+            m.entry(d.alg.to_string())
+                .or_default()
+                .entry(e.pcr.to_string())
+                .or_default()
+                .push(d.hex());
+        }
+    }
+    json!(m)
+}
+
 const IMA_BANKS: [HashAlg; 4] = [
     HashAlg::SHA1,
     HashAlg::SHA256,
@@ -143,6 +159,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
                     serde_json::to_string_pretty(&json!({
                         "events": r.events,
                         "pcrs": pcrs_json(&r.pcrs),
+                        "event_digests": event_digests_json(&l),
                         "startup_locality": l.startup_locality,
                         "warnings": warnings,
                     }))?
