@@ -56,6 +56,14 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key: Option<PathBuf>,
+    /// EK CA certificates (PEM or DER files). When any is given, TPM
+    /// evidence must prove its attestation key by credential activation
+    /// against an EK certificate chaining to one of them
+    /// (`POST /kbs/v0/tpm/activate`); see `tpm_activation`.
+    pub tpm_ek_roots: Vec<PathBuf>,
+    /// PCRs (of the `sha256` bank) that TPM appraisal requires a reference
+    /// value for; empty: the policy's default, PCRs 0-7.
+    pub tpm_required_pcrs: Vec<u8>,
 }
 
 impl Default for Config {
@@ -77,6 +85,8 @@ impl Default for Config {
             token_key: None,
             tls_cert: None,
             tls_key: None,
+            tpm_ek_roots: Vec::new(),
+            tpm_required_pcrs: Vec::new(),
         }
     }
 }

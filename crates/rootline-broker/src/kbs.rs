@@ -219,6 +219,27 @@ async fn attest(
             return Err(e);
         }
     };
+    // TPM: the AK proven by credential activation (when EK CAs are trusted).
+    let activation = crate::tpm_activation::check_attestation(
+        &b,
+        &c,
+        &att.tee_evidence.primary_evidence,
+        &runtime_raw,
+    );
+    if let Err(e) = activation.await {
+        let reason = e.to_string();
+        audit(
+            &b,
+            &client,
+            Some(&evidence_digest),
+            "-",
+            "attestation",
+            "rejected",
+            &reason,
+        )
+        .await;
+        return Err(e);
+    }
     let rvs = b.store.list_reference_values().await?;
     let appraisal = b.appraiser.appraise(&verified, &rvs)?;
     let claims = token::ear_claims(&TokenInput {

@@ -28,6 +28,7 @@ pub mod sim;
 pub mod store;
 pub mod tls;
 pub mod token;
+pub mod tpm_activation;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -144,7 +145,13 @@ impl BrokerOptions {
                 insecure_sample: cfg.insecure_sample_tee,
                 collateral,
             },
-            appraiser: Arc::new(PolicyAppraiser::with_defaults(serde_json::json!({}))?),
+            appraiser: Arc::new(PolicyAppraiser::with_defaults(
+                if cfg.tpm_required_pcrs.is_empty() {
+                    serde_json::json!({})
+                } else {
+                    serde_json::json!({"tpm_required_pcrs": cfg.tpm_required_pcrs})
+                },
+            )?),
             token_key,
             passport_signers,
             admin_key,
@@ -171,6 +178,7 @@ pub struct Broker {
     token_ttl: i64,
     secure_cookies: bool,
     clock: Clock,
+    tpm: tpm_activation::TpmTrust,
 }
 
 impl std::fmt::Debug for Broker {
@@ -251,6 +259,7 @@ impl Broker {
             token_ttl: o.token_ttl,
             secure_cookies: o.secure_cookies,
             clock: o.clock,
+            tpm: Default::default(),
         }))
     }
 
@@ -280,6 +289,7 @@ impl Broker {
 pub fn app(state: Arc<Broker>) -> Router {
     Router::new()
         .merge(kbs::routes())
+        .merge(tpm_activation::routes())
         .merge(admin::routes())
         .with_state(state)
 }
