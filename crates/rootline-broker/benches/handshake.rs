@@ -169,6 +169,35 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // Parts of the handshake that are not signature work.
+    let mut g = c.benchmark_group("parts");
+    let cache = rootline_broker::policy::PolicyCache::default();
+    let input = json!({"submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": {"claims": {"measurement": hex::encode([1u8; 48])}}}}});
+    let data = json!({"plugin": "resource", "resource-path": "r/k/1", "query": {}});
+    g.bench_function("resource_policy_eval", |b| {
+        b.iter(|| {
+            cache
+                .allow(
+                    "default",
+                    rootline_broker::policy::DEFAULT_POLICY,
+                    &input,
+                    &data,
+                )
+                .unwrap()
+        })
+    });
+    let key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+    let jwk =
+        rootline_broker::jwe::ec_jwk("P-256", key.compute_public_key().unwrap().as_ref()).unwrap();
+    let runtime = json!({"nonce": "x".repeat(44), "tee-pubkey": jwk});
+    g.bench_function("runtime_data_jcs_sha384", |b| {
+        b.iter(|| runtime_data_hash(&runtime, BindingHash::Sha384).unwrap())
+    });
+    g.bench_function("jwe_encrypt_p256", |b| {
+        b.iter(|| rootline_broker::jwe::encrypt(&jwk, b"secret").unwrap())
+    });
+    g.finish();
+
     // The signature floor of one handshake.
     let rng = SystemRandom::new();
     let p384 = EcdsaKeyPair::from_pkcs8(

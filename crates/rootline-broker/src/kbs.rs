@@ -177,14 +177,9 @@ async fn attest(
     // An attested session answers /attest again with the same token (as
     // Trustee does), but only for the same runtime data: the token is bound
     // to that tee-pubkey, so it is useless to anyone without its private key.
-    // Another key on a used nonce is a replay.
-    if let Some(row) = b.store.get_session(&c.nonce, now).await? {
-        return if row.binding_digest == binding_digest {
-            Ok(Json(json!({"token": row.token})).into_response())
-        } else {
-            Err(Error::Rejected("nonce already used (replay)".into()))
-        };
-    }
+    // Another key on a used nonce is a replay. Both are decided when the
+    // nonce is claimed below, so the common path costs no extra query; a
+    // retry pays one more verification.
     let hash = BindingHash::from_name(&c.hash).unwrap_or(BindingHash::Sha384);
     let report_data = evidence::runtime_data_hash(&runtime_raw, hash)?;
     let init = att
