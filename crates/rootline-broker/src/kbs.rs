@@ -98,6 +98,20 @@ async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
     if !known_tee(&req.tee) {
         return Err(Error::Unsupported(format!("tee {:?} is unknown", req.tee)));
     }
+    // As Trustee: when tee-metadata is present, its primary TEE must be the
+    // one announced.
+    if let Some(primary) = req
+        .extra_params
+        .pointer("/tee-metadata/primary_tee/tee")
+        .and_then(Value::as_str)
+    {
+        if primary != req.tee {
+            return Err(Error::Malformed(format!(
+                "extra-params tee-metadata names primary tee {primary:?} but the request is for {:?}",
+                req.tee
+            )));
+        }
+    }
     let hash = BindingHash::negotiate(&req.extra_params);
     let mut raw = [0u8; 32];
     aws_lc_rs::rand::fill(&mut raw).map_err(|_| Error::Crypto("random generator failed".into()))?;

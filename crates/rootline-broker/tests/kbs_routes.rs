@@ -381,6 +381,11 @@ async fn protocol_errors() {
         )
         .await;
     assert_eq!(r.status, 401, "{}", r.text());
+    let meta = json!({"version": "0.4.0", "tee": "snp", "extra-params": {"tee-metadata": {"primary_tee": {"tee": "tdx"}}}});
+    let r = c
+        .call("POST", "/kbs/v0/auth", &[], meta.to_string().into_bytes())
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
     let r = c.call("POST", "/kbs/v0/auth", &[], b"{".to_vec()).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["status"], 400);
