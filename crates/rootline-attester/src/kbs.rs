@@ -114,7 +114,7 @@ fn transient(e: &Error) -> bool {
 }
 
 /// The `kbs-session-id` value from `Set-Cookie` headers.
-fn session_cookie<'a>(headers: impl Iterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn session_cookie<'a>(headers: impl Iterator<Item = &'a str>) -> Option<String> {
     headers.into_iter().find_map(|h| {
         let first = h.split(';').next()?.trim();
         let (k, v) = first.split_once('=')?;
@@ -171,13 +171,22 @@ impl KbsClient {
         })
     }
 
+    /// A client over a transport the caller built (`kbs_serial`).
+    pub(crate) fn from_agent(base: &str, agent: ureq::Agent) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+            retry: Retry::default(),
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Sends a request and reads the body; non-2xx answers become
     /// [`Error::Broker`] with the RFC 7807 `detail` when there is one.
-    fn exchange(
+    pub(crate) fn exchange(
         &self,
         method: &str,
         path: &str,

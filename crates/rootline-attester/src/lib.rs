@@ -20,6 +20,7 @@
 pub mod error;
 pub mod evidence;
 pub mod kbs;
+pub mod kbs_serial;
 pub mod loadgen;
 pub mod measured_boot;
 pub mod sev_guest;
@@ -27,6 +28,7 @@ pub mod sim;
 pub mod swtpm;
 pub mod tpm;
 pub mod tpm_evidence;
+pub mod tpm_activation;
 pub mod tsm;
 
 pub use error::Error;
