@@ -27,8 +27,8 @@ pub mod sev_guest;
 pub mod sim;
 pub mod swtpm;
 pub mod tpm;
-pub mod tpm_evidence;
 pub mod tpm_activation;
+pub mod tpm_evidence;
 pub mod tsm;
 
 pub use error::Error;

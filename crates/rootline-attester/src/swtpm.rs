@@ -132,7 +132,9 @@ impl Swtpm {
     fn wait_ready(&mut self) -> Result<(), Error> {
         let (sock, ctrl) = (self.dir.join("sock"), self.dir.join("sock.ctrl"));
         let start = Instant::now();
-        while !(sock.exists() && ctrl.exists()) {
+        // The socket file appears at bind(), before listen(): ready means a
+        // connection is accepted (swtpm sees the probe close and waits on).
+        while !(ctrl.exists() && std::os::unix::net::UnixStream::connect(&sock).is_ok()) {
             if let Ok(Some(st)) = self.child.try_wait() {
                 return Err(Error::malformed(
                     "swtpm",

@@ -195,6 +195,8 @@ impl Relay {
                         break;
                     }
                     let Ok(tcp) = conn else { continue };
+                    // Commands are small writes answered at once: no Nagle.
+                    let _ = tcp.set_nodelay(true);
                     if let Ok(u) = UnixStream::connect(&path) {
                         std::thread::spawn(move || relay(tcp, u));
                     }
