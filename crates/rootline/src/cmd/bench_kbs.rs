@@ -7,7 +7,9 @@
 //! broker is started in this process (SQLite in a temporary directory, a
 //! fresh simulated root, a reference value for the guests' measurement and
 //! one resource), and shares the machine's cores with the load generator:
-//! the figure is then for both together.
+//! the rate is then for both together, and the broker threads' own CPU time
+//! (from /proc/self/task) gives its cost per handshake and the handshakes
+//! one core of broker sustains.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -113,7 +115,12 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
         sim_pkcs8,
         measurement,
     };
+    let cpu0 = super::local_broker::broker_cpu_ns();
     let r = loadgen::run(&cfg)?;
+    // In process, the broker's own CPU time per handshake tells what one
+    // core of broker buys, apart from the load generator's share.
+    let broker_cpu = (a.url.is_none() && r.handshakes > 0)
+        .then(|| super::local_broker::broker_cpu_ns().saturating_sub(cpu0) as f64 / 1e9);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     if a.json {
@@ -132,6 +139,9 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 "concurrency": a.concurrency,
                 "cores": cores,
                 "in_process_broker": a.url.is_none(),
+                "broker_cpu_seconds": broker_cpu,
+                "broker_us_per_handshake": broker_cpu.map(|c| c * 1e6 / r.handshakes as f64),
+                "handshakes_per_broker_core_second": broker_cpu.map(|c| r.handshakes as f64 / c.max(1e-9)),
             }))?
         );
     } else {
@@ -148,6 +158,14 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
             ms(r.p90),
             ms(r.p99)
         );
+        if let Some(c) = broker_cpu {
+            println!(
+                "broker threads used {:.2} CPU s: {:.0} us per handshake, {:.0} handshakes per broker core-second",
+                c,
+                c * 1e6 / r.handshakes as f64,
+                r.handshakes as f64 / c.max(1e-9)
+            );
+        }
         if r.errors > 0 {
             println!(
                 "{} failed; first: {}",

@@ -14,6 +14,30 @@ use rootline_broker::kek::Kek;
 use rootline_broker::store::{AuditRow, ReferenceValue, SqlStore, Store as _};
 use rootline_broker::{Broker, BrokerOptions, Clock};
 
+/// The name of the broker's runtime threads (workers and blocking pool),
+/// so a benchmark can tell their CPU time from the load generator's.
+pub(crate) const THREAD_NAME: &str = "rootline-broker";
+
+/// CPU time, in nanoseconds, of this process's broker threads so far: the
+/// runtime's and SQLite's workers (Linux `/proc/self/task/*/schedstat`).
+pub(crate) fn broker_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| {
+                // comm holds the first 15 bytes of the name.
+                let c = c.trim_end();
+                THREAD_NAME.starts_with(c) || c.starts_with("sqlx-sqlite")
+            })
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// A running in-process broker; stops when dropped.
 pub(crate) struct LocalBroker {
     rt: tokio::runtime::Runtime,
@@ -35,6 +59,7 @@ impl LocalBroker {
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers.max(1))
+            .thread_name(THREAD_NAME)
             .enable_all()
             .build()?;
         let (kek, raw) = Kek::generate()?;
