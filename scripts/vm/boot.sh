@@ -13,6 +13,12 @@
 # command line, so that it changes no PCR. swtpm and QEMU talk over unix
 # sockets only. Output: RUN_DIR/console.log, RUN_DIR/guest/<files>,
 # RUN_DIR/boot-seconds.
+#
+# KBS test: with ROOTLINE_KBS_SOCK set, the guest gets a virtio-serial port
+# named rootline.kbs whose host side is a chardev that connects to that unix
+# socket (a broker, or a relay to one: never a network address in the
+# guest); ROOTLINE_GUEST_MODE (e.g. kbs) goes to the guest through fw_cfg
+# (opt/rootline-mode), which measures nothing.
 set -euo pipefail
 build=${1:?usage: boot.sh BUILD_DIR RUN_DIR NONCE_HEX}
 run=${2:?usage: boot.sh BUILD_DIR RUN_DIR NONCE_HEX}
@@ -57,8 +63,16 @@ swtpm socket --tpm2 --tpmstate dir="$tpm/state" --ctrl type=unixio,path="$sock" 
 swtpm_pid=$!
 trap 'kill $swtpm_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+extra=()
+if [ -n "${ROOTLINE_KBS_SOCK:-}" ]; then
+  extra+=(-device virtio-serial-pci -chardev socket,id=kbs,path="$ROOTLINE_KBS_SOCK"
+    -device virtserialport,chardev=kbs,name=rootline.kbs)
+fi
+if [ -n "${ROOTLINE_GUEST_MODE:-}" ]; then
+  extra+=(-fw_cfg name=opt/rootline-mode,string="$ROOTLINE_GUEST_MODE")
+fi
 start=$(date +%s%N)
-timeout 120 qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -smp 1 -nodefaults \
+timeout 180 qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -smp 1 -nodefaults \
   -display none -no-reboot \
   -drive if=pflash,format=raw,unit=0,readonly=on,file="$code" \
   -drive if=pflash,format=raw,unit=1,file="$run/vars.fd" \
@@ -68,6 +82,7 @@ timeout 120 qemu-system-x86_64 -accel tcg -machine q35 -m 1024 -smp 1 -nodefault
   -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
   -fw_cfg name=opt/nonce,string="$nonce" \
   -serial file:"$run/console.log" -serial file:"$run/serial1.txt" \
+  ${extra[@]+"${extra[@]}"} \
   || { echo "boot.sh: qemu failed or timed out; console:" >&2; tail -20 "$run/console.log" >&2; exit 5; }
 end=$(date +%s%N)
 awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f\n", (e - s) / 1e9 }' > "$run/boot-seconds"

@@ -12,6 +12,9 @@
 # is systemd-boot-efi's stub with .osrel/.cmdline/.linux/.initrd added by
 # objcopy (systemd 252 has no ukify). Everything is built reproducibly (fixed
 # mtimes, sorted cpio, gzip -n), so the same inputs give the same bytes.
+# With ROOTLINE_GUEST_BIN set (the rootline binary, glibc build) the initrd
+# also holds it, stripped, with the libraries ldd names (libtss2-*), and the
+# cached virtio modules (virtio-serial) for the KBS test's guest.
 set -euo pipefail
 out=${1:?usage: build.sh OUT_DIR CMDLINE [OS_RELEASE]}
 cmdline=${2:?usage: build.sh OUT_DIR CMDLINE [OS_RELEASE]}
@@ -54,6 +57,15 @@ for bin in "$(command -v tpm2)" "$tcti"; do
   done
 done
 cp -L "$tcti" "$root/lib/guest/"
+if [ -n "${ROOTLINE_GUEST_BIN:-}" ]; then
+  [ -f "$kdir/virtio/modules.order" ] || { echo "build.sh: no virtio modules in $kdir: run scripts/vm/fetch-kernel.sh" >&2; exit 3; }
+  strip -o "$root/bin/rootline" "$ROOTLINE_GUEST_BIN"
+  ldd "$ROOTLINE_GUEST_BIN" | awk '/=> \//{print $3}' | while read -r lib; do
+    cp -L "$lib" "$root/lib/guest/"
+  done
+  mkdir -p "$root/lib/modules/virtio"
+  cp "$kdir"/virtio/* "$root/lib/modules/virtio/"
+fi
 cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 find "$root" -exec touch -h -d @0 {} +
 (cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --null --reproducible -o -H newc --quiet) | gzip -n -9 > "$out/initrd.cpio.gz"

@@ -21,6 +21,38 @@ emit() { # name file
 }
 cd /tmp
 echo "=== GUEST UP: $(up) ===" > /dev/console
+mode=$(cat /sys/firmware/qemu_fw_cfg/by_name/opt/rootline-mode/raw 2>/dev/null)
+if [ "$mode" = kbs ] && [ -x /bin/rootline ]; then
+  # KBS mode: the attester asks the broker on the host for the disk key over
+  # the virtio-serial port (no network), proving its AK by credential
+  # activation; prints the key's SHA-256 (never the key) and powers off.
+  for m in $(cat /lib/modules/virtio/modules.order); do insmod /lib/modules/virtio/$m 2>/dev/null; done
+  mkdir -p /dev/virtio-ports
+  for i in $(seq 100); do
+    for p in /sys/class/virtio-ports/*; do
+      [ "$(cat "$p/name" 2>/dev/null)" = rootline.kbs ] && ln -sf "/dev/${p##*/}" /dev/virtio-ports/rootline.kbs
+    done
+    [ -e /dev/virtio-ports/rootline.kbs ] && break
+    sleep 0.1
+  done
+  t0=$(up)
+  rootline get-resource kbs:///disk/key/root --tee tpm --tpm-activate --key-alg rsa --tcti device:/dev/tpmrm0 \
+    --pcrs sha256:0-7,9,11 --kbs kbs+serial:///dev/virtio-ports/rootline.kbs -o /tmp/key \
+    2> kbs-err.txt
+  rc=$?
+  t1=$(up)
+  if [ $rc = 0 ]; then
+    echo "ROOTLINE-KBS released sha256=$(sha256sum /tmp/key | cut -d' ' -f1) bytes=$(wc -c < /tmp/key) uptime_start=$t0 uptime_secret=$t1"
+  else
+    echo "ROOTLINE-KBS refused rc=$rc uptime_start=$t0 uptime_end=$t1"
+  fi > result.txt
+  cat result.txt > /dev/console
+  rm -f /tmp/key
+  for f in result.txt kbs-err.txt; do emit "$f" "$f"; done
+  echo "===DONE===" > $out
+  sync
+  poweroff -f
+fi
 nonce=$(cat /sys/firmware/qemu_fw_cfg/by_name/opt/nonce/raw 2>/dev/null)
 echo -n "$nonce" > nonce.txt
 cat /proc/cmdline > cmdline.txt

@@ -37,7 +37,10 @@ pub(crate) enum TeeChoice {
 /// Flags shared by the attester commands.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct TeeArgs {
-    /// The broker's base URL, e.g. http://127.0.0.1:8080.
+    /// The broker: its base URL (http://127.0.0.1:8080), or a byte stream
+    /// carrying HTTP/1.1 for a guest without a network:
+    /// kbs+serial:///dev/virtio-ports/NAME (a virtio-serial port the host
+    /// bridges to the broker) or kbs+unix:///PATH (a unix socket).
     #[arg(long, value_name = "URL", env = "ROOTLINE_KBS")]
     pub(crate) kbs: String,
     /// Where the evidence comes from.
@@ -63,6 +66,11 @@ pub(crate) struct TeeArgs {
     /// /sys/kernel/security/tpm0/binary_bios_measurements when present).
     #[arg(long, value_name = "FILE")]
     pub(crate) eventlog: Option<PathBuf>,
+    /// TPM: prove the AK to the broker by credential activation against the
+    /// TPM's EK certificate (POST /kbs/v0/tpm/activate before /attest);
+    /// brokers that trust EK CAs (tpm_ek_roots) require it.
+    #[arg(long)]
+    pub(crate) tpm_activate: bool,
     /// Simulated TEE: its root key (P-384 PKCS#8, DER or PEM).
     #[arg(long, value_name = "FILE")]
     pub(crate) sim_key: Option<PathBuf>,
@@ -129,7 +137,31 @@ impl TeeArgs {
             Some(p) => Some(super::read_input(p)?),
             None => None,
         };
-        Ok(KbsClient::new(&self.kbs, ca.as_deref())?)
+        Ok(KbsClient::for_url(&self.kbs, ca.as_deref())?)
+    }
+
+    /// The handshake: with TPM credential activation when --tpm-activate
+    /// is given (then the evidence source must be the TPM), else the plain one.
+    pub(crate) fn handshake(
+        &self,
+        client: &KbsClient,
+        attester: &mut dyn Attester,
+    ) -> anyhow::Result<Result<rootline_attester::kbs::Session, rootline_attester::Error>> {
+        if !self.tpm_activate {
+            return Ok(client.attest(attester));
+        }
+        if attester.tee() != "tpm" {
+            bail!("--tpm-activate needs TPM evidence (--tee tpm)");
+        }
+        let tcti = match &self.tcti {
+            Some(t) => t.parse::<Tcti>()?,
+            None => Tcti::from_env()?,
+        };
+        let mut a = TpmAttester::new(tcti);
+        a.alg = self.key_alg.parse::<KeyAlg>()?;
+        a.selection = parse_selection(&self.pcrs)?;
+        a.eventlog = self.eventlog.clone();
+        Ok(client.attest_tpm_activated(&a).map(|(s, _)| s))
     }
 
     /// The evidence source chosen by the flags.
@@ -218,7 +250,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let session = match client.attest(attester.as_mut()) {
+    let session = match a.tee.handshake(&client, attester.as_mut())? {
         Ok(s) => s,
         Err(e) => return refused(e),
     };

@@ -41,7 +41,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let session = match client.attest(attester.as_mut()) {
+    let session = match a.tee.handshake(&client, attester.as_mut())? {
         Ok(s) => s,
         Err(e) => return refused(e),
     };

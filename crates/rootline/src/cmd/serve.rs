@@ -259,6 +259,14 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("database {}", redact_url(&cfg.database_url())))?;
     let opts = BrokerOptions::from_config(&cfg, Arc::new(store), kek)?;
     let broker = Broker::new(opts).await?;
+    let ek_roots = cfg
+        .tpm_ek_roots
+        .iter()
+        .map(|p| {
+            std::fs::read(p).with_context(|| format!("tpm_ek_roots: cannot read {}", p.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    broker.trust_ek_roots(&ek_roots)?;
     let app = rootline_broker::app(broker.clone());
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
