@@ -22,8 +22,10 @@ pub(crate) struct Args {
     /// TOML configuration file. Keys: listen, data_dir, database_url,
     /// kek_file, sqlite_full_sync, session_ttl_secs, token_ttl_secs, secure_cookies,
     /// insecure_sample_tee, sim_roots, collateral, admin_public_key,
-    /// passport_signers, token_key, tls_cert, tls_key. Environment variables
-    /// and flags override it.
+    /// passport_signers, token_key, tls_cert, tls_key, tpm_ek_roots (EK CA
+    /// certificates: TPM evidence must then prove its AK by credential
+    /// activation), tpm_required_pcrs. Environment variables and flags
+    /// override it.
     #[arg(long, env = "ROOTLINE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8080). Port 0 picks a free
