@@ -4,7 +4,8 @@
 //! P-384 verify, one ES256 sign, one ES256 verify, one P-256 key generation
 //! and ECDH. Only the broker's time is counted: the guest's evidence signing
 //! and decryption run outside the timed section. SQLite with the default
-//! `synchronous=NORMAL` and with `sqlite_full_sync`.
+//! `synchronous=NORMAL`, with `sqlite_full_sync`, and on a store in memory
+//! (to separate the database's share).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -24,10 +25,103 @@ use rootline_broker::appraise::ReferenceValueAppraiser;
 use rootline_broker::evidence::{BindingHash, VerifierConfig, runtime_data_hash};
 use rootline_broker::kek::Kek;
 use rootline_broker::sim::{self, SimKey};
-use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
+use rootline_broker::store::{
+    AuditRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow, SqlStore, Store,
+};
 use rootline_broker::{Broker, BrokerOptions, Clock, app};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
+
+/// A store in memory, to separate the database's share of the cost.
+#[derive(Default)]
+struct MemStore {
+    m: std::sync::Mutex<MemInner>,
+}
+
+#[derive(Default)]
+struct MemInner {
+    resources: std::collections::HashMap<String, ResourceRow>,
+    rvs: Vec<ReferenceValue>,
+    sessions: std::collections::HashMap<String, SessionRow>,
+    shared: std::collections::HashMap<String, String>,
+    audit: Vec<AuditRow>,
+}
+
+type R<T> = rootline_broker::Result<T>;
+
+#[async_trait::async_trait]
+impl Store for MemStore {
+    async fn put_resource(&self, path: &str, sealed: &str, policy: Option<&str>, _: i64) -> R<()> {
+        let row = ResourceRow {
+            sealed: sealed.into(),
+            policy: policy.map(Into::into),
+        };
+        self.m.lock().unwrap().resources.insert(path.into(), row);
+        Ok(())
+    }
+    async fn get_resource(&self, path: &str) -> R<Option<ResourceRow>> {
+        Ok(self.m.lock().unwrap().resources.get(path).cloned())
+    }
+    async fn delete_resource(&self, _: &str) -> R<bool> {
+        Ok(false)
+    }
+    async fn list_resources(&self) -> R<Vec<ResourceInfo>> {
+        Ok(Vec::new())
+    }
+    async fn put_policy(&self, _: &str, _: &str, _: i64) -> R<()> {
+        Ok(())
+    }
+    async fn get_policy(&self, _: &str) -> R<Option<String>> {
+        Ok(None)
+    }
+    async fn delete_policy(&self, _: &str) -> R<bool> {
+        Ok(false)
+    }
+    async fn list_policies(&self) -> R<Vec<String>> {
+        Ok(Vec::new())
+    }
+    async fn put_reference_value(&self, rv: &ReferenceValue, _: i64) -> R<()> {
+        self.m.lock().unwrap().rvs.push(rv.clone());
+        Ok(())
+    }
+    async fn list_reference_values(&self) -> R<Vec<ReferenceValue>> {
+        Ok(self.m.lock().unwrap().rvs.clone())
+    }
+    async fn delete_reference_value(&self, _: &str) -> R<bool> {
+        Ok(false)
+    }
+    async fn record_session(&self, nonce: &str, row: &SessionRow) -> R<SessionClaim> {
+        let mut m = self.m.lock().unwrap();
+        if let Some(r) = m.sessions.get(nonce) {
+            return Ok(SessionClaim::Existing(r.clone()));
+        }
+        m.sessions.insert(nonce.into(), row.clone());
+        Ok(SessionClaim::New)
+    }
+    async fn get_session(&self, nonce: &str, _: i64) -> R<Option<SessionRow>> {
+        Ok(self.m.lock().unwrap().sessions.get(nonce).cloned())
+    }
+    async fn purge_sessions(&self, _: i64) -> R<u64> {
+        Ok(0)
+    }
+    async fn shared_value(&self, name: &str, candidate: &str) -> R<String> {
+        Ok(self
+            .m
+            .lock()
+            .unwrap()
+            .shared
+            .entry(name.into())
+            .or_insert_with(|| candidate.into())
+            .clone())
+    }
+    async fn audit(&self, row: &AuditRow) -> R<()> {
+        self.m.lock().unwrap().audit.push(row.clone());
+        Ok(())
+    }
+    async fn list_audit(&self, _: i64) -> R<Vec<AuditRow>> {
+        Ok(Vec::new())
+    }
+}
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -36,7 +130,7 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
-fn setup(full_sync: bool) -> Setup {
+fn setup(store_kind: Option<bool>) -> Setup {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -45,7 +139,10 @@ fn setup(full_sync: bool) -> Setup {
     let (sim, _) = SimKey::generate().unwrap();
     let router = rt.block_on(async {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
-        let store = Arc::new(SqlStore::connect_with(&url, full_sync).await.unwrap());
+        let store: Arc<dyn Store> = match store_kind {
+            Some(full_sync) => Arc::new(SqlStore::connect_with(&url, full_sync).await.unwrap()),
+            None => Arc::new(MemStore::default()),
+        };
         store
             .put_reference_value(
                 &ReferenceValue {
@@ -158,11 +255,12 @@ fn handshake(s: &Setup) -> Duration {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("kbs");
     g.measurement_time(Duration::from_secs(8));
-    for (name, full) in [
-        ("full_handshake_server_side_sqlite", false),
-        ("full_handshake_server_side_sqlite_full_sync", true),
+    for (name, store) in [
+        ("full_handshake_server_side_sqlite", Some(false)),
+        ("full_handshake_server_side_sqlite_full_sync", Some(true)),
+        ("full_handshake_server_side_memory_store", None),
     ] {
-        let s = setup(full);
+        let s = setup(store);
         g.bench_function(name, |b| {
             b.iter_custom(|n| (0..n).map(|_| handshake(&s)).sum())
         });
@@ -192,6 +290,19 @@ fn bench(c: &mut Criterion) {
     let runtime = json!({"nonce": "x".repeat(44), "tee-pubkey": jwk});
     g.bench_function("runtime_data_jcs_sha384", |b| {
         b.iter(|| runtime_data_hash(&runtime, BindingHash::Sha384).unwrap())
+    });
+    let (signer, _) = rootline_broker::token::TokenSigner::generate().unwrap();
+    let claims =
+        json!({"exp": 1, "submods": {"cpu0": {"ear.status": "affirming", "x": "y".repeat(600)}}});
+    g.bench_function("token_sign_es256", |b| {
+        b.iter(|| signer.sign(&claims).unwrap())
+    });
+    let tok = signer
+        .sign(&json!({"exp": i64::MAX / 2, "x": "y".repeat(600)}))
+        .unwrap();
+    let verifier = rootline_broker::token::TokenVerifier::new([signer.public_point()]);
+    g.bench_function("token_verify_es256", |b| {
+        b.iter(|| verifier.verify(&tok, 0).unwrap())
     });
     g.bench_function("jwe_encrypt_p256", |b| {
         b.iter(|| rootline_broker::jwe::encrypt(&jwk, b"secret").unwrap())

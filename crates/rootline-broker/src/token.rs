@@ -1,18 +1,25 @@
-//! Attestation tokens: EAR claims (draft-ietf-rats-ear) signed ES256, and
-//! their verification for cookie sessions and passport-model Bearer use.
+//! Attestation tokens: EAR claims (draft-ietf-rats-ear) as an ES256 JWT
+//! (RFC 7515 compact serialization, RFC 7518 section 3.4 signature form),
+//! and their verification for cookie sessions and passport-model Bearer use.
 //!
-//! A token is trusted when its `kid` names the broker's own key or one of the
-//! configured passport signers, its signature verifies and it has not
-//! expired. Tokens stay small (claims, not raw evidence), because large tokens
-//! have broken header limits in Trustee (#1563).
+//! The JWS composition is written here over aws-lc-rs with the key parsed
+//! once: jsonwebtoken re-parses the PKCS#8 key on every signature, which cost
+//! a measurable share of a handshake. A token is trusted when its `kid` names
+//! the broker's own key or one of the configured passport signers, its
+//! signature verifies and it has not expired. Tokens stay small (claims, not
+//! raw evidence), because large tokens have broken header limits in Trustee
+//! (#1563).
 
 use std::collections::HashMap;
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    ParsedPublicKey,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value, json};
 
 use crate::appraise::AppraisalResult;
@@ -30,12 +37,24 @@ pub fn kid_of(point: &[u8]) -> String {
     hex::encode(d.as_ref().get(..16).unwrap_or_default())
 }
 
+/// The public JWK of a P-256 point (RFC 7518 section 6.2.1).
+fn p256_jwk(point: &[u8], kid: &str) -> Value {
+    let x = point.get(1..33).unwrap_or_default();
+    let y = point.get(33..65).unwrap_or_default();
+    json!({
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+    })
+}
+
 /// Signs tokens.
 pub struct TokenSigner {
-    encoding: EncodingKey,
+    key: EcdsaKeyPair,
     point: Vec<u8>,
     kid: String,
-    jwk: Jwk,
+    jwk: Value,
+    /// base64url of the protected header, the same for every token.
+    header_b64: String,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -56,19 +75,19 @@ impl TokenSigner {
 
     /// A signer from a P-256 PKCS#8 document.
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self> {
-        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
             .map_err(|_| Error::Config("the token key is not a P-256 PKCS#8 key".into()))?;
-        let point = kp.public_key().as_ref().to_vec();
-        let encoding = EncodingKey::from_ec_der(pkcs8);
-        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
-            .map_err(|e| Error::Crypto(format!("token key JWK: {e}")))?;
+        let point = key.public_key().as_ref().to_vec();
         let kid = kid_of(&point);
-        jwk.common.key_id = Some(kid.clone());
+        let jwk = p256_jwk(&point, &kid);
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid, "jwk": jwk});
+        let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
         Ok(Self {
-            encoding,
+            key,
             point,
             kid,
             jwk,
+            header_b64,
         })
     }
 
@@ -78,23 +97,27 @@ impl TokenSigner {
     }
 
     /// The public key as a JWK (for `/.well-known/jwks.json`).
-    pub fn jwk(&self) -> &Jwk {
+    pub fn jwk(&self) -> &Value {
         &self.jwk
     }
 
-    /// Signs `claims`.
+    /// Signs `claims`: `header.claims.signature`, each base64url.
     pub fn sign(&self, claims: &Value) -> Result<String> {
-        let mut h = Header::new(Algorithm::ES256);
-        h.kid = Some(self.kid.clone());
-        h.jwk = Some(self.jwk.clone());
-        jsonwebtoken::encode(&h, claims, &self.encoding)
-            .map_err(|e| Error::Crypto(format!("token signing: {e}")))
+        let body = serde_json::to_vec(claims).map_err(|e| Error::Crypto(e.to_string()))?;
+        let mut out = format!("{}.{}", self.header_b64, URL_SAFE_NO_PAD.encode(body));
+        let sig = self
+            .key
+            .sign(&SystemRandom::new(), out.as_bytes())
+            .map_err(|_| Error::Crypto("token signing failed".into()))?;
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(sig.as_ref()));
+        Ok(out)
     }
 }
 
 /// Verifies tokens from trusted signers.
 pub struct TokenVerifier {
-    keys: HashMap<String, DecodingKey>,
+    keys: HashMap<String, ParsedPublicKey>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -104,11 +127,20 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
-    /// Trusts the given P-256 public points.
+    /// Trusts the given P-256 public points (points that do not parse are
+    /// left out, with a log line).
     pub fn new<'a>(points: impl IntoIterator<Item = &'a [u8]>) -> Self {
         let keys = points
             .into_iter()
-            .map(|p| (kid_of(p), DecodingKey::from_ec_der(p)))
+            .filter_map(
+                |p| match ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, p) {
+                    Ok(k) => Some((kid_of(p), k)),
+                    Err(_) => {
+                        tracing::error!("a trusted token key is not a P-256 point; ignored");
+                        None
+                    }
+                },
+            )
             .collect();
         Self { keys }
     }
@@ -119,31 +151,54 @@ impl TokenVerifier {
         if token.len() > 64 * 1024 {
             return Err(unauth("is too large".into()));
         }
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| unauth("is malformed".into()))?;
-        if header.alg != Algorithm::ES256 {
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(unauth("is not a compact JWS".into()));
+        };
+        let decode = |what: &str, t: &str| {
+            URL_SAFE_NO_PAD
+                .decode(t)
+                .map_err(|_| unauth(format!("{what} is not base64url")))
+        };
+        let header: Value = serde_json::from_slice(&decode("header", h)?)
+            .map_err(|_| unauth("header is not JSON".into()))?;
+        if header.get("alg").and_then(Value::as_str) != Some("ES256") {
             return Err(unauth(format!(
-                "uses {:?}; only ES256 is accepted",
-                header.alg
+                "uses {}; only ES256 is accepted",
+                header.get("alg").unwrap_or(&Value::Null)
             )));
         }
-        let kid = header.kid.ok_or_else(|| unauth("has no kid".into()))?;
-        let key = self.keys.get(&kid).ok_or_else(|| {
+        if header.get("crit").is_some() {
+            return Err(unauth(
+                "has critical header parameters, which are not supported".into(),
+            ));
+        }
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unauth("has no kid".into()))?;
+        let key = self.keys.get(kid).ok_or_else(|| {
             unauth(format!(
                 "is signed by key {kid}, which this broker does not trust"
             ))
         })?;
-        let mut v = Validation::new(Algorithm::ES256);
-        v.set_required_spec_claims(&["exp"]);
-        v.validate_exp = false; // checked below against the broker's clock
-        v.validate_aud = false;
-        let data = jsonwebtoken::decode::<Value>(token, key, &v)
-            .map_err(|e| unauth(format!("does not verify: {e}")))?;
-        let exp = data.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        let signing_input = token
+            .get(..h.len() + 1 + c.len())
+            .ok_or_else(|| unauth("is malformed".into()))?;
+        key.verify_sig(signing_input.as_bytes(), &decode("signature", s)?)
+            .map_err(|_| unauth("signature does not verify".into()))?;
+        let claims: Value = serde_json::from_slice(&decode("claims", c)?)
+            .map_err(|_| unauth("claims are not JSON".into()))?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| unauth("has no exp".into()))?;
         if exp <= now {
             return Err(unauth("has expired: attest again".into()));
         }
-        Ok(data.claims)
+        Ok(claims)
     }
 }
 
@@ -217,4 +272,41 @@ pub fn tee_pubkey(claims: &Value) -> Result<kbs_types::TeePubKey> {
         .ok_or_else(|| Error::Unauthenticated("attestation token binds no tee-pubkey".into()))?;
     serde_json::from_value(v.clone())
         .map_err(|_| Error::Unauthenticated("attestation token's tee-pubkey is not a JWK".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Our tokens verify with jsonwebtoken (an independent JWS reader), and
+    /// tampering, other keys, other algorithms and expiry are refused.
+    #[test]
+    fn tokens_interoperate_and_fail_closed() {
+        let (s, _) = TokenSigner::generate().unwrap();
+        let tok = s.sign(&json!({"exp": 2_000_000_000i64, "a": 1})).unwrap();
+        let p = s.public_point();
+        let key = jsonwebtoken::DecodingKey::from_ec_der(p);
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        v.validate_exp = false;
+        let d = jsonwebtoken::decode::<Value>(&tok, &key, &v).unwrap();
+        assert_eq!(d.claims["a"], 1);
+        assert_eq!(d.header.kid.as_deref(), Some(kid_of(p).as_str()));
+        let ver = TokenVerifier::new([p]);
+        assert_eq!(ver.verify(&tok, 1_000).unwrap()["a"], 1);
+        assert!(ver.verify(&tok, 2_000_000_000).is_err(), "expired");
+        let (other, _) = TokenSigner::generate().unwrap();
+        assert!(
+            TokenVerifier::new([other.public_point()])
+                .verify(&tok, 0)
+                .is_err()
+        );
+        let mut parts: Vec<&str> = tok.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(br#"{"exp":2000000000,"a":2}"#);
+        parts[1] = &forged;
+        assert!(ver.verify(&parts.join("."), 0).is_err(), "edited claims");
+        let none_hdr = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{}"}}"#, kid_of(p)));
+        let t2 = format!("{none_hdr}.{}.", tok.split('.').nth(1).unwrap());
+        assert!(ver.verify(&t2, 0).is_err(), "alg none");
+    }
 }
