@@ -6,6 +6,7 @@ pub(crate) mod attest;
 pub(crate) mod bench;
 pub(crate) mod bench_kbs;
 pub(crate) mod demo;
+pub(crate) mod demo_vm;
 pub(crate) mod eventlog;
 pub(crate) mod fetch;
 pub(crate) mod get_resource;
