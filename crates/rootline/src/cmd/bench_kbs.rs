@@ -35,7 +35,9 @@ pub(crate) struct KbsArgs {
     /// Stop after this many handshakes in total.
     #[arg(long, default_value_t = 1_000_000)]
     max: u64,
-    /// With --url: the simulated TEE's root key (P-384 PKCS#8 DER) the broker trusts.
+    /// With --url: the simulated TEE's root key (P-384 PKCS#8 DER) the
+    /// broker trusts. When FILE does not exist, a new root is written there
+    /// and its public key printed for the broker's --sim-root; nothing is run.
     #[arg(long, value_name = "FILE")]
     sim_key: Option<PathBuf>,
     /// With --url: the measurement the guests report (48 bytes, hex).
@@ -72,6 +74,16 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 .sim_key
                 .as_ref()
                 .context("--url needs --sim-key (the simulated root the broker trusts)")?;
+            if !key.exists() {
+                let (sim, pkcs8) = SimAttester::generate(MEASUREMENT)?;
+                super::serve::write_private(key, &pkcs8)?;
+                println!(
+                    "wrote a simulated-TEE root to {}; start the broker with --sim-root {}",
+                    key.display(),
+                    hex::encode(sim.public_key())
+                );
+                return Ok(0);
+            }
             let mut m = MEASUREMENT;
             if let Some(h) = &a.sim_measurement {
                 let b = rootline_core::from_hex(h).context("--sim-measurement is not hex")?;
