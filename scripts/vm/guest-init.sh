@@ -21,11 +21,11 @@ emit() { # name file
 }
 cd /tmp
 echo "=== GUEST UP: $(up) ===" > /dev/console
-mode=$(cat /sys/firmware/qemu_fw_cfg/by_name/opt/rootline-mode/raw 2>/dev/null)
-if [ "$mode" = kbs ] && [ -x /bin/rootline ]; then
-  # KBS mode: the attester asks the broker on the host for the disk key over
-  # the virtio-serial port (no network), proving its AK by credential
-  # activation; prints the key's SHA-256 (never the key) and powers off.
+# KBS modes (fw_cfg opt/rootline-mode): `kbs` asks the broker on the host for
+# the disk key over the virtio-serial port (no network), proving the AK by
+# credential activation, prints the key's SHA-256 (never the key) and powers
+# off; `kbs+quote` does the same first, then the tpm2-tools quote below.
+kbs() {
   for m in $(cat /lib/modules/virtio/modules.order); do insmod /lib/modules/virtio/$m 2>/dev/null; done
   mkdir -p /dev/virtio-ports
   for i in $(seq 100); do
@@ -49,6 +49,12 @@ if [ "$mode" = kbs ] && [ -x /bin/rootline ]; then
   cat result.txt > /dev/console
   rm -f /tmp/key
   for f in result.txt kbs-err.txt; do emit "$f" "$f"; done
+}
+mode=$(cat /sys/firmware/qemu_fw_cfg/by_name/opt/rootline-mode/raw 2>/dev/null)
+case "$mode" in
+  kbs|kbs+quote) [ -x /bin/rootline ] && kbs ;;
+esac
+if [ "$mode" = kbs ]; then
   echo "===DONE===" > $out
   sync
   poweroff -f
