@@ -117,7 +117,7 @@ async fn credentials_only_for_a_certified_ek_and_a_restricted_ak() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("trusts no EK CA"), "{}", r.text());
 
-    f.broker.trust_ek_roots(&[ca.clone()]).unwrap();
+    f.broker.trust_ek_roots(std::slice::from_ref(&ca)).unwrap();
     let r = post(&c, "/kbs/v0/tpm/activate", Some(&cookie), &good).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
