@@ -98,16 +98,41 @@ fn replay_ccel(log: &[u8], out: &mut Outcome) -> Option<String> {
         out.claims
             .insert(format!("ccel_{name}"), serde_json::Value::String(d.hex()));
         if first_bad.is_none() && quoted.as_deref() != Some(d.hex().as_str()) {
-            let events = parsed
+            let events: Vec<&rootline_eventlog::Event> = parsed
                 .events
                 .iter()
+                .filter(|e| e.is_extended())
                 .filter(|e| rootline_eventlog::ccel::rtmr_of_mr_index(e.pcr) == Some(i))
-                .count();
-            first_bad = Some(format!(
-                "CCEL replay does not match the quote: {name} replays to {} over {events} events, the quote has {}",
+                .collect();
+            let mut msg = format!(
+                "CCEL replay does not match the quote: {name} replays to {} over {} events, the quote has {}",
                 d.hex(),
+                events.len(),
                 quoted.unwrap_or_default()
-            ));
+            );
+            // An event whose data contradicts its digest is the one that broke
+            // the log; otherwise name the events, since the registers alone
+            // cannot say which of them differs.
+            let lying = rootline_eventlog::replay::check_data_digests(&parsed)
+                .into_iter()
+                .filter(|m| !m.firmware_quirk)
+                .find(|m| events.iter().any(|e| e.index == m.index));
+            match lying {
+                Some(m) => msg.push_str(&format!(
+                    "; the first event whose data contradicts its digest is {}",
+                    m.reason
+                )),
+                None => {
+                    msg.push_str(&format!("; the events extending {name}:"));
+                    for e in events.iter().take(32) {
+                        msg.push_str(&format!("\n    #{} {}", e.index, e.describe()));
+                    }
+                    if events.len() > 32 {
+                        msg.push_str(&format!("\n    ... and {} more", events.len() - 32));
+                    }
+                }
+            }
+            first_bad = Some(msg);
         }
     }
     out.claims.insert(
