@@ -6,6 +6,9 @@
 //! (`tpm.pcr.sha256.N`). With `--eventlog` it also compares the prediction
 //! with a captured log and names every event that differs.
 //!
+//! `measure snp` predicts an SEV-SNP launch
+//! measurement from OVMF, kernel hashes and vCPUs.
+//!
 //! Exit codes: 0 predicted (and, with `--eventlog`, every predicted event
 //! matches), 1 a predicted event differs from the log, 2 unreadable input.
 
@@ -33,6 +36,25 @@ pub(crate) enum Command {
     /// 5-7 depend on firmware and its configuration, not on the UKI: record
     /// them from a verified boot.
     Uki(UkiArgs),
+    /// Predict an SEV-SNP guest's launch measurement (the attestation
+    /// report's `measurement`) from its OVMF, vCPUs and, with `--kernel`,
+    /// the kernel, initrd and command line QEMU hashes into OVMF's SEV hash
+    /// table.
+    ///
+    /// The digest is the SNP_LAUNCH_UPDATE PAGE_INFO chain over the OVMF
+    /// image (mapped to end at 4 GiB), its SEV metadata sections (zero,
+    /// secrets, CPUID and kernel-hash pages) and one VMSA per vCPU, computed
+    /// with the `sev` crate (the Rust port of `sev-snp-measure`). Every
+    /// input must be what the VMM really launches: another vCPU count, vCPU
+    /// model, OVMF build or command line gives another measurement. Prints
+    /// the 96 hex digits; `--json` adds the inputs, the OVMF structures and
+    /// `reference_values` (`snp.measurement`) for `rootline reference
+    /// import`.
+    ///
+    /// Example: rootline measure snp --ovmf OVMF.amdsev.fd --kernel vmlinuz
+    /// --initrd initrd.img --append "console=ttyS0" --vcpus 4 --vcpu-type
+    /// EPYC-Milan
+    Snp(SnpArgs),
 }
 
 /// Flags of `rootline measure uki`.
@@ -60,6 +82,7 @@ pub(crate) struct UkiArgs {
 pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
     match c {
         Command::Uki(a) => uki(a),
+        Command::Snp(a) => snp(a),
     }
 }
 
@@ -133,4 +156,131 @@ fn uki(a: UkiArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if ok { 0 } else { EXIT_REJECTED })
+}
+
+/// An OVMF image is a few MiB (the 4M builds are 3.5 MiB of code); refuse to
+/// read anything much larger into memory.
+const MAX_OVMF_BYTES: u64 = 64 << 20;
+
+/// Flags of `rootline measure snp`.
+#[derive(clap::Args)]
+pub(crate) struct SnpArgs {
+    /// The OVMF image the VMM maps (`-bios`, or the code part of the
+    /// pflash). It must carry SEV metadata; `--kernel` needs an AmdSevX64
+    /// build (e.g. OVMF.amdsev.fd), whose metadata has the kernel-hashes page.
+    #[arg(long, value_name = "FILE")]
+    ovmf: PathBuf,
+    /// The kernel QEMU boots with `-kernel` (and `kernel-hashes=on`): its
+    /// SHA-256, the initrd's and the command line's are measured.
+    #[arg(long, value_name = "FILE")]
+    kernel: Option<PathBuf>,
+    /// The `-initrd` file (needs --kernel; absent is measured as empty).
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// The `-append` command line, exactly as QEMU gets it (needs --kernel;
+    /// absent is measured as empty).
+    #[arg(
+        long,
+        value_name = "STR",
+        requires = "kernel",
+        allow_hyphen_values = true
+    )]
+    append: Option<String>,
+    /// Number of vCPUs (`-smp`): each is one measured VMSA page.
+    #[arg(long, value_name = "N")]
+    vcpus: u32,
+    /// The vCPU model (`-cpu`), which sets the CPUID signature in each VMSA:
+    /// EPYC, EPYC-v1..v4, EPYC-IBPB, EPYC-Rome[-v1..v3],
+    /// EPYC-Milan[-v1|-v2], EPYC-Genoa[-v1], EPYC-Turin[-v1|-v2].
+    #[arg(long, value_name = "TYPE")]
+    vcpu_type: String,
+    /// The VMM: qemu (cross-checked against sev-snp-measure) or krun
+    /// (libkrun's VMSA, from the sev crate, unchecked). ec2 is refused: the
+    /// sev crate's EC2 VMSA (RDX 0) is older than what EC2 launches today
+    /// (0x600); use sev-snp-measure --vmm-type ec2 for EC2.
+    #[arg(long, value_name = "VMM", default_value = "qemu")]
+    vmm_type: String,
+    /// The guest's SEV_FEATURES in hex (bit 0 SNPActive must be set): 0x1 is
+    /// QEMU's default; Linux 6.x guests with DebugSwap run with 0x21.
+    #[arg(long, value_name = "HEX", default_value = "0x1")]
+    guest_features: String,
+    /// Print only the reference values as a JSON object
+    /// {"snp.measurement": "hex"}, the shape `rootline reference import` reads.
+    #[arg(long, conflicts_with = "json")]
+    reference_values: bool,
+    /// Print one JSON object: measurement, inputs, the OVMF's SEV structures
+    /// and reference_values (importable with `rootline reference import`).
+    #[arg(long)]
+    json: bool,
+}
+
+fn snp(a: SnpArgs) -> anyhow::Result<u8> {
+    use rootline_snp_measure::{Inputs, VcpuType, VmmType};
+
+    let vcpu_type: VcpuType = a.vcpu_type.parse().context("--vcpu-type")?;
+    let vmm_type: VmmType = a.vmm_type.parse().context("--vmm-type")?;
+    let features = a.guest_features.trim();
+    let features = features
+        .strip_prefix("0x")
+        .or_else(|| features.strip_prefix("0X"))
+        .unwrap_or(features);
+    let guest_features = u64::from_str_radix(features, 16)
+        .with_context(|| format!("--guest-features {:?} is not hex", a.guest_features))?;
+    let size = std::fs::metadata(&a.ovmf)
+        .with_context(|| format!("cannot read {}", a.ovmf.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_OVMF_BYTES,
+        "{} is {size} bytes: larger than any OVMF image ({MAX_OVMF_BYTES} bytes at most)",
+        a.ovmf.display()
+    );
+    let ovmf = read_input(&a.ovmf)?;
+    // sev opens these itself; check them first so the error names the file.
+    for p in a.kernel.iter().chain(a.initrd.iter()) {
+        std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+    }
+    let p = rootline_snp_measure::predict(&Inputs {
+        ovmf: &ovmf,
+        kernel: a.kernel.as_deref(),
+        initrd: a.initrd.as_deref(),
+        append: a.append.as_deref(),
+        vcpus: a.vcpus,
+        vcpu_type,
+        vmm_type,
+        guest_features,
+    })
+    .with_context(|| {
+        format!(
+            "cannot predict the launch measurement of {}",
+            a.ovmf.display()
+        )
+    })?;
+    let reference_values = json!({ "snp.measurement": p.hex() });
+    if a.reference_values {
+        println!("{}", serde_json::to_string_pretty(&reference_values)?);
+    } else if a.json {
+        let out = json!({
+            "tee": "snp",
+            "measurement": p.hex(),
+            "inputs": {
+                "ovmf": a.ovmf.display().to_string(),
+                "ovmf_sha256": HashAlg::SHA256.hash(&ovmf).map(|d| d.hex()),
+                "kernel": a.kernel.as_ref().map(|k| k.display().to_string()),
+                "initrd": a.initrd.as_ref().map(|k| k.display().to_string()),
+                "append": a.append,
+                "vcpus": a.vcpus,
+                "vcpu_type": vcpu_type,
+                "vcpu_signature": format!("{:#x}", vcpu_type.signature()),
+                "vmm_type": vmm_type,
+                "guest_features": format!("{guest_features:#x}"),
+            },
+            "ovmf": p.ovmf,
+            "kernel_hashes": p.kernel_hashes,
+            "reference_values": reference_values,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", p.hex());
+    }
+    Ok(0)
 }
