@@ -16,7 +16,13 @@ fn check(img: &[u8]) {
         return;
     };
     // Gigabytes of zero pages are valid but slow: leave them out.
-    if layout.sections.iter().map(|s| u64::from(s.size)).sum::<u64>() > 1 << 20 {
+    if layout
+        .sections
+        .iter()
+        .map(|s| u64::from(s.size))
+        .sum::<u64>()
+        > 1 << 20
+    {
         return;
     }
     let kernel = layout
