@@ -577,16 +577,21 @@ fn gpt(data: &[u8]) -> Result<EventData, String> {
     })
 }
 
+/// A u8-length-prefixed ASCII description (the "2" forms of firmware blob
+/// and handoff table events, PFP 10.4.5).
+fn description(r: &mut Reader<'_>, field: &'static str) -> Result<String, String> {
+    let n = r.u8(field).map_err(|e| e.to_string())? as usize;
+    let bytes = r.take(n, field).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(bytes)
+        .trim_end_matches('\0')
+        .to_owned())
+}
+
 fn firmware_blob(data: &[u8], v2: bool) -> Result<EventData, String> {
     let e = |e: rootline_core::CodecError| e.to_string();
     let mut r = Reader::new(data);
     let description = if v2 {
-        let n = r.u8("BlobDescriptionSize").map_err(e)? as usize;
-        Some(
-            String::from_utf8_lossy(r.take(n, "BlobDescription").map_err(e)?)
-                .trim_end_matches('\0')
-                .to_owned(),
-        )
+        Some(description(&mut r, "BlobDescription")?)
     } else {
         None
     };
@@ -604,12 +609,7 @@ fn handoff(data: &[u8], v2: bool) -> Result<EventData, String> {
     let e = |e: rootline_core::CodecError| e.to_string();
     let mut r = Reader::new(data);
     let description = if v2 {
-        let n = r.u8("TableDescriptionSize").map_err(e)? as usize;
-        Some(
-            String::from_utf8_lossy(r.take(n, "TableDescription").map_err(e)?)
-                .trim_end_matches('\0')
-                .to_owned(),
-        )
+        Some(description(&mut r, "TableDescription")?)
     } else {
         None
     };
