@@ -44,7 +44,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// Offline, and the artifact is not in the cache.
     #[error(
-        "{what} is missing and --offline forbids fetching it: put {} at {} (as {url} serves it){extra}, or pass it with --collateral",
+        "{what} is missing and was not fetched (fetching needs --fetch, or a --kds-url/--pcs-url you name, and no --offline): put {} at {} (as {url} serves it){extra}, or pass it with --collateral",
         kind.describe(),
         path.display()
     )]

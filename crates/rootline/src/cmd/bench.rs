@@ -146,7 +146,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
             bytes: read_input(p)?,
         });
     }
-    let client = super::fetch::client(&a.fetch);
+    let client = super::fetch::client(&a.fetch, None);
     let mut results = Vec::new();
     let mut curves = Vec::new();
     for path in &a.evidence {

@@ -4,9 +4,15 @@
 //! The verifier crates never fetch. Here the evidence is asked what it
 //! still needs (`rootline_snp::needs`, `rootline_dcap::needs`), and each
 //! missing artifact is taken from the cache, else from AMD KDS or Intel
-//! PCS/PCCS (unless `--offline`), and handed to the verifier as one more
+//! PCS/PCCS, and handed to the verifier as one more
 //! collateral file. A failure to obtain an artifact is never fatal here: the
 //! verifier judges what it has, and the failure is reported beside its verdict.
+//!
+//! The network is used only when the caller allows it: `--fetch` (the
+//! vendors' public services), or a `--kds-url`/`--pcs-url` the caller named
+//! (a PCCS, a mirror). By default a verifier does not phone home: an owner's
+//! verifier often runs air-gapped, and an unexpected connection to a vendor
+//! from a relying party is itself a signal an owner should have chosen.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,6 +28,10 @@ pub(crate) struct FetchArgs {
     /// missing is named with the cache file it would be read from.
     #[arg(long, env = "ROOTLINE_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
     pub(crate) offline: bool,
+    /// Fetch missing collateral from AMD KDS and Intel PCS (their public
+    /// hosts). Without it, only a --kds-url or --pcs-url you name is contacted.
+    #[arg(long, env = "ROOTLINE_FETCH", value_parser = clap::builder::FalseyValueParser::new(), conflicts_with = "offline")]
+    pub(crate) fetch: bool,
     /// Where fetched collateral is kept between runs
     /// [default: $XDG_CACHE_HOME/rootline, else ~/.cache/rootline].
     #[arg(long, value_name = "DIR", env = "ROOTLINE_CACHE_DIR")]
@@ -81,11 +91,28 @@ impl Gathered {
     }
 }
 
-/// A client configured from the flags.
-pub(crate) fn client(args: &FetchArgs) -> Client {
+/// True when the flags allow the network for evidence of `kind` (`None`:
+/// any kind): `--fetch`, or the vendor service's URL was named by the caller.
+pub(crate) fn network_allowed(args: &FetchArgs, kind: Option<TeeKind>) -> bool {
+    if args.offline {
+        return false;
+    }
+    let kds_named = args.kds_url != kds::DEFAULT_URL;
+    let pcs_named = args.pcs_url != pcs::DEFAULT_URL;
+    args.fetch
+        || match kind {
+            Some(TeeKind::Snp) => kds_named,
+            Some(TeeKind::Tdx | TeeKind::Sgx) => pcs_named,
+            None => kds_named || pcs_named,
+            Some(_) => false,
+        }
+}
+
+/// A client configured from the flags, for evidence of `kind` (`None`: any).
+pub(crate) fn client(args: &FetchArgs, kind: Option<TeeKind>) -> Client {
     Client::new(Config {
         cache_dir: args.cache_dir.clone(),
-        offline: args.offline,
+        offline: !network_allowed(args, kind),
         timeout: Duration::from_secs(args.fetch_timeout.max(1)),
         ..Config::default()
     })
