@@ -264,9 +264,26 @@ impl KbsClient {
 
     /// One handshake: auth, evidence, attest.
     pub fn attest_once(&self, attester: &mut dyn Attester) -> Result<Session, Error> {
+        let challenge = self.auth(attester.tee())?;
+        let (key, runtime_data, report_data) = bind_new_key(&challenge)?;
+        let t = Instant::now();
+        let evidence = attester.evidence(&report_data)?;
+        let evidence_time = t.elapsed();
+        let token = self.post_attest(&challenge.cookie, &runtime_data, evidence)?;
+        Ok(Session {
+            cookie: challenge.cookie,
+            token,
+            key,
+            runtime_data,
+            evidence_time,
+        })
+    }
+
+    /// The request step: `POST /kbs/v0/auth` for `tee`, checked.
+    pub(crate) fn auth(&self, tee: &str) -> Result<Challenge, Error> {
         let req = json!({
             "version": PROTOCOL_VERSION,
-            "tee": attester.tee(),
+            "tee": tee,
             "extra-params": {"supported-hash-algorithms": ["sha384", "sha512"]},
         });
         let (body, cookies) = self.exchange("POST", "/kbs/v0/auth", None, None, Some(&req))?;
@@ -277,21 +294,27 @@ impl KbsClient {
         if challenge.nonce.is_empty() || challenge.nonce.len() > 1024 {
             return Err(Error::malformed("challenge", "nonce is empty or too long"));
         }
-        let selected = challenge
+        let hash = challenge
             .extra_params
             .get("selected-hash-algorithm")
             .and_then(Value::as_str)
             .unwrap_or("sha384")
             .to_ascii_lowercase();
-        let key = TeeKey::generate_ec("P-256").map_err(|e| Error::Crypto(e.to_string()))?;
-        let runtime_data = json!({
-            "nonce": challenge.nonce,
-            "tee-pubkey": key.public_jwk().map_err(|e| Error::Crypto(e.to_string()))?,
-        });
-        let report_data = binding(&runtime_data, &selected)?;
-        let t = Instant::now();
-        let evidence = attester.evidence(&report_data)?;
-        let evidence_time = t.elapsed();
+        Ok(Challenge {
+            cookie,
+            nonce: challenge.nonce,
+            hash,
+        })
+    }
+
+    /// The attestation step: `POST /kbs/v0/attest` with the runtime data and
+    /// the evidence; returns the token.
+    pub(crate) fn post_attest(
+        &self,
+        cookie: &str,
+        runtime_data: &Value,
+        evidence: Value,
+    ) -> Result<String, Error> {
         let attestation = json!({
             "runtime-data": runtime_data,
             "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
@@ -299,21 +322,14 @@ impl KbsClient {
         let (body, _) = self.exchange(
             "POST",
             "/kbs/v0/attest",
-            Some(&cookie),
+            Some(cookie),
             None,
             Some(&attestation),
         )?;
-        let token = serde_json::from_slice::<Value>(&body)
+        serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
-            .ok_or_else(|| Error::malformed("attestation response", "no token string"))?;
-        Ok(Session {
-            cookie,
-            token,
-            key,
-            runtime_data,
-            evidence_time,
-        })
+            .ok_or_else(|| Error::malformed("attestation response", "no token string"))
     }
 
     /// Fetches and decrypts `repo/type/tag` with retries (see [`Retry`]),
@@ -346,6 +362,26 @@ impl KbsClient {
             }
         }
     }
+}
+
+/// What `/auth` answered: the session cookie, the nonce, and the hash the
+/// broker selected for the binding.
+pub(crate) struct Challenge {
+    pub(crate) cookie: String,
+    pub(crate) nonce: String,
+    pub(crate) hash: String,
+}
+
+/// A fresh P-256 tee key, the runtime data `{nonce, tee-pubkey}` that binds
+/// it to the challenge, and the report data the evidence must carry.
+pub(crate) fn bind_new_key(c: &Challenge) -> Result<(TeeKey, Value, Vec<u8>), Error> {
+    let key = TeeKey::generate_ec("P-256").map_err(|e| Error::Crypto(e.to_string()))?;
+    let runtime_data = json!({
+        "nonce": c.nonce,
+        "tee-pubkey": key.public_jwk().map_err(|e| Error::Crypto(e.to_string()))?,
+    });
+    let report_data = binding(&runtime_data, &c.hash)?;
+    Ok((key, runtime_data, report_data))
 }
 
 /// The report data for `runtime_data`: the selected hash of its RFC 8785

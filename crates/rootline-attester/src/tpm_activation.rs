@@ -17,11 +17,10 @@ use std::time::Instant;
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use rootline_jose::TeeKey;
 use serde_json::{Value, json};
 
 use crate::evidence::TpmAttester;
-use crate::kbs::{KbsClient, PROTOCOL_VERSION, Session, binding};
+use crate::kbs::{KbsClient, Session};
 use crate::tpm::Tpm;
 use crate::{Error, kbs};
 
@@ -75,25 +74,8 @@ impl KbsClient {
         &self,
         attester: &TpmAttester,
     ) -> Result<(Session, Timings), Error> {
-        let req = json!({
-            "version": PROTOCOL_VERSION,
-            "tee": "tpm",
-            "extra-params": {"supported-hash-algorithms": ["sha384", "sha512"]},
-        });
-        let (body, cookies) = self.exchange("POST", "/kbs/v0/auth", None, None, Some(&req))?;
-        let challenge: kbs_types::Challenge = serde_json::from_slice(&body)
-            .map_err(|e| Error::malformed("challenge", e.to_string()))?;
-        let cookie = kbs::session_cookie(cookies.iter().map(String::as_str))
-            .ok_or_else(|| Error::malformed("challenge", "no kbs-session-id cookie was set"))?;
-        if challenge.nonce.is_empty() || challenge.nonce.len() > 1024 {
-            return Err(Error::malformed("challenge", "nonce is empty or too long"));
-        }
-        let selected = challenge
-            .extra_params
-            .get("selected-hash-algorithm")
-            .and_then(Value::as_str)
-            .unwrap_or("sha384")
-            .to_ascii_lowercase();
+        let challenge = self.auth("tpm")?;
+        let cookie = &challenge.cookie;
         let mut t = Timings::default();
         let mut tpm = Tpm::open(&attester.tcti)?;
         let t0 = Instant::now();
@@ -129,7 +111,7 @@ impl KbsClient {
             let (body, _) = self.exchange(
                 "POST",
                 "/kbs/v0/tpm/activate",
-                Some(&cookie),
+                Some(cookie),
                 None,
                 Some(&act),
             )?;
@@ -150,12 +132,7 @@ impl KbsClient {
                 &field("encrypted_secret")?,
             )?;
             t.activation = t1.elapsed();
-            let key = TeeKey::generate_ec("P-256").map_err(|e| Error::Crypto(e.to_string()))?;
-            let runtime_data = json!({
-                "nonce": challenge.nonce,
-                "tee-pubkey": key.public_jwk().map_err(|e| Error::Crypto(e.to_string()))?,
-            });
-            let report_data = binding(&runtime_data, &selected)?;
+            let (key, runtime_data, report_data) = kbs::bind_new_key(&challenge)?;
             let log = match &attester.eventlog {
                 Some(p) => Some(std::fs::read(p).map_err(Error::io(p.display()))?),
                 None => {
@@ -184,21 +161,7 @@ impl KbsClient {
                     m.insert("ima_log".into(), STANDARD.encode(ima).into());
                 }
             }
-            let attestation = json!({
-                "runtime-data": runtime_data,
-                "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
-            });
-            let (body, _) = self.exchange(
-                "POST",
-                "/kbs/v0/attest",
-                Some(&cookie),
-                None,
-                Some(&attestation),
-            )?;
-            let token = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
-                .ok_or_else(|| Error::malformed("attestation response", "no token string"))?;
+            let token = self.post_attest(cookie, &runtime_data, evidence)?;
             Ok(Session {
                 cookie: cookie.clone(),
                 token,
