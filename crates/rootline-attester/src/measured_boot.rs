@@ -95,27 +95,37 @@ pub struct Step {
 }
 
 /// Boots `stages` on `tpm`: every event goes into the log and, with the
-/// same digests, into the TPM. `banks` must be banks the TPM has active.
-/// Returns the log and the steps taken.
+/// same digests and in the same order, into the TPM. `banks` must be banks
+/// the TPM has active. Returns the log and the steps taken.
 pub fn boot(
     tpm: &mut Tpm,
     stages: &Stages,
     banks: &[HashAlg],
 ) -> Result<(Vec<u8>, Vec<Step>), Error> {
+    let (b, steps) = log(stages, banks);
+    for (pcr, digests) in b.extensions() {
+        let index = u8::try_from(*pcr).map_err(|_| Error::Unsupported(format!("PCR {pcr}")))?;
+        tpm.pcr_extend(index, digests)?;
+    }
+    Ok((b.into_bytes(), steps))
+}
+
+/// The boot's event log, without a TPM: what each stage measures, in order.
+/// [`boot`] extends exactly these events; the builder's extensions give the
+/// registers a TPM would hold.
+pub fn log(stages: &Stages, banks: &[HashAlg]) -> (LogBuilder, Vec<Step>) {
     let mut b = LogBuilder::crypto_agile(banks);
     let mut steps = Vec::new();
     // swtpm and hardware TPMs start PCR 0 at locality 0.
     b.startup_locality(0);
-    let mut extend = |b: &mut LogBuilder, by: &'static str, what: String| -> Result<(), Error> {
-        let (pcr, digests) = b
-            .extensions()
-            .last()
-            .cloned()
-            .ok_or_else(|| Error::malformed("event log", "no event to extend"))?;
-        let index = u8::try_from(pcr).map_err(|_| Error::Unsupported(format!("PCR {pcr}")))?;
-        tpm.pcr_extend(index, &digests)?;
-        steps.push(Step { by, what, pcr });
-        Ok(())
+    let mut step = |b: &LogBuilder, by: &'static str, what: String| {
+        if let Some((pcr, _)) = b.extensions().last() {
+            steps.push(Step {
+                by,
+                what,
+                pcr: *pcr,
+            });
+        }
     };
     b.measure(
         0,
@@ -123,20 +133,20 @@ pub fn boot(
         &stages.firmware,
         &data::firmware_blob2("FVMAIN", 0xFFC0_0000, stages.firmware.len() as u64),
     );
-    extend(
-        &mut b,
+    step(
+        &b,
         "root of trust",
         format!("firmware ({} bytes)", stages.firmware.len()),
-    )?;
+    );
     b.measure_data(
         7,
         EventType::EV_EFI_VARIABLE_DRIVER_CONFIG,
         &data::variable(Guid::EFI_GLOBAL_VARIABLE, "SecureBoot", &[1]),
     );
-    extend(&mut b, "firmware", "Secure Boot state".into())?;
+    step(&b, "firmware", "Secure Boot state".into());
     for pcr in 0..=7 {
         b.measure_data(pcr, EventType::EV_SEPARATOR, &[0; 4]);
-        extend(&mut b, "firmware", "separator".into())?;
+        step(&b, "firmware", "separator".into());
     }
     b.measure(
         4,
@@ -148,27 +158,27 @@ pub fn boot(
             "\\EFI\\BOOT\\BOOTX64.EFI",
         ),
     );
-    extend(
-        &mut b,
+    step(
+        &b,
         "firmware",
         format!("boot loader ({} bytes)", stages.bootloader.len()),
-    )?;
+    );
     b.measure(9, EventType::EV_IPL, &stages.kernel, b"kernel /vmlinuz\0");
-    extend(
-        &mut b,
+    step(
+        &b,
         "boot loader",
         format!("kernel ({} bytes)", stages.kernel.len()),
-    )?;
+    );
     let cmd = format!("kernel_cmdline: {}", stages.cmdline);
     b.measure_data(8, EventType::EV_IPL, cmd.as_bytes());
-    extend(&mut b, "boot loader", "kernel command line".into())?;
+    step(&b, "boot loader", "kernel command line".into());
     b.measure_data(
         5,
         EventType::EV_EFI_ACTION,
         b"Exit Boot Services Invocation",
     );
-    extend(&mut b, "firmware", "ExitBootServices".into())?;
-    Ok((b.into_bytes(), steps))
+    step(&b, "firmware", "ExitBootServices".into());
+    (b, steps)
 }
 
 /// The PCRs a measured boot touches: 0-9, in each bank.

@@ -43,70 +43,10 @@ pub(crate) struct Args {
 
 const BANKS: [HashAlg; 2] = [HashAlg::SHA256, HashAlg::SHA384];
 
-/// The stage files of a small boot chain: firmware, boot loader, kernel,
-/// command line. Their bytes stand in for real images; what matters is that
-/// each stage hashes the next before running it.
-struct Stages {
-    firmware: Vec<u8>,
-    bootloader: Vec<u8>,
-    kernel: Vec<u8>,
-    cmdline: String,
-}
-
-impl Stages {
-    fn golden() -> Self {
-        let mut kernel = b"\x7fELF rootline demo kernel 6.1.0".to_vec();
-        kernel.extend((0..64 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
-        Self {
-            firmware: b"OVMF-like firmware volume, build 2022.11".repeat(512),
-            bootloader: b"MZ systemd-boot 252 (demo)".repeat(256),
-            kernel,
-            cmdline: "console=ttyS0 root=/dev/vda2 ro".into(),
-        }
-    }
-}
-
-/// Boots the chain: each stage measures the next into its PCR and logs it.
-fn boot(s: &Stages) -> LogBuilder {
-    let mut b = LogBuilder::crypto_agile(&BANKS);
-    b.startup_locality(0);
-    // The root of trust for measurement measures the firmware itself (PCR 0).
-    b.measure(
-        0,
-        EventType::EV_EFI_PLATFORM_FIRMWARE_BLOB2,
-        &s.firmware,
-        &data::firmware_blob2("FVMAIN", 0xFFC0_0000, s.firmware.len() as u64),
-    );
-    // Firmware measures Secure Boot state (PCR 7).
-    b.measure_data(
-        7,
-        EventType::EV_EFI_VARIABLE_DRIVER_CONFIG,
-        &data::variable(Guid::EFI_GLOBAL_VARIABLE, "SecureBoot", &[1]),
-    );
-    for pcr in 0..=7 {
-        b.measure_data(pcr, EventType::EV_SEPARATOR, &[0; 4]);
-    }
-    // Firmware measures the boot loader before running it (PCR 4).
-    b.measure(
-        4,
-        EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
-        &s.bootloader,
-        &data::image_load(
-            0x7E00_0000,
-            s.bootloader.len() as u64,
-            "\\EFI\\BOOT\\BOOTX64.EFI",
-        ),
-    );
-    // The boot loader measures the kernel (PCR 9) and its command line (PCR 8).
-    b.measure(9, EventType::EV_IPL, &s.kernel, b"kernel /vmlinuz-6.1.0\0");
-    let cmd = format!("kernel_cmdline: {}", s.cmdline);
-    b.measure_data(8, EventType::EV_IPL, cmd.as_bytes());
-    b.measure_data(
-        5,
-        EventType::EV_EFI_ACTION,
-        b"Exit Boot Services Invocation",
-    );
-    b
+/// Boots the chain in software: each stage measures the next into its PCR
+/// and logs it, the same events the TPM steps extend on swtpm.
+fn boot(s: &rootline_attester::measured_boot::Stages) -> LogBuilder {
+    rootline_attester::measured_boot::log(s, &BANKS).0
 }
 
 /// What a TPM would hold after this boot: every extension applied in order.
@@ -154,7 +94,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         1,
         "a good boot: each stage measures the next before running it",
     );
-    let golden = Stages::golden();
+    let golden = rootline_attester::measured_boot::Stages::sample();
     let good = boot(&golden);
     let tpm = registers(&good);
     std::fs::write(dir.join("good.log"), good.bytes())?;
@@ -191,7 +131,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     );
 
     step(3, "tampering 1: someone swaps the kernel");
-    let mut evil = Stages::golden();
+    let mut evil = rootline_attester::measured_boot::Stages::sample();
     if let Some(b) = evil.kernel.get_mut(4096) {
         *b ^= 0x01;
     }
