@@ -140,11 +140,9 @@ async fn delete_resource(
 ) -> Result<Response> {
     authorize(&b, &headers)?;
     let path = format!("{repo}/{kind}/{tag}");
-    if b.store.delete_resource(&path).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(Error::NotFound(format!("resource {path}")))
-    }
+    deleted(b.store.delete_resource(&path).await?, || {
+        format!("resource {path}")
+    })
 }
 
 async fn list_resources(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
@@ -180,17 +178,24 @@ async fn get_policy(
     }
 }
 
+/// 204 when a row was deleted, else 404 naming `what`.
+fn deleted(found: bool, what: impl FnOnce() -> String) -> Result<Response> {
+    if found {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(Error::NotFound(what()))
+    }
+}
+
 async fn delete_policy(
     State(b): State<Arc<Broker>>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response> {
     authorize(&b, &headers)?;
-    if b.store.delete_policy(&name).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(Error::NotFound(format!("policy {name}")))
-    }
+    deleted(b.store.delete_policy(&name).await?, || {
+        format!("policy {name}")
+    })
 }
 
 async fn list_policies(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
@@ -237,11 +242,9 @@ async fn delete_rv(
     Path(name): Path<String>,
 ) -> Result<Response> {
     authorize(&b, &headers)?;
-    if b.store.delete_reference_value(&name).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(Error::NotFound(format!("reference value {name}")))
-    }
+    deleted(b.store.delete_reference_value(&name).await?, || {
+        format!("reference value {name}")
+    })
 }
 
 async fn list_rvs(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {

@@ -162,6 +162,12 @@ pub struct SqlStore {
 }
 
 impl SqlStore {
+    /// Runs `DELETE ... WHERE key = $1`; true when a row went.
+    async fn delete_by_key(&self, sql: &'static str, key: &str) -> Result<bool> {
+        let r = sqlx::query(sql).bind(key).execute(&self.pool).await?;
+        Ok(rows_affected(r))
+    }
+
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and applies
     /// the migrations; SQLite commits with `synchronous=NORMAL`.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -253,11 +259,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_resource(&self, path: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM resources WHERE path = $1")
-            .bind(path)
-            .execute(&self.pool)
-            .await?;
-        Ok(rows_affected(r))
+        self.delete_by_key("DELETE FROM resources WHERE path = $1", path)
+            .await
     }
 
     async fn list_resources(&self) -> Result<Vec<ResourceInfo>> {
@@ -298,11 +301,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_policy(&self, name: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM policies WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(rows_affected(r))
+        self.delete_by_key("DELETE FROM policies WHERE name = $1", name)
+            .await
     }
 
     async fn list_policies(&self) -> Result<Vec<String>> {
@@ -350,11 +350,8 @@ impl Store for SqlStore {
     }
 
     async fn delete_reference_value(&self, name: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM reference_values WHERE name = $1")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(rows_affected(r))
+        self.delete_by_key("DELETE FROM reference_values WHERE name = $1", name)
+            .await
     }
 
     async fn record_session(&self, nonce: &str, row: &SessionRow) -> Result<SessionClaim> {
