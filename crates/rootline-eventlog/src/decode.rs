@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use rootline_core::Reader;
+use rootline_core::{CodecError, Reader};
 use serde::Serialize;
 
 use crate::types::{EventType, Guid};
@@ -185,7 +185,11 @@ pub fn decode(t: EventType, data: &[u8]) -> EventData {
             [a, b, c, d] => Ok(EventData::Separator {
                 value: u32::from_le_bytes([*a, *b, *c, *d]),
             }),
-            _ => Err("a separator is 4 bytes".to_owned()),
+            _ => Err(CodecError::Invalid {
+                field: "separator",
+                offset: 0,
+                reason: format!("{} bytes, not 4", data.len()),
+            }),
         },
         EventType::EV_ACTION
         | EventType::EV_EFI_ACTION
@@ -219,7 +223,7 @@ pub fn decode(t: EventType, data: &[u8]) -> EventData {
         // Unknown or opaque types: no guessing, the bytes in hex.
         _ => return raw(None),
     };
-    attempt.unwrap_or_else(|e| raw(Some(e)))
+    attempt.unwrap_or_else(|e| raw(Some(e.to_string())))
 }
 
 impl EventData {
@@ -356,8 +360,8 @@ fn utf16(data: &[u8]) -> String {
     String::from_utf16_lossy(&units)
 }
 
-fn guid(r: &mut Reader<'_>, field: &'static str) -> Result<Guid, String> {
-    r.array::<16>(field).map(Guid).map_err(|e| e.to_string())
+fn guid(r: &mut Reader<'_>, field: &'static str) -> Result<Guid, CodecError> {
+    r.array::<16>(field).map(Guid)
 }
 
 fn decode_no_action(data: &[u8]) -> EventData {
@@ -399,23 +403,19 @@ fn decode_no_action(data: &[u8]) -> EventData {
     }
 }
 
-fn variable(data: &[u8]) -> Result<EventData, String> {
+fn variable(data: &[u8]) -> Result<EventData, CodecError> {
     let mut r = Reader::new(data);
     let g = guid(&mut r, "VariableName")?;
-    let name_len = r.u64_le("UnicodeNameLength").map_err(|e| e.to_string())?;
-    let data_len = r.u64_le("VariableDataLength").map_err(|e| e.to_string())?;
+    let name_len = r.u64_le("UnicodeNameLength")?;
+    let data_len = r.u64_le("VariableDataLength")?;
     let name_bytes = usize::try_from(name_len)
         .ok()
         .and_then(|n| n.checked_mul(2))
-        .ok_or("UnicodeNameLength is too large")?;
-    let name = utf16(
-        r.take(name_bytes, "UnicodeName")
-            .map_err(|e| e.to_string())?,
-    );
-    let data_len = usize::try_from(data_len).map_err(|_| "VariableDataLength is too large")?;
-    let value = r
-        .take(data_len, "VariableData")
-        .map_err(|e| e.to_string())?;
+        .ok_or_else(|| r.invalid("UnicodeNameLength", "too large"))?;
+    let name = utf16(r.take(name_bytes, "UnicodeName")?);
+    let data_len =
+        usize::try_from(data_len).map_err(|_| r.invalid("VariableDataLength", "too large"))?;
+    let value = r.take(data_len, "VariableData")?;
     let value = variable_value(&g, &name, value);
     Ok(EventData::Variable {
         guid: g,
@@ -513,15 +513,15 @@ fn signature_db(v: &[u8]) -> Option<VariableValue> {
     Some(VariableValue::SignatureDb { lists })
 }
 
-fn image_load(data: &[u8]) -> Result<EventData, String> {
+fn image_load(data: &[u8]) -> Result<EventData, CodecError> {
     let mut r = Reader::new(data);
-    let e = |e: rootline_core::CodecError| e.to_string();
-    let location = r.u64_le("ImageLocationInMemory").map_err(e)?;
-    let length = r.u64_le("ImageLengthInMemory").map_err(e)?;
-    let link_time_address = r.u64_le("ImageLinkTimeAddress").map_err(e)?;
-    let dp_len = r.u64_le("LengthOfDevicePath").map_err(e)?;
-    let dp_len = usize::try_from(dp_len).map_err(|_| "LengthOfDevicePath is too large")?;
-    let dp = r.take(dp_len, "DevicePath").map_err(e)?;
+    let location = r.u64_le("ImageLocationInMemory")?;
+    let length = r.u64_le("ImageLengthInMemory")?;
+    let link_time_address = r.u64_le("ImageLinkTimeAddress")?;
+    let dp_len = r.u64_le("LengthOfDevicePath")?;
+    let dp_len =
+        usize::try_from(dp_len).map_err(|_| r.invalid("LengthOfDevicePath", "too large"))?;
+    let dp = r.take(dp_len, "DevicePath")?;
     Ok(EventData::ImageLoad {
         location,
         length,
@@ -530,39 +530,37 @@ fn image_load(data: &[u8]) -> Result<EventData, String> {
     })
 }
 
-fn gpt(data: &[u8]) -> Result<EventData, String> {
-    let e = |e: rootline_core::CodecError| e.to_string();
+fn gpt(data: &[u8]) -> Result<EventData, CodecError> {
     let mut r = Reader::new(data);
-    let sig = r.take(8, "GPT signature").map_err(e)?;
+    let sig = r.take(8, "GPT signature")?;
     if sig != b"EFI PART" {
-        return Err("GPT header signature is not \"EFI PART\"".into());
+        return Err(r.invalid("GPT signature", "not \"EFI PART\""));
     }
-    let _revision = r.u32_le("Revision").map_err(e)?;
-    let header_size = r.u32_le("HeaderSize").map_err(e)? as usize;
+    let _revision = r.u32_le("Revision")?;
+    let header_size = r.u32_le("HeaderSize")? as usize;
     // Skip: HeaderCRC32, Reserved, MyLBA, AlternateLBA, FirstUsableLBA, LastUsableLBA.
-    r.take(4 + 4 + 8 * 4, "GPT header").map_err(e)?;
+    r.take(4 + 4 + 8 * 4, "GPT header")?;
     let disk_guid = guid(&mut r, "DiskGUID")?;
     // PartitionEntryLBA, NumberOfPartitionEntries, SizeOfPartitionEntry, PartitionEntryArrayCRC32.
-    r.take(8, "PartitionEntryLBA").map_err(e)?;
-    let _n_entries = r.u32_le("NumberOfPartitionEntries").map_err(e)?;
-    let entry_size = r.u32_le("SizeOfPartitionEntry").map_err(e)? as usize;
-    r.take(4, "PartitionEntryArrayCRC32").map_err(e)?;
+    r.take(8, "PartitionEntryLBA")?;
+    let _n_entries = r.u32_le("NumberOfPartitionEntries")?;
+    let entry_size = r.u32_le("SizeOfPartitionEntry")? as usize;
+    r.take(4, "PartitionEntryArrayCRC32")?;
     // The measured header is HeaderSize bytes; 92 were read.
-    r.take(header_size.saturating_sub(92), "GPT header padding")
-        .map_err(e)?;
-    let n = r.u64_le("NumberOfPartitions").map_err(e)?;
+    r.take(header_size.saturating_sub(92), "GPT header padding")?;
+    let n = r.u64_le("NumberOfPartitions")?;
     if entry_size < 128 {
-        return Err(format!("SizeOfPartitionEntry {entry_size} is below 128"));
+        return Err(r.invalid("SizeOfPartitionEntry", format!("{entry_size} is below 128")));
     }
     let mut partitions = Vec::new();
     for _ in 0..n {
-        let mut p = r.sub(entry_size, "partition entry").map_err(e)?;
+        let mut p = r.sub(entry_size, "partition entry")?;
         let type_guid = guid(&mut p, "PartitionTypeGUID")?;
         let unique_guid = guid(&mut p, "UniquePartitionGUID")?;
-        let first_lba = p.u64_le("StartingLBA").map_err(e)?;
-        let last_lba = p.u64_le("EndingLBA").map_err(e)?;
-        p.take(8, "Attributes").map_err(e)?;
-        let name = utf16(p.take(72, "PartitionName").map_err(e)?);
+        let first_lba = p.u64_le("StartingLBA")?;
+        let last_lba = p.u64_le("EndingLBA")?;
+        p.take(8, "Attributes")?;
+        let name = utf16(p.take(72, "PartitionName")?);
         partitions.push(GptPartition {
             type_guid,
             unique_guid,
@@ -579,25 +577,24 @@ fn gpt(data: &[u8]) -> Result<EventData, String> {
 
 /// A u8-length-prefixed ASCII description (the "2" forms of firmware blob
 /// and handoff table events, PFP 10.4.5).
-fn description(r: &mut Reader<'_>, field: &'static str) -> Result<String, String> {
-    let n = r.u8(field).map_err(|e| e.to_string())? as usize;
-    let bytes = r.take(n, field).map_err(|e| e.to_string())?;
+fn description(r: &mut Reader<'_>, field: &'static str) -> Result<String, CodecError> {
+    let n = r.u8(field)? as usize;
+    let bytes = r.take(n, field)?;
     Ok(String::from_utf8_lossy(bytes)
         .trim_end_matches('\0')
         .to_owned())
 }
 
-fn firmware_blob(data: &[u8], v2: bool) -> Result<EventData, String> {
-    let e = |e: rootline_core::CodecError| e.to_string();
+fn firmware_blob(data: &[u8], v2: bool) -> Result<EventData, CodecError> {
     let mut r = Reader::new(data);
     let description = if v2 {
         Some(description(&mut r, "BlobDescription")?)
     } else {
         None
     };
-    let base = r.u64_le("BlobBase").map_err(e)?;
-    let length = r.u64_le("BlobLength").map_err(e)?;
-    r.finish("firmware blob").map_err(e)?;
+    let base = r.u64_le("BlobBase")?;
+    let length = r.u64_le("BlobLength")?;
+    r.finish("firmware blob")?;
     Ok(EventData::FirmwareBlob {
         description,
         base,
@@ -605,19 +602,18 @@ fn firmware_blob(data: &[u8], v2: bool) -> Result<EventData, String> {
     })
 }
 
-fn handoff(data: &[u8], v2: bool) -> Result<EventData, String> {
-    let e = |e: rootline_core::CodecError| e.to_string();
+fn handoff(data: &[u8], v2: bool) -> Result<EventData, CodecError> {
     let mut r = Reader::new(data);
     let description = if v2 {
         Some(description(&mut r, "TableDescription")?)
     } else {
         None
     };
-    let n = r.u64_le("NumberOfTables").map_err(e)?;
+    let n = r.u64_le("NumberOfTables")?;
     let mut tables = Vec::new();
     for _ in 0..n {
         tables.push(guid(&mut r, "VendorGuid")?);
-        r.u64_le("VendorTable").map_err(e)?;
+        r.u64_le("VendorTable")?;
     }
     Ok(EventData::HandoffTables {
         description,
@@ -625,11 +621,10 @@ fn handoff(data: &[u8], v2: bool) -> Result<EventData, String> {
     })
 }
 
-fn tagged(data: &[u8]) -> Result<EventData, String> {
-    let e = |e: rootline_core::CodecError| e.to_string();
+fn tagged(data: &[u8]) -> Result<EventData, CodecError> {
     let mut r = Reader::new(data);
-    let id = r.u32_le("taggedEventID").map_err(e)?;
-    let d = r.vec_u32_le("taggedEventData").map_err(e)?;
+    let id = r.u32_le("taggedEventID")?;
+    let d = r.vec_u32_le("taggedEventData")?;
     Ok(EventData::Tagged {
         id,
         text: text(d).filter(|t| !t.is_empty()),
