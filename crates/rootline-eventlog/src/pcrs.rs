@@ -20,7 +20,29 @@ pub struct PcrValues {
     pub banks: BTreeMap<HashAlg, BTreeMap<u32, Digest>>,
 }
 
+/// JSON `{bank: {index: hex}}` of register values, the spelling
+/// [`PcrValues::from_json`] reads; banks without registers are left out.
+pub fn banks_to_json(banks: &BTreeMap<HashAlg, BTreeMap<u32, Digest>>) -> serde_json::Value {
+    let m: serde_json::Map<String, serde_json::Value> = banks
+        .iter()
+        .filter(|(_, regs)| !regs.is_empty())
+        .map(|(bank, regs)| {
+            let r: serde_json::Map<String, serde_json::Value> = regs
+                .iter()
+                .map(|(i, d)| (i.to_string(), d.hex().into()))
+                .collect();
+            (bank.to_string(), r.into())
+        })
+        .collect();
+    m.into()
+}
+
 impl PcrValues {
+    /// JSON `{bank: {index: hex}}`, as [`PcrValues::from_json`] reads it.
+    pub fn to_json(&self) -> serde_json::Value {
+        banks_to_json(&self.banks)
+    }
+
     /// Reads any of the three spellings.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         let trimmed = bytes

@@ -254,15 +254,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
 }
 
 fn write_pcrs(path: &std::path::Path, p: &PcrValues) -> anyhow::Result<()> {
-    let mut m = serde_json::Map::new();
-    for (bank, regs) in &p.banks {
-        let r: serde_json::Map<String, serde_json::Value> = regs
-            .iter()
-            .map(|(i, d)| (i.to_string(), d.hex().into()))
-            .collect();
-        m.insert(bank.to_string(), r.into());
-    }
-    std::fs::write(path, serde_json::to_string_pretty(&m)?)?;
+    std::fs::write(path, serde_json::to_string_pretty(&p.to_json())?)?;
     Ok(())
 }
 

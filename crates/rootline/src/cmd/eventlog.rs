@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use rootline_core::HashAlg;
 use rootline_eventlog::ima::ImaLog;
+use rootline_eventlog::pcrs::banks_to_json;
 use rootline_eventlog::replay::check_data_digests;
 use rootline_eventlog::{EventLog, PcrValues, ccel};
 use serde_json::json;
@@ -85,18 +86,6 @@ fn parse_ima(path: &Path) -> anyhow::Result<ImaLog> {
     ImaLog::parse(&bytes).with_context(|| format!("cannot parse IMA log {}", path.display()))
 }
 
-fn pcrs_json(p: &BTreeMap<HashAlg, BTreeMap<u32, rootline_core::Digest>>) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for (bank, regs) in p.iter().filter(|(_, r)| !r.is_empty()) {
-        let mut r = serde_json::Map::new();
-        for (i, d) in regs {
-            r.insert(i.to_string(), json!(d.hex()));
-        }
-        m.insert(bank.to_string(), serde_json::Value::Object(r));
-    }
-    serde_json::Value::Object(m)
-}
-
 /// `{bank: {pcr: [digest hex, ...]}}` of the extended events, in log order:
 /// what `rootline reference import` turns into accepted events per PCR.
 fn event_digests_json(l: &EventLog) -> serde_json::Value {
@@ -133,7 +122,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &json!({"events": l.entries.len(), "pcrs": pcrs_json(&pcrs), "warnings": []})
+                        &json!({"events": l.entries.len(), "pcrs": banks_to_json(&pcrs), "warnings": []})
                     )?
                 );
             } else {
@@ -158,7 +147,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "events": r.events,
-                        "pcrs": pcrs_json(&r.pcrs),
+                        "pcrs": banks_to_json(&r.pcrs),
                         "event_digests": event_digests_json(&l),
                         "startup_locality": l.startup_locality,
                         "warnings": warnings,
