@@ -293,12 +293,6 @@ pub fn tpm2_tools_credential_file(credential_blob: &[u8], encrypted_secret: &[u8
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 mod tests {
     use super::*;
 
