@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod appraise;
+pub mod cache;
 pub mod config;
 mod error;
 pub mod evidence;
@@ -172,6 +173,7 @@ pub struct Broker {
     signer: TokenSigner,
     tokens: TokenVerifier,
     sessions: SessionKeys,
+    recent: session::Recent,
     policies: PolicyCache,
     admin_key: Option<admin::AdminKey>,
     session_ttl: i64,
@@ -245,14 +247,19 @@ impl Broker {
                 None
             }
         };
+        // Reference values, resources and policies are read by every
+        // handshake and change only by administration: cached, kept honest
+        // by the store's configuration revision (see `cache`).
+        let store: Arc<dyn Store> = Arc::new(cache::CachedStore::new(o.store));
         Ok(Arc::new(Self {
-            store: o.store,
+            store,
             kek: o.kek,
             verifier: Arc::new(o.verifier),
             appraiser: o.appraiser,
             signer,
             tokens,
             sessions: SessionKeys::new(&mac),
+            recent: session::Recent::default(),
             policies: PolicyCache::default(),
             admin_key,
             session_ttl: o.session_ttl,
@@ -263,7 +270,9 @@ impl Broker {
         }))
     }
 
-    /// The store.
+    /// The store, behind the broker's cache: write through this one, and
+    /// the change is in force at once (a write that bypasses it is seen
+    /// within `cache::MAX_AGE`).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
@@ -278,9 +287,11 @@ impl Broker {
         &self.signer
     }
 
-    /// Drops expired sessions; returns how many.
+    /// Drops expired sessions; returns how many rows went from the store.
     pub async fn purge(&self) -> Result<u64> {
-        self.store.purge_sessions(self.clock.now()).await
+        let now = self.clock.now();
+        self.recent.purge(now);
+        self.store.purge_sessions(now).await
     }
 }
 

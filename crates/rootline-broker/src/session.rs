@@ -8,6 +8,9 @@
 //! nonce in the shared `sessions` table, whose primary key makes each nonce
 //! usable once, and later requests find the token there.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -86,6 +89,68 @@ impl SessionKeys {
             ));
         }
         Ok(c)
+    }
+}
+
+/// Sessions this replica attested, with the claims of the token it issued.
+///
+/// The resource request that follows an `/attest` usually comes back to the
+/// same replica; it then needs neither the store (the session row) nor a
+/// signature check of a token this process signed a moment ago: the claims
+/// are the very value that was signed. A request that reaches another
+/// replica, or comes after this one restarted, reads the row and verifies
+/// the token as before. Bounded: when full, expired entries go; if none
+/// have, new sessions are not kept (and take the store path).
+#[derive(Default)]
+pub struct Recent {
+    map: Mutex<HashMap<String, RecentSession>>,
+}
+
+impl std::fmt::Debug for Recent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recent")
+    }
+}
+
+/// A session attested by this replica.
+#[derive(Clone)]
+pub struct RecentSession {
+    /// The session row's expiry.
+    pub expires_at: i64,
+    /// The token issued.
+    pub token: Arc<str>,
+    /// Its claims, exactly as signed.
+    pub claims: Arc<serde_json::Value>,
+}
+
+/// Sessions kept by [`Recent`] at most.
+const RECENT_MAX: usize = 65_536;
+
+impl Recent {
+    /// Keeps the token issued for `nonce` and its claims.
+    pub fn insert(&self, nonce: &str, session: RecentSession, now: i64) {
+        let mut m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if m.len() >= RECENT_MAX {
+            m.retain(|_, s| s.expires_at > now);
+            if m.len() >= RECENT_MAX {
+                return;
+            }
+        }
+        m.insert(nonce.to_owned(), session);
+    }
+
+    /// An unexpired session attested here, if kept.
+    pub fn get(&self, nonce: &str, now: i64) -> Option<RecentSession> {
+        let m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        m.get(nonce).filter(|s| s.expires_at > now).cloned()
+    }
+
+    /// Drops expired sessions.
+    pub fn purge(&self, now: i64) {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, s| s.expires_at > now);
     }
 }
 

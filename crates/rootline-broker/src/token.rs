@@ -191,15 +191,23 @@ impl TokenVerifier {
             .map_err(|_| unauth("signature does not verify".into()))?;
         let claims: Value = serde_json::from_slice(&decode("claims", c)?)
             .map_err(|_| unauth("claims are not JSON".into()))?;
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| unauth("has no exp".into()))?;
-        if exp <= now {
-            return Err(unauth("has expired: attest again".into()));
-        }
+        check_exp(&claims, now)?;
         Ok(claims)
     }
+}
+
+/// Refuses claims whose `exp` is absent or not after `now`.
+pub fn check_exp(claims: &Value, now: i64) -> Result<()> {
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| Error::Unauthenticated("attestation token has no exp".into()))?;
+    if exp <= now {
+        return Err(Error::Unauthenticated(
+            "attestation token has expired: attest again".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Inputs of one token.

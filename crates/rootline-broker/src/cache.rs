@@ -1,0 +1,254 @@
+//! A read cache in front of the store for what every handshake reads and
+//! almost nothing writes: reference values, resources and policies.
+//!
+//! Without it each handshake asked the database three questions whose
+//! answers change only when an administrator acts. The cache is kept honest
+//! by the store's configuration revision (`Store::config_revision`), which
+//! every change by any replica moves on in the same transaction:
+//!
+//! - a change made through this broker drops the cached copies at once (the
+//!   next request reads the store);
+//! - a change made through another replica is seen here within
+//!   [`MAX_AGE`]: the revision is read again when the last reading is older
+//!   than that, and a new revision drops everything cached.
+//!
+//! That bound is far inside the lifetime of the tokens already issued (a
+//! token appraised before a reference value was deleted stays valid for its
+//! `token_ttl`, minutes), so it adds no window that did not exist. A store
+//! without a revision (`None`) is never cached. Sessions, audit rows and
+//! admin listings pass straight through.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::store::{
+    AuditRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow, Store,
+};
+
+/// How stale a copy may be when another replica changed the store.
+pub const MAX_AGE: Duration = Duration::from_millis(100);
+
+/// Entries kept per map (a caller probing many absent paths fills the map
+/// once; further misses are read from the store and not kept).
+const MAX_ENTRIES: usize = 16_384;
+
+/// The caching store; see the module documentation.
+pub struct CachedStore {
+    inner: Arc<dyn Store>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for CachedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CachedStore")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// The store keeps no revision: never cache.
+    uncacheable: bool,
+    /// The revision the cached copies belong to.
+    revision: Option<i64>,
+    /// When the revision was last read.
+    checked: Option<Instant>,
+    /// Moves on whenever the copies are dropped: a read that began before
+    /// stores nothing (it may hold what was just changed).
+    epoch: u64,
+    resources: HashMap<String, Option<ResourceRow>>,
+    policies: HashMap<String, Option<String>>,
+    reference_values: Option<Vec<ReferenceValue>>,
+}
+
+impl State {
+    fn drop_copies(&mut self) {
+        self.epoch = self.epoch.wrapping_add(1);
+        self.resources.clear();
+        self.policies.clear();
+        self.reference_values = None;
+    }
+}
+
+impl CachedStore {
+    /// Caches `inner`.
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // The state is consistent after any panic-free section; a poisoned
+        // lock only means another thread panicked elsewhere.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The epoch to tag a read with, or `None` when copies may not be used.
+    async fn usable(&self) -> Result<Option<u64>> {
+        let due = {
+            let s = self.lock();
+            if s.uncacheable {
+                return Ok(None);
+            }
+            s.checked.is_none_or(|t| t.elapsed() >= MAX_AGE)
+        };
+        if due {
+            let rev = self.inner.config_revision().await?;
+            let mut s = self.lock();
+            match rev {
+                None => {
+                    s.uncacheable = true;
+                    s.drop_copies();
+                    return Ok(None);
+                }
+                Some(r) => {
+                    if s.revision != Some(r) {
+                        s.drop_copies();
+                        s.revision = Some(r);
+                    }
+                    s.checked = Some(Instant::now());
+                }
+            }
+        }
+        Ok(Some(self.lock().epoch))
+    }
+
+    /// After a change through this broker: drop the copies and read the
+    /// revision again before trusting any.
+    fn changed(&self) {
+        let mut s = self.lock();
+        s.drop_copies();
+        s.checked = None;
+    }
+}
+
+#[async_trait]
+impl Store for CachedStore {
+    async fn put_resource(
+        &self,
+        path: &str,
+        sealed: &str,
+        policy: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let r = self.inner.put_resource(path, sealed, policy, now).await;
+        self.changed();
+        r
+    }
+
+    async fn get_resource(&self, path: &str) -> Result<Option<ResourceRow>> {
+        let Some(epoch) = self.usable().await? else {
+            return self.inner.get_resource(path).await;
+        };
+        if let Some(hit) = self.lock().resources.get(path) {
+            return Ok(hit.clone());
+        }
+        let v = self.inner.get_resource(path).await?;
+        let mut s = self.lock();
+        if s.epoch == epoch && s.resources.len() < MAX_ENTRIES {
+            s.resources.insert(path.to_owned(), v.clone());
+        }
+        Ok(v)
+    }
+
+    async fn delete_resource(&self, path: &str) -> Result<bool> {
+        let r = self.inner.delete_resource(path).await;
+        self.changed();
+        r
+    }
+
+    async fn list_resources(&self) -> Result<Vec<ResourceInfo>> {
+        self.inner.list_resources().await
+    }
+
+    async fn put_policy(&self, name: &str, rego: &str, now: i64) -> Result<()> {
+        let r = self.inner.put_policy(name, rego, now).await;
+        self.changed();
+        r
+    }
+
+    async fn get_policy(&self, name: &str) -> Result<Option<String>> {
+        let Some(epoch) = self.usable().await? else {
+            return self.inner.get_policy(name).await;
+        };
+        if let Some(hit) = self.lock().policies.get(name) {
+            return Ok(hit.clone());
+        }
+        let v = self.inner.get_policy(name).await?;
+        let mut s = self.lock();
+        if s.epoch == epoch && s.policies.len() < MAX_ENTRIES {
+            s.policies.insert(name.to_owned(), v.clone());
+        }
+        Ok(v)
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<bool> {
+        let r = self.inner.delete_policy(name).await;
+        self.changed();
+        r
+    }
+
+    async fn list_policies(&self) -> Result<Vec<String>> {
+        self.inner.list_policies().await
+    }
+
+    async fn put_reference_value(&self, rv: &ReferenceValue, now: i64) -> Result<()> {
+        let r = self.inner.put_reference_value(rv, now).await;
+        self.changed();
+        r
+    }
+
+    async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>> {
+        let Some(epoch) = self.usable().await? else {
+            return self.inner.list_reference_values().await;
+        };
+        if let Some(hit) = &self.lock().reference_values {
+            return Ok(hit.clone());
+        }
+        let v = self.inner.list_reference_values().await?;
+        let mut s = self.lock();
+        if s.epoch == epoch {
+            s.reference_values = Some(v.clone());
+        }
+        Ok(v)
+    }
+
+    async fn delete_reference_value(&self, name: &str) -> Result<bool> {
+        let r = self.inner.delete_reference_value(name).await;
+        self.changed();
+        r
+    }
+
+    async fn record_session(&self, nonce: &str, row: &SessionRow) -> Result<SessionClaim> {
+        self.inner.record_session(nonce, row).await
+    }
+
+    async fn get_session(&self, nonce: &str, now: i64) -> Result<Option<SessionRow>> {
+        self.inner.get_session(nonce, now).await
+    }
+
+    async fn purge_sessions(&self, now: i64) -> Result<u64> {
+        self.inner.purge_sessions(now).await
+    }
+
+    async fn shared_value(&self, name: &str, candidate: &str) -> Result<String> {
+        self.inner.shared_value(name, candidate).await
+    }
+
+    async fn audit(&self, row: &AuditRow) -> Result<()> {
+        self.inner.audit(row).await
+    }
+
+    async fn config_revision(&self) -> Result<Option<i64>> {
+        self.inner.config_revision().await
+    }
+
+    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
+        self.inner.list_audit(limit).await
+    }
+}
