@@ -271,7 +271,6 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("parts");
     let cache = rootline_broker::policy::PolicyCache::default();
     let input = json!({"submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": {"claims": {"measurement": hex::encode([1u8; 48])}}}}});
-    let data = json!({"plugin": "resource", "resource-path": "r/k/1", "query": {}});
     g.bench_function("resource_policy_eval", |b| {
         b.iter(|| {
             cache
@@ -279,7 +278,7 @@ fn bench(c: &mut Criterion) {
                     "default",
                     rootline_broker::policy::DEFAULT_POLICY,
                     &input,
-                    &data,
+                    "r/k/1",
                 )
                 .unwrap()
         })

@@ -89,7 +89,11 @@ async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
     let version = semver::Version::parse(&req.version).map_err(|_| {
         Error::Unauthenticated(format!("protocol version {:?} is not semver", req.version))
     })?;
-    let accepted = semver::VersionReq::parse(PROTOCOL).map_err(|e| Error::Config(e.to_string()))?;
+    static ACCEPTED: std::sync::LazyLock<Option<semver::VersionReq>> =
+        std::sync::LazyLock::new(|| semver::VersionReq::parse(PROTOCOL).ok());
+    let accepted = ACCEPTED
+        .as_ref()
+        .ok_or_else(|| Error::Config(format!("protocol range {PROTOCOL} does not parse")))?;
     if !accepted.matches(&version) {
         return Err(Error::Unauthenticated(format!(
             "protocol version {version} is not supported; this broker speaks {PROTOCOL}"
@@ -177,17 +181,14 @@ async fn attest(
         .get("runtime-data")
         .cloned()
         .ok_or_else(|| Error::Malformed("attestation has no runtime-data".into()))?;
-    let tee_evidence = raw.get("tee-evidence").cloned().unwrap_or(Value::Null);
     let evidence_digest = {
-        let canon = serde_json_canonicalizer::to_vec(&tee_evidence)
-            .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
+        let canon =
+            serde_json_canonicalizer::to_vec(raw.get("tee-evidence").unwrap_or(&Value::Null))
+                .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
         hex::encode(BindingHash::Sha384.digest(&canon))
     };
-    let binding_digest = {
-        let canon = serde_json_canonicalizer::to_vec(&runtime_raw)
-            .map_err(|e| Error::Malformed(format!("runtime-data: {e}")))?;
-        hex::encode(BindingHash::Sha384.digest(&canon))
-    };
+    let runtime_sha384 = evidence::runtime_data_hash(&runtime_raw, BindingHash::Sha384)?;
+    let binding_digest = hex::encode(&runtime_sha384);
     // An attested session answers /attest again with the same token (as
     // Trustee does), but only for the same runtime data: the token is bound
     // to that tee-pubkey, so it is useless to anyone without its private key.
@@ -195,7 +196,10 @@ async fn attest(
     // nonce is claimed below, so the common path costs no extra query; a
     // retry pays one more verification.
     let hash = BindingHash::from_name(&c.hash).unwrap_or(BindingHash::Sha384);
-    let report_data = evidence::runtime_data_hash(&runtime_raw, hash)?;
+    let report_data = match hash {
+        BindingHash::Sha384 => runtime_sha384,
+        other => evidence::runtime_data_hash(&runtime_raw, other)?,
+    };
     let init = att
         .init_data
         .as_ref()
@@ -410,8 +414,7 @@ async fn resource(
             return Err(Error::Denied(reason));
         }
     };
-    let data = json!({"plugin": "resource", "resource-path": path, "query": {}});
-    let allowed = b.policies.allow(&policy_name, &rego, &claims, &data)?;
+    let allowed = b.policies.allow(&policy_name, &rego, &claims, &path)?;
     if !allowed {
         let status = claims
             .pointer("/submods/cpu0/ear.status")
