@@ -107,3 +107,36 @@ fn bench_verify_reports_unverifiable_evidence_instead_of_timing_it() {
     assert!(text.contains("skipped"), "{text}");
     assert!(text.contains("VCEK"), "{text}");
 }
+
+/// `bench kbs` runs real handshakes against an in-process broker and reports
+/// the broker's cost beside the signature floor measured in the same run
+/// (no timing is asserted: only that the figures are there and coherent).
+#[test]
+fn bench_kbs_reports_handshakes_and_the_signature_floor() {
+    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .args([
+            "bench",
+            "kbs",
+            "--duration",
+            "1",
+            "--concurrency",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["errors"], 0, "{j}");
+    let n = j["handshakes"].as_u64().unwrap();
+    assert!(n > 0, "{j}");
+    assert!(j["broker_us_per_handshake"].as_f64().unwrap() > 0.0, "{j}");
+    assert!(j["signature_floor_us"].as_f64().unwrap() > 0.0, "{j}");
+    let outside = j["fraction_outside_signature_work"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&outside), "{j}");
+    assert!(j["cores"].as_u64().unwrap() >= 1, "{j}");
+}
