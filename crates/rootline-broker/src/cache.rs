@@ -118,6 +118,32 @@ impl CachedStore {
         Ok(Some(self.lock().epoch))
     }
 
+    /// `key` in the map that `map` picks: the cached copy when usable, else
+    /// what `load` reads from the store (kept unless the copies were
+    /// dropped meanwhile, or the map is full).
+    async fn through<V: Clone>(
+        &self,
+        key: &str,
+        map: fn(&mut State) -> &mut HashMap<String, V>,
+        load: impl std::future::Future<Output = Result<V>>,
+    ) -> Result<V> {
+        let Some(epoch) = self.usable().await? else {
+            return load.await;
+        };
+        if let Some(hit) = map(&mut self.lock()).get(key) {
+            return Ok(hit.clone());
+        }
+        let v = load.await?;
+        let mut s = self.lock();
+        if s.epoch == epoch {
+            let m = map(&mut s);
+            if m.len() < MAX_ENTRIES {
+                m.insert(key.to_owned(), v.clone());
+            }
+        }
+        Ok(v)
+    }
+
     /// After a change through this broker: drop the copies and read the
     /// revision again before trusting any.
     fn changed(&self) {
@@ -142,18 +168,8 @@ impl Store for CachedStore {
     }
 
     async fn get_resource(&self, path: &str) -> Result<Option<ResourceRow>> {
-        let Some(epoch) = self.usable().await? else {
-            return self.inner.get_resource(path).await;
-        };
-        if let Some(hit) = self.lock().resources.get(path) {
-            return Ok(hit.clone());
-        }
-        let v = self.inner.get_resource(path).await?;
-        let mut s = self.lock();
-        if s.epoch == epoch && s.resources.len() < MAX_ENTRIES {
-            s.resources.insert(path.to_owned(), v.clone());
-        }
-        Ok(v)
+        self.through(path, |s| &mut s.resources, self.inner.get_resource(path))
+            .await
     }
 
     async fn delete_resource(&self, path: &str) -> Result<bool> {
@@ -173,18 +189,8 @@ impl Store for CachedStore {
     }
 
     async fn get_policy(&self, name: &str) -> Result<Option<String>> {
-        let Some(epoch) = self.usable().await? else {
-            return self.inner.get_policy(name).await;
-        };
-        if let Some(hit) = self.lock().policies.get(name) {
-            return Ok(hit.clone());
-        }
-        let v = self.inner.get_policy(name).await?;
-        let mut s = self.lock();
-        if s.epoch == epoch && s.policies.len() < MAX_ENTRIES {
-            s.policies.insert(name.to_owned(), v.clone());
-        }
-        Ok(v)
+        self.through(name, |s| &mut s.policies, self.inner.get_policy(name))
+            .await
     }
 
     async fn delete_policy(&self, name: &str) -> Result<bool> {

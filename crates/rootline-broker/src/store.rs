@@ -431,14 +431,18 @@ impl SqlStore {
         Ok(gone)
     }
 
+    fn queue(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        // The queue is consistent after any panic-free section.
+        self.writes
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Queues a write and starts a writer task unless one is running.
     fn enqueue(&self, w: Write) {
         let start = {
-            let mut s = self
-                .writes
-                .state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = self.queue();
             s.pending.push(w);
             !std::mem::replace(&mut s.running, true)
         };
@@ -488,11 +492,7 @@ impl SqlStore {
             }
         }
         if !later.is_empty() {
-            let mut s = self
-                .writes
-                .state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut s = self.queue();
             s.pending.extend(later);
         }
         if let Some(direct) = &self.direct {

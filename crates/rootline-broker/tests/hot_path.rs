@@ -13,6 +13,7 @@ use std::sync::Arc;
 use common::*;
 use rootline_broker::cache;
 use rootline_broker::store::{AuditRow, SessionClaim, SessionRow, SqlStore, Store};
+use rootline_testkit::postgres::Postgres;
 
 const M: [u8; 48] = [0x42; 48];
 
@@ -104,27 +105,24 @@ async fn a_cookie_attested_here_does_not_vouch_for_a_forged_bearer_token() {
     sig[5] = if sig[5] == b'A' { b'B' } else { b'A' };
     let forged = format!("{head}.{}", String::from_utf8(sig).unwrap());
     let cookie = g.cookie.clone().unwrap();
-    let auth = format!("Bearer {forged}");
-    let r = c
-        .call(
-            "GET",
-            "/kbs/v0/resource/default/key/1",
-            &[("cookie", &cookie), ("authorization", &auth)],
-            Vec::new(),
-        )
-        .await;
+    let get = |bearer: String| {
+        let (c, cookie) = (&c, cookie.clone());
+        async move {
+            let auth = format!("Bearer {bearer}");
+            c.call(
+                "GET",
+                "/kbs/v0/resource/default/key/1",
+                &[("cookie", &cookie), ("authorization", &auth)],
+                Vec::new(),
+            )
+            .await
+        }
+    };
+    let r = get(forged).await;
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.text().contains("signature"), "{}", r.text());
     // With the genuine token beside the cookie, the secret is released.
-    let auth = format!("Bearer {token}");
-    let r = c
-        .call(
-            "GET",
-            "/kbs/v0/resource/default/key/1",
-            &[("cookie", &cookie), ("authorization", &auth)],
-            Vec::new(),
-        )
-        .await;
+    let r = get(token).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(g.decrypt(&r), b"s");
 }

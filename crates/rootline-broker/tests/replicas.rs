@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use rootline_testkit::postgres::Postgres;
 
 const M: [u8; 48] = [0x5a; 48];
 

@@ -11,12 +11,13 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use aws_lc_rs::agreement::{self, ECDH_P256};
 use rootline_broker::evidence::{BindingHash, runtime_data_hash};
 use rootline_broker::sim::{self, SimKey};
+use rootline_testkit::postgres::Postgres;
 use serde_json::{Value, json};
 
 fn bin() -> &'static str {
@@ -309,117 +310,6 @@ fn serve_admin_and_guest_over_tcp_then_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
-/// A PostgreSQL cluster in a temporary directory (see the broker's
-/// replicas test), stopped on drop.
-struct Postgres {
-    _dir: tempfile::TempDir,
-    bin: PathBuf,
-    data: PathBuf,
-    socket_dir: PathBuf,
-    as_postgres: bool,
-}
-
-impl Postgres {
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .args(args)
-                .output()
-                .unwrap()
-        } else {
-            Command::new(args[0]).args(&args[1..]).output().unwrap()
-        }
-    }
-
-    fn start() -> Option<Self> {
-        let mut bins: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin"))
-            .filter(|p| p.join("initdb").exists())
-            .collect();
-        bins.sort();
-        let Some(bin) = bins.pop() else {
-            eprintln!("SKIPPED: no PostgreSQL under /usr/lib/postgresql");
-            return None;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-        let socket_dir = dir.path().join("sock");
-        std::fs::create_dir(&socket_dir).unwrap();
-        if root {
-            assert!(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(dir.path())
-                    .status()
-                    .unwrap()
-                    .success()
-            );
-        }
-        let pg = Self {
-            data: dir.path().join("data"),
-            _dir: dir,
-            bin,
-            socket_dir,
-            as_postgres: root,
-        };
-        let initdb = pg.bin.join("initdb");
-        let out = pg.run(&[
-            initdb.to_str().unwrap(),
-            "-D",
-            pg.data.to_str().unwrap(),
-            "-U",
-            "rootline",
-            "--auth=trust",
-            "--no-sync",
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let opts = format!(
-            "-c listen_addresses='' -k {} -p 5432 -c fsync=off",
-            pg.socket_dir.display()
-        );
-        let pg_ctl = pg.bin.join("pg_ctl");
-        let log = pg.data.join("log");
-        let out = pg.run(&[
-            pg_ctl.to_str().unwrap(),
-            "-D",
-            pg.data.to_str().unwrap(),
-            "-o",
-            &opts,
-            "-l",
-            log.to_str().unwrap(),
-            "-w",
-            "start",
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(pg)
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let pg_ctl = self.bin.join("pg_ctl");
-        let _ = self.run(&[
-            pg_ctl.to_str().unwrap(),
-            "-D",
-            self.data.to_str().unwrap(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
-    }
-}
-
 #[test]
 fn two_serve_processes_on_postgres_one_killed_mid_load() {
     let Some(pg) = Postgres::start() else { return };
@@ -427,7 +317,7 @@ fn two_serve_processes_on_postgres_one_killed_mid_load() {
     let (sim, root) = setup(dir.path());
     let url = format!(
         "postgres://rootline@localhost:5432/postgres?host={}",
-        pg.socket_dir.display()
+        pg.socket_dir().display()
     );
     let kek = hex::encode([9u8; 32]);
     let pubkey = dir.path().join("admin.key.pub");
