@@ -279,6 +279,7 @@ fn bench(c: &mut Criterion) {
                     rootline_broker::policy::DEFAULT_POLICY,
                     &input,
                     "r/k/1",
+                    true,
                 )
                 .unwrap()
         })

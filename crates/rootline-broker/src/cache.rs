@@ -12,7 +12,12 @@
 //!   [`MAX_AGE`]: the revision is read again when the last reading is older
 //!   than that, and a new revision drops everything cached.
 //!
-//! That bound is far inside the lifetime of the tokens already issued (a
+//! A writer that does not move the revision on (a replica of an older
+//! version during a rolling upgrade, an operator's SQL) is still seen within
+//! [`MAX_COPY_LIFE`]: copies older than that are dropped whatever the
+//! revision says.
+//!
+//! These bounds are far inside the lifetime of the tokens already issued (a
 //! token appraised before a reference value was deleted stays valid for its
 //! `token_ttl`, minutes), so it adds no window that did not exist. A store
 //! without a revision (`None`) is never cached. Sessions, audit rows and
@@ -31,6 +36,9 @@ use crate::store::{
 
 /// How stale a copy may be when another replica changed the store.
 pub const MAX_AGE: Duration = Duration::from_millis(100);
+
+/// How long a copy is used at most, whatever the revision says.
+pub const MAX_COPY_LIFE: Duration = Duration::from_secs(5);
 
 /// Entries kept per map (a caller probing many absent paths fills the map
 /// once; further misses are read from the store and not kept).
@@ -56,6 +64,8 @@ struct State {
     revision: Option<i64>,
     /// When the revision was last read.
     checked: Option<Instant>,
+    /// When the copies were last dropped.
+    dropped: Option<Instant>,
     /// Moves on whenever the copies are dropped: a read that began before
     /// stores nothing (it may hold what was just changed).
     epoch: u64,
@@ -66,6 +76,7 @@ struct State {
 
 impl State {
     fn drop_copies(&mut self) {
+        self.dropped = Some(Instant::now());
         self.epoch = self.epoch.wrapping_add(1);
         self.resources.clear();
         self.policies.clear();
@@ -107,7 +118,8 @@ impl CachedStore {
                     return Ok(None);
                 }
                 Some(r) => {
-                    if s.revision != Some(r) {
+                    let old = s.dropped.is_none_or(|t| t.elapsed() >= MAX_COPY_LIFE);
+                    if s.revision != Some(r) || old {
                         s.drop_copies();
                         s.revision = Some(r);
                     }

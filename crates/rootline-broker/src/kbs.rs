@@ -414,7 +414,9 @@ async fn resource(
             return Err(Error::Denied(reason));
         }
     };
-    let allowed = b.policies.allow(&policy_name, &rego, &claims, &path)?;
+    let allowed = b
+        .policies
+        .allow(&policy_name, &rego, &claims, &path, row.is_some())?;
     if !allowed {
         let status = claims
             .pointer("/submods/cpu0/ear.status")

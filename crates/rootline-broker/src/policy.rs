@@ -40,8 +40,11 @@ allow if {
 /// policy every time: about three quarters of the policy's cost.
 #[derive(Default)]
 pub struct PolicyCache {
-    compiled: Mutex<HashMap<(String, String), (String, regorus::CompiledPolicy)>>,
+    compiled: Mutex<HashMap<(String, String), Compiled>>,
 }
+
+/// A policy's text (shared by its paths) and its compiled form for a path.
+type Compiled = (std::sync::Arc<str>, regorus::CompiledPolicy);
 
 /// Compiled (policy, path) pairs kept; beyond this the cache starts afresh.
 const MAX_COMPILED: usize = 4096;
@@ -69,9 +72,29 @@ pub fn resource_data(path: &str) -> Value {
 }
 
 impl PolicyCache {
+    /// Compiled (policy, path) pairs kept.
+    pub fn len(&self) -> usize {
+        self.compiled.lock().map_or(0, |m| m.len())
+    }
+
+    /// Whether nothing is compiled yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Evaluates `data.policy.allow` of policy `name` (text `rego`) for the
-    /// resource at `path`, with `input` (the token's claims).
-    pub fn allow(&self, name: &str, rego: &str, input: &Value, path: &str) -> Result<bool> {
+    /// resource at `path`, with `input` (the token's claims). The compiled
+    /// policy is kept only when `keep` (the resource exists): paths a
+    /// client makes up are compiled for the request and forgotten, so they
+    /// neither fill the cache nor push the real ones out.
+    pub fn allow(
+        &self,
+        name: &str,
+        rego: &str,
+        input: &Value,
+        path: &str,
+        keep: bool,
+    ) -> Result<bool> {
         let key = (name.to_owned(), path.to_owned());
         let cached = {
             let map = self
@@ -79,7 +102,7 @@ impl PolicyCache {
                 .lock()
                 .map_err(|_| Error::Policy("policy cache poisoned".into()))?;
             map.get(&key)
-                .filter(|(text, _)| text == rego)
+                .filter(|(text, _)| &**text == rego)
                 .map(|(_, c)| c.clone())
         };
         let compiled = match cached {
@@ -91,14 +114,22 @@ impl PolicyCache {
                 let c = e
                     .compile_with_entrypoint(&"data.policy.allow".into())
                     .map_err(|e| Error::Policy(format!("policy {name}: {e}")))?;
-                let mut map = self
-                    .compiled
-                    .lock()
-                    .map_err(|_| Error::Policy("policy cache poisoned".into()))?;
-                if map.len() >= MAX_COMPILED {
-                    map.clear();
+                if keep {
+                    let mut map = self
+                        .compiled
+                        .lock()
+                        .map_err(|_| Error::Policy("policy cache poisoned".into()))?;
+                    if map.len() >= MAX_COMPILED {
+                        map.clear();
+                    }
+                    // One copy of a policy's text for all its paths.
+                    let text = map
+                        .iter()
+                        .find(|((n, _), (t, _))| n == name && &**t == rego)
+                        .map(|(_, (t, _))| t.clone())
+                        .unwrap_or_else(|| rego.into());
+                    map.insert(key, (text, c.clone()));
                 }
-                map.insert(key, (rego.to_owned(), c.clone()));
                 c
             }
         };
@@ -123,23 +154,35 @@ mod tests {
         let c = PolicyCache::default();
         let ok = json!({"submods": {"cpu0": {"ear.status": "affirming"}}});
         let bad = json!({"submods": {"cpu0": {"ear.status": "contraindicated"}}});
-        assert!(c.allow(DEFAULT_NAME, DEFAULT_POLICY, &ok, "a/b/c").unwrap());
         assert!(
-            !c.allow(DEFAULT_NAME, DEFAULT_POLICY, &bad, "a/b/c")
+            c.allow(DEFAULT_NAME, DEFAULT_POLICY, &ok, "a/b/c", true)
                 .unwrap()
         );
         assert!(
-            !c.allow(DEFAULT_NAME, DEFAULT_POLICY, &json!({}), "a/b/c")
+            !c.allow(DEFAULT_NAME, DEFAULT_POLICY, &bad, "a/b/c", true)
+                .unwrap()
+        );
+        assert!(
+            !c.allow(DEFAULT_NAME, DEFAULT_POLICY, &json!({}), "a/b/c", true)
                 .unwrap()
         );
         // A per-resource policy that looks at the path.
         let p = "package policy\nimport rego.v1\ndefault allow := false\nallow if { data[\"resource-path\"] == \"a/b/c\"; input.submods.cpu0[\"ear.status\"] == \"affirming\" }\n";
-        assert!(c.allow("p", p, &ok, "a/b/c").unwrap());
-        assert!(!c.allow("p", p, &ok, "x/y/z").unwrap());
+        assert!(c.allow("p", p, &ok, "a/b/c", true).unwrap());
+        assert!(!c.allow("p", p, &ok, "x/y/z", true).unwrap());
         // A changed text is recompiled.
         let q = p.replace("a/b/c", "x/y/z");
-        assert!(!c.allow("p", &q, &ok, "a/b/c").unwrap());
-        assert!(c.allow("p", &q, &ok, "x/y/z").unwrap());
+        assert!(!c.allow("p", &q, &ok, "a/b/c", true).unwrap());
+        assert!(c.allow("p", &q, &ok, "x/y/z", true).unwrap());
+        // Paths that name no resource are evaluated, not kept.
+        let kept = c.len();
+        for i in 0..100 {
+            assert!(
+                !c.allow("p", &q, &ok, &format!("no/such/{i}"), false)
+                    .unwrap()
+            );
+        }
+        assert_eq!(c.len(), kept);
         assert!(compile("bad", "package policy\nallow if {").is_err());
     }
 }

@@ -103,7 +103,14 @@ impl SessionKeys {
 /// have, new sessions are not kept (and take the store path).
 #[derive(Default)]
 pub struct Recent {
-    map: Mutex<HashMap<String, RecentSession>>,
+    map: Mutex<RecentMap>,
+}
+
+#[derive(Default)]
+struct RecentMap {
+    sessions: HashMap<String, RecentSession>,
+    /// When full of unexpired sessions: no new scan before this time.
+    next_purge: i64,
 }
 
 impl std::fmt::Debug for Recent {
@@ -130,19 +137,27 @@ impl Recent {
     /// Keeps the token issued for `nonce` and its claims.
     pub fn insert(&self, nonce: &str, session: RecentSession, now: i64) {
         let mut m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if m.len() >= RECENT_MAX {
-            m.retain(|_, s| s.expires_at > now);
-            if m.len() >= RECENT_MAX {
+        if m.sessions.len() >= RECENT_MAX {
+            if now < m.next_purge {
+                return;
+            }
+            m.sessions.retain(|_, s| s.expires_at > now);
+            if m.sessions.len() >= RECENT_MAX {
+                // Still full: scan again in a second at the earliest.
+                m.next_purge = now + 1;
                 return;
             }
         }
-        m.insert(nonce.to_owned(), session);
+        m.sessions.insert(nonce.to_owned(), session);
     }
 
     /// An unexpired session attested here, if kept.
     pub fn get(&self, nonce: &str, now: i64) -> Option<RecentSession> {
         let m = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        m.get(nonce).filter(|s| s.expires_at > now).cloned()
+        m.sessions
+            .get(nonce)
+            .filter(|s| s.expires_at > now)
+            .cloned()
     }
 
     /// Drops expired sessions.
@@ -150,6 +165,7 @@ impl Recent {
         self.map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .sessions
             .retain(|_, s| s.expires_at > now);
     }
 }

@@ -255,12 +255,30 @@ impl DirectSqlite {
         })
     }
 
-    /// Writes one batch in one transaction and answers every caller.
-    fn write(&self, sessions: Vec<SessionWrite>, audits: Vec<AuditWrite>) {
+    /// Writes one batch in one transaction and answers every caller. When
+    /// another connection holds the write lock: with `wait`, waits for it
+    /// (up to the busy timeout); without, writes nothing and hands the batch
+    /// back.
+    fn write(
+        &self,
+        sessions: Vec<SessionWrite>,
+        audits: Vec<AuditWrite>,
+        wait: bool,
+    ) -> Option<(Vec<SessionWrite>, Vec<AuditWrite>)> {
         let mut conn = self
             .conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let timeout = if wait {
+            std::time::Duration::from_secs(5)
+        } else {
+            std::time::Duration::ZERO
+        };
+        if let Err(e) = conn.busy_timeout(timeout) {
+            drop(conn);
+            fail_all(sessions, audits, &direct_error(&e));
+            return None;
+        }
         let mut ids = Vec::with_capacity(audits.len());
         for _ in &audits {
             let mut id = [0u8; 16];
@@ -270,12 +288,22 @@ impl DirectSqlite {
                     audits,
                     &Error::Crypto("random generator failed".into()),
                 );
-                return;
+                return None;
             }
             ids.push(hex::encode(id));
         }
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            // Nothing was written: the lock is another connection's.
+            Err(e) if !wait && e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                return Some((sessions, audits));
+            }
+            Err(e) => {
+                fail_all(sessions, audits, &direct_error(&e));
+                return None;
+            }
+        };
         let written = (|| -> rusqlite::Result<Vec<bool>> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut inserted = Vec::with_capacity(sessions.len());
             {
                 // The primary key makes the nonce single-use: a row that
@@ -320,7 +348,7 @@ impl DirectSqlite {
             Err(e) => {
                 drop(conn);
                 fail_all(sessions, audits, &direct_error(&e));
-                return;
+                return None;
             }
         };
         for (_, reply) in audits {
@@ -334,6 +362,7 @@ impl DirectSqlite {
             };
             let _ = reply.send(answer);
         }
+        None
     }
 }
 
@@ -387,6 +416,48 @@ enum Write {
         row: AuditRow,
         reply: oneshot::Sender<Result<()>>,
     },
+}
+
+/// Owned by the writer task. However the task ends (done, a panic, its
+/// runtime shutting down before or while it runs), dropping this lets the
+/// next write start a writer and answers the writes still queued, instead of
+/// leaving them waiting forever.
+struct Running {
+    store: SqlStore,
+    /// Cleared when the writer ended normally (it found the queue empty and
+    /// said so under the queue's lock).
+    armed: bool,
+}
+
+impl Running {
+    /// The writer ended normally: nothing to clean up.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let left = {
+            let mut s = self.store.queue();
+            s.running = false;
+            std::mem::take(&mut s.pending)
+        };
+        for w in left {
+            let e = Error::Storage("the store's writer stopped".into());
+            match w {
+                Write::Session { reply, .. } => {
+                    let _ = reply.send(Err(e));
+                }
+                Write::Audit { reply, .. } => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+    }
 }
 
 /// Rows per multi-row INSERT (5 and 8 parameters a row: far below
@@ -450,11 +521,18 @@ impl SqlStore {
             // A task of its own, not the caller's future: a caller whose
             // client hangs up is dropped, and the others waiting on its
             // batch must still be answered.
-            tokio::spawn(self.clone().write_batches());
+            let running = Running {
+                store: self.clone(),
+                armed: true,
+            };
+            tokio::spawn(async move {
+                running.store.write_batches().await;
+                running.disarm();
+            });
         }
     }
 
-    async fn write_batches(self) {
+    async fn write_batches(&self) {
         loop {
             // Let the requests that are ready run first: those reaching
             // their write queue it here, and one commit serves them all.
@@ -462,11 +540,7 @@ impl SqlStore {
             // is written, so without this every batch held one write.)
             tokio::task::yield_now().await;
             let batch = {
-                let mut s = self
-                    .writes
-                    .state
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut s = self.queue();
                 if s.pending.is_empty() {
                     s.running = false;
                     return;
@@ -496,7 +570,19 @@ impl SqlStore {
             s.pending.extend(later);
         }
         if let Some(direct) = &self.direct {
-            direct.write(sessions, audits);
+            // Without waiting first: another connection holding SQLite's
+            // write lock (an administrator's transaction, driven from this
+            // very runtime) must not be waited for on a runtime thread.
+            if let Some((sessions, audits)) = direct.write(sessions, audits, false) {
+                let direct = direct.clone();
+                let waited = tokio::task::spawn_blocking(move || {
+                    direct.write(sessions, audits, true);
+                })
+                .await;
+                if let Err(e) = waited {
+                    tracing::error!(error = %e, "the blocking SQLite write failed");
+                }
+            }
             return;
         }
         while !sessions.is_empty() {

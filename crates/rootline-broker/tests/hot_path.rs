@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::future::Future as _;
 use std::sync::Arc;
 
 use common::*;
@@ -220,4 +221,103 @@ async fn group_commit_on_sqlite_claims_each_nonce_once() {
 async fn group_commit_on_postgres_claims_each_nonce_once() {
     let Some(pg) = Postgres::start() else { return };
     group_commit(Arc::new(SqlStore::connect(&pg.url()).await.unwrap())).await;
+}
+
+fn audit_row(i: i64) -> AuditRow {
+    AuditRow {
+        at: i,
+        client: "c".into(),
+        evidence_digest: None,
+        resource: "r".into(),
+        policy: "p".into(),
+        result: "released".into(),
+        reason: "test".into(),
+    }
+}
+
+/// A writer task dropped before it ran (its runtime shut down) does not
+/// leave the queue waiting for it: the store keeps writing on another
+/// runtime.
+#[test]
+fn a_writer_lost_with_its_runtime_does_not_stop_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+    let rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = rt();
+    let store = first.block_on(SqlStore::connect(&url)).unwrap();
+    // Queue a write (and spawn its writer) without letting the writer run.
+    first.block_on(async {
+        // One poll: the write is queued and its writer spawned; returning
+        // now leaves the writer unrun.
+        let row = audit_row(1);
+        let mut write = std::pin::pin!(store.audit(&row));
+        let once = std::future::poll_fn(|cx| std::task::Poll::Ready(write.as_mut().poll(cx))).await;
+        assert!(once.is_pending(), "the write should still be queued");
+    });
+    drop(first);
+    let second = rt();
+    second.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            store.audit(&audit_row(2)),
+        )
+        .await
+        .expect("the store's writes hang after its writer was lost")
+        .unwrap();
+        let rows = store.list_audit(10).await.unwrap();
+        assert!(rows.iter().any(|r| r.at == 2), "{rows:?}");
+    });
+}
+
+/// Administrative transactions (sqlx, holding SQLite's write lock across
+/// awaits) and handshake writes on one runtime thread: the handshake writer
+/// must not wait for the lock on that thread (the administrator's task could
+/// never commit), so every write of both kinds succeeds.
+#[test]
+fn handshake_writes_beside_admin_transactions_on_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Arc::new(SqlStore::connect(&url).await.unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..40i64 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.put_resource(&format!("r/k/{i}"), "sealed", None, i)
+                    .await
+                    .map_err(|e| format!("admin write {i}: {e}"))
+            }));
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.audit(&audit_row(i))
+                    .await
+                    .map_err(|e| format!("audit write {i}: {e}"))?;
+                match s
+                    .record_session(&format!("n{i}"), &session(&format!("b{i}")))
+                    .await
+                {
+                    Ok(SessionClaim::New) => Ok(()),
+                    other => Err(format!("session {i}: {other:?}")),
+                }
+            }));
+        }
+        for t in tasks {
+            tokio::time::timeout(std::time::Duration::from_secs(30), t)
+                .await
+                .expect("a write hung")
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(store.list_audit(100).await.unwrap().len(), 40);
+        assert_eq!(store.list_resources().await.unwrap().len(), 40);
+    });
 }
