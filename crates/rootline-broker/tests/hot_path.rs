@@ -91,14 +91,20 @@ async fn another_replicas_change_is_seen_within_the_cache_bound() {
     );
 }
 
-#[tokio::test]
-async fn a_cookie_attested_here_does_not_vouch_for_a_forged_bearer_token() {
+/// A broker holding secret `s` at default/key/1 and a guest attested to it.
+async fn attested() -> (Fixture, Client, Guest) {
     let f = fixture().await;
     let c = Client::in_process(&f.broker);
     provision(&c, &f.shared, &M, "default/key/1", b"s").await;
     let mut g = Guest::new(&f.shared, M);
     g.auth(&c).await;
     assert_eq!(g.attest(&c).await.status, 200);
+    (f, c, g)
+}
+
+#[tokio::test]
+async fn a_cookie_attested_here_does_not_vouch_for_a_forged_bearer_token() {
+    let (_f, c, g) = attested().await;
     let token = g.token.clone().unwrap();
     // The same claims under a broken signature, next to the genuine cookie.
     let (head, sig) = token.rsplit_once('.').unwrap();
@@ -130,12 +136,7 @@ async fn a_cookie_attested_here_does_not_vouch_for_a_forged_bearer_token() {
 
 #[tokio::test]
 async fn a_session_kept_in_memory_still_expires() {
-    let f = fixture().await;
-    let c = Client::in_process(&f.broker);
-    provision(&c, &f.shared, &M, "default/key/1", b"s").await;
-    let mut g = Guest::new(&f.shared, M);
-    g.auth(&c).await;
-    assert_eq!(g.attest(&c).await.status, 200);
+    let (f, c, g) = attested().await;
     assert_eq!(g.resource(&c, "default/key/1").await.status, 200);
     f.broker.clock().advance(301);
     let r = g.resource(&c, "default/key/1").await;
