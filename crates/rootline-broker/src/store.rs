@@ -492,14 +492,25 @@ impl SqlStore {
     /// Runs `DELETE ... WHERE key = $1` and moves the configuration
     /// revision on; true when a row went.
     async fn delete_by_key(&self, sql: &'static str, key: &str) -> Result<bool> {
+        self.change_config(sqlx::query(sql).bind(key)).await
+    }
+
+    /// Runs a change to resources, policies or reference values and, when
+    /// it touched a row, moves the configuration revision on in the same
+    /// transaction (see `cache`); true when a row was touched.
+    async fn change_config(
+        &self,
+        q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(sql).bind(key).execute(&mut *tx).await?;
-        let gone = rows_affected(r);
-        if gone {
-            bump_revision(&mut tx).await?;
+        let changed = rows_affected(q.execute(&mut *tx).await?);
+        if changed {
+            sqlx::query("UPDATE config_revision SET rev = rev + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
-        Ok(gone)
+        Ok(changed)
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, QueueState> {
@@ -647,12 +658,7 @@ impl SqlStore {
         .ok_or_else(|| {
             Error::Storage("the nonce's session row was neither inserted nor found".into())
         })?;
-        Ok(SessionClaim::Existing(SessionRow {
-            expires_at: existing.try_get("expires_at")?,
-            evidence_digest: existing.try_get("evidence_digest")?,
-            binding_digest: existing.try_get("binding_digest")?,
-            token: existing.try_get("token")?,
-        }))
+        Ok(SessionClaim::Existing(session_row(&existing)?))
     }
 
     async fn write_audits(&self, chunk: Vec<AuditWrite>) {
@@ -746,17 +752,18 @@ impl SqlStore {
     }
 }
 
-fn rows_affected(r: sqlx::any::AnyQueryResult) -> bool {
-    r.rows_affected() > 0
+/// A `sessions` row selected with its four columns by name.
+fn session_row(r: &sqlx::any::AnyRow) -> Result<SessionRow> {
+    Ok(SessionRow {
+        expires_at: r.try_get("expires_at")?,
+        evidence_digest: r.try_get("evidence_digest")?,
+        binding_digest: r.try_get("binding_digest")?,
+        token: r.try_get("token")?,
+    })
 }
 
-/// Moves the configuration revision on, inside the transaction that
-/// changed a resource, policy or reference value.
-async fn bump_revision(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
-    sqlx::query("UPDATE config_revision SET rev = rev + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+fn rows_affected(r: sqlx::any::AnyQueryResult) -> bool {
+    r.rows_affected() > 0
 }
 
 #[async_trait]
@@ -768,20 +775,18 @@ impl Store for SqlStore {
         policy: Option<&str>,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO resources (path, sealed, policy, updated_at) VALUES ($1, $2, $3, $4) \
+        self.change_config(
+            sqlx::query(
+                "INSERT INTO resources (path, sealed, policy, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (path) DO UPDATE SET sealed = excluded.sealed, policy = excluded.policy, \
              updated_at = excluded.updated_at",
+            )
+            .bind(path)
+            .bind(sealed)
+            .bind(policy)
+            .bind(now),
         )
-        .bind(path)
-        .bind(sealed)
-        .bind(policy)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -820,18 +825,16 @@ impl Store for SqlStore {
     }
 
     async fn put_policy(&self, name: &str, rego: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO policies (name, rego, updated_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET rego = excluded.rego, updated_at = excluded.updated_at",
+        self.change_config(
+            sqlx::query(
+                "INSERT INTO policies (name, rego, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET rego = excluded.rego, updated_at = excluded.updated_at",
+            )
+            .bind(name)
+            .bind(rego)
+            .bind(now)
         )
-        .bind(name)
-        .bind(rego)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -860,21 +863,19 @@ impl Store for SqlStore {
 
     async fn put_reference_value(&self, rv: &ReferenceValue, now: i64) -> Result<()> {
         let vals = serde_json::to_string(&rv.values).map_err(|e| Error::Storage(e.to_string()))?;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO reference_values (name, tee, claim, vals, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (name) DO UPDATE SET tee = excluded.tee, claim = excluded.claim, \
-             vals = excluded.vals, updated_at = excluded.updated_at",
+        self.change_config(
+            sqlx::query(
+                "INSERT INTO reference_values (name, tee, claim, vals, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (name) DO UPDATE SET tee = excluded.tee, claim = excluded.claim, \
+                 vals = excluded.vals, updated_at = excluded.updated_at",
+            )
+            .bind(&rv.name)
+            .bind(&rv.tee)
+            .bind(&rv.claim)
+            .bind(vals)
+            .bind(now)
         )
-        .bind(&rv.name)
-        .bind(&rv.tee)
-        .bind(&rv.claim)
-        .bind(vals)
-        .bind(now)
-        .execute(&mut *tx)
         .await?;
-        bump_revision(&mut tx).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -922,15 +923,7 @@ impl Store for SqlStore {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(SessionRow {
-                expires_at: r.try_get("expires_at")?,
-                evidence_digest: r.try_get("evidence_digest")?,
-                binding_digest: r.try_get("binding_digest")?,
-                token: r.try_get("token")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(session_row).transpose()
     }
 
     async fn purge_sessions(&self, now: i64) -> Result<u64> {
