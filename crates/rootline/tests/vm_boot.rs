@@ -440,23 +440,28 @@ fn uki_boot_on_ovmf_and_swtpm_matches_predictions_and_names_a_changed_cmdline() 
     }
 
     // 4. Golden values for what a file cannot predict.
-    let (code, out, err) = rootline(&[
-        "reference",
-        "record",
-        p(&g1.join("quote.msg")),
-        "--signature",
-        p(&g1.join("quote.sig")),
-        "--ak",
-        p(&g1.join("ak.pub")),
-        "--pcrs",
-        p(&g1.join("quote.pcrs")),
-        "--eventlog",
-        p(&g1.join("eventlog.bin")),
-        "--nonce",
-        &n1,
-        "--label",
-        "vm_boot test first boot",
-    ]);
+    // `reference record` over the first boot's quote, with `nonce`.
+    let record = |nonce: &str, extra: &[&str]| {
+        let files = [
+            "quote.msg",
+            "quote.sig",
+            "ak.pub",
+            "quote.pcrs",
+            "eventlog.bin",
+        ]
+        .map(|f| g1.join(f));
+        let mut args = vec!["reference", "record", p(&files[0])];
+        for (flag, file) in ["--signature", "--ak", "--pcrs", "--eventlog"]
+            .into_iter()
+            .zip(&files[1..])
+        {
+            args.extend([flag, p(file)]);
+        }
+        args.extend(["--nonce", nonce]);
+        args.extend(extra);
+        rootline(&args)
+    };
+    let (code, out, err) = record(&n1, &["--label", "vm_boot test first boot"]);
     assert_eq!(code, 0, "{out}{err}");
     let records: Value = serde_json::from_str(&out).unwrap();
     let records = records.as_array().unwrap();
@@ -472,21 +477,7 @@ fn uki_boot_on_ovmf_and_swtpm_matches_predictions_and_names_a_changed_cmdline() 
     }
     // A replayed quote (another nonce) is not recorded.
     let other_nonce = nonce();
-    let (code, _, _) = rootline(&[
-        "reference",
-        "record",
-        p(&g1.join("quote.msg")),
-        "--signature",
-        p(&g1.join("quote.sig")),
-        "--ak",
-        p(&g1.join("ak.pub")),
-        "--pcrs",
-        p(&g1.join("quote.pcrs")),
-        "--eventlog",
-        p(&g1.join("eventlog.bin")),
-        "--nonce",
-        &other_nonce,
-    ]);
+    let (code, _, _) = record(&other_nonce, &[]);
     assert_eq!(code, 1);
 
     // Golden PCRs: recorded 0-3, 5-7 plus the predicted 4, 9, 11.
