@@ -358,8 +358,10 @@ async fn resource(
     // A session attested by this replica is known with the claims of the
     // token it signed: no store read and no signature check (the cookie's
     // MAC is checked; a Bearer token must be that very token).
-    let recent = session_cookie(&headers)
-        .and_then(|c| b.sessions.open(c, now).ok())
+    let challenge = session_cookie(&headers).map(|c| b.sessions.open(c, now));
+    let recent = challenge
+        .as_ref()
+        .and_then(|c| c.as_ref().ok())
         .and_then(|c| b.recent.get(&c.nonce, now));
     let claims: Arc<Value> = match (bearer.map(str::trim), recent) {
         (Some(t), Some(r)) if *r.token == *t => {
@@ -372,10 +374,9 @@ async fn resource(
             r.claims
         }
         (None, None) => {
-            let cookie = session_cookie(&headers).ok_or_else(|| {
+            let c = challenge.ok_or_else(|| {
                 Error::Unauthenticated("no session cookie and no Bearer token".into())
-            })?;
-            let c = b.sessions.open(cookie, now)?;
+            })??;
             let tok = b
                 .store
                 .get_session(&c.nonce, now)
