@@ -11,12 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::agreement::{self, ECDH_P256, UnparsedPublicKey};
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    self, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_ASN1,
-    ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
-};
+use aws_lc_rs::agreement::{self, ECDH_P256};
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -310,49 +305,10 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     // The signature floor of one handshake.
-    let rng = SystemRandom::new();
-    let p384 = EcdsaKeyPair::from_pkcs8(
-        &ECDSA_P384_SHA384_ASN1_SIGNING,
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, &rng)
-            .unwrap()
-            .as_ref(),
-    )
-    .unwrap();
-    let p384_sig = p384.sign(&rng, &[7; 152]).unwrap();
-    let p384_pub = p384.public_key().as_ref().to_vec();
-    let p256 = EcdsaKeyPair::from_pkcs8(
-        &ECDSA_P256_SHA256_FIXED_SIGNING,
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .unwrap()
-            .as_ref(),
-    )
-    .unwrap();
-    let p256_pub = p256.public_key().as_ref().to_vec();
-    let msg = [5u8; 600];
-    let p256_sig = p256.sign(&rng, &msg).unwrap();
-    let peer = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
-    let peer_pub = peer.compute_public_key().unwrap().as_ref().to_vec();
+    let work = rootline_broker::floor::SignatureWork::new().unwrap();
     let mut g = c.benchmark_group("floor");
     g.bench_function("signature_work_of_one_handshake", |b| {
-        b.iter(|| {
-            signature::UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, &p384_pub)
-                .verify(&[7; 152], p384_sig.as_ref())
-                .unwrap();
-            let sig = p256.sign(&rng, &msg).unwrap();
-            std::hint::black_box(sig);
-            signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &p256_pub)
-                .verify(&msg, p256_sig.as_ref())
-                .unwrap();
-            let eph = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
-            let _ = eph.compute_public_key().unwrap();
-            agreement::agree(
-                &eph,
-                UnparsedPublicKey::new(&ECDH_P256, &peer_pub),
-                (),
-                |z| Ok(z.len()),
-            )
-            .unwrap();
-        })
+        b.iter(|| work.once().unwrap())
     });
     g.finish();
 }

@@ -19,6 +19,7 @@ pub mod cache;
 pub mod config;
 mod error;
 pub mod evidence;
+pub mod floor;
 pub mod jwe;
 pub mod kbs;
 pub mod kek;

@@ -209,69 +209,16 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
     })
 }
 
-/// The signature work of one full handshake, as the broker's goal counts it
-/// (one ECDSA P-384 verification of the report, an ES256 token signature and
-/// its verification, one P-256 ECDH with a fresh key for the JWE), with
-/// aws-lc-rs directly: the median over about half a second, in microseconds.
-/// (The broker skips the token verification when the resource request
-/// comes back to the replica that signed it, so it can do a little less.)
+/// The median time of [`rootline_broker::floor::SignatureWork::once`] over
+/// about half a second, in microseconds.
 fn signature_floor_us() -> anyhow::Result<f64> {
-    use aws_lc_rs::agreement::{self, ECDH_P256, UnparsedPublicKey};
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _};
-    let rng = SystemRandom::new();
-    let key = |alg| -> anyhow::Result<EcdsaKeyPair> {
-        let doc = EcdsaKeyPair::generate_pkcs8(alg, &rng)
-            .map_err(|_| anyhow::anyhow!("key generation failed"))?;
-        EcdsaKeyPair::from_pkcs8(alg, doc.as_ref())
-            .map_err(|_| anyhow::anyhow!("key generation failed"))
-    };
-    let p384 = key(&signature::ECDSA_P384_SHA384_ASN1_SIGNING)?;
-    let p256 = key(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)?;
-    let report = [7u8; 1184];
-    let report_sig = p384
-        .sign(&rng, &report)
-        .map_err(|_| anyhow::anyhow!("signing failed"))?;
-    let claims = [5u8; 1500];
-    let peer = agreement::PrivateKey::generate(&ECDH_P256)
-        .map_err(|_| anyhow::anyhow!("key generation failed"))?;
-    let peer_pub = peer
-        .compute_public_key()
-        .map_err(|_| anyhow::anyhow!("ECDH failed"))?;
-    let one = || -> anyhow::Result<Duration> {
-        let t = std::time::Instant::now();
-        signature::UnparsedPublicKey::new(
-            &signature::ECDSA_P384_SHA384_ASN1,
-            p384.public_key().as_ref(),
-        )
-        .verify(&report, report_sig.as_ref())
-        .map_err(|_| anyhow::anyhow!("P-384 verification failed"))?;
-        let sig = p256
-            .sign(&rng, &claims)
-            .map_err(|_| anyhow::anyhow!("signing failed"))?;
-        signature::UnparsedPublicKey::new(
-            &signature::ECDSA_P256_SHA256_FIXED,
-            p256.public_key().as_ref(),
-        )
-        .verify(&claims, sig.as_ref())
-        .map_err(|_| anyhow::anyhow!("P-256 verification failed"))?;
-        let eph = agreement::PrivateKey::generate(&ECDH_P256)
-            .map_err(|_| anyhow::anyhow!("key generation failed"))?;
-        let _ = eph
-            .compute_public_key()
-            .map_err(|_| anyhow::anyhow!("ECDH failed"))?;
-        agreement::agree(
-            &eph,
-            UnparsedPublicKey::new(&ECDH_P256, peer_pub.as_ref()),
-            anyhow::anyhow!("ECDH failed"),
-            |z| Ok(z.len()),
-        )?;
-        Ok(t.elapsed())
-    };
+    let work = rootline_broker::floor::SignatureWork::new()?;
     let start = std::time::Instant::now();
     let mut samples = Vec::new();
     while start.elapsed() < Duration::from_millis(500) || samples.len() < 50 {
-        samples.push(one()?);
+        let t = std::time::Instant::now();
+        work.once()?;
+        samples.push(t.elapsed());
     }
     samples.sort();
     let mid = samples.get(samples.len() / 2).copied().unwrap_or_default();
