@@ -117,10 +117,8 @@ async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
         }
     }
     let hash = BindingHash::negotiate(&req.extra_params);
-    let mut raw = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut raw).map_err(|_| Error::Crypto("random generator failed".into()))?;
     let c = Challenge {
-        nonce: STANDARD.encode(raw),
+        nonce: STANDARD.encode(crate::store::time_ordered::<32>()?),
         tee: req.tee,
         expires_at: b.clock.now() + b.session_ttl,
         hash: hash.name().into(),
