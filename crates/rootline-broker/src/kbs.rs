@@ -180,9 +180,8 @@ async fn attest(
         .cloned()
         .ok_or_else(|| Error::Malformed("attestation has no runtime-data".into()))?;
     let evidence_digest = {
-        let canon =
-            serde_json_canonicalizer::to_vec(raw.get("tee-evidence").unwrap_or(&Value::Null))
-                .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
+        let canon = evidence::canonical_json(raw.get("tee-evidence").unwrap_or(&Value::Null))
+            .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
         hex::encode(BindingHash::Sha384.digest(&canon))
     };
     let runtime_sha384 = evidence::runtime_data_hash(&runtime_raw, BindingHash::Sha384)?;
