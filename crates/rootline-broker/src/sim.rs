@@ -20,7 +20,7 @@
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P384_SHA384_ASN1, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
-    UnparsedPublicKey,
+    ParsedPublicKey,
 };
 use rootline_core::Reader;
 use serde_json::{Map, Value, json};
@@ -155,6 +155,30 @@ fn parse(report: &[u8]) -> Result<SimClaims> {
     })
 }
 
+/// A trusted root's public key, parsed once: parsing the SEC1 point (and
+/// checking it is on the curve) was a few microseconds of every
+/// verification. Only keys found in the configured roots get here, so the
+/// cache holds no more than the configuration lists (it starts over past 16).
+fn parsed_root(pk: &[u8]) -> Result<std::sync::Arc<ParsedPublicKey>> {
+    type Parsed = Vec<(Vec<u8>, std::sync::Arc<ParsedPublicKey>)>;
+    static PARSED: std::sync::Mutex<Parsed> = std::sync::Mutex::new(Vec::new());
+    let mut cache = PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, k)) = cache.iter().find(|(raw, _)| raw == pk) {
+        return Ok(k.clone());
+    }
+    let key = std::sync::Arc::new(
+        ParsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, pk)
+            .map_err(|_| Error::Rejected("simulated root is not a P-384 point".into()))?,
+    );
+    if cache.len() >= 16 {
+        cache.clear();
+    }
+    cache.push((pk.to_vec(), key.clone()));
+    Ok(key)
+}
+
 /// Verifies simulated evidence: the signer must be one of `trusted_roots`,
 /// the signature must hold over the received report bytes, and the report
 /// data must equal `expected_report_data` zero-padded to 64 bytes.
@@ -184,8 +208,8 @@ pub fn verify(
             "simulated evidence is signed by a key that sim_roots does not list".into(),
         ));
     }
-    UnparsedPublicKey::new(&ECDSA_P384_SHA384_ASN1, &pk)
-        .verify(&report, &sig)
+    parsed_root(&pk)?
+        .verify_sig(&report, &sig)
         .map_err(|_| Error::Rejected("simulated report signature does not verify".into()))?;
     let claims = parse(&report)?;
     if expected_report_data.len() > 64 {
