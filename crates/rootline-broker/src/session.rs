@@ -24,7 +24,8 @@ pub const COOKIE: &str = "kbs-session-id";
 /// The signed content of a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
-    /// The nonce (base64 of 32 random bytes), as sent to the guest.
+    /// The nonce (base64 of 32 bytes: six of milliseconds, then 26 random;
+    /// see `store::time_ordered`), as sent to the guest.
     #[serde(rename = "n")]
     pub nonce: String,
     /// The KBS tee name the guest announced.

@@ -228,9 +228,10 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 }
 
 /// `N` bytes for a key: the time in milliseconds (six bytes, big-endian)
-/// followed by random bytes. Keys made close in time sort close together,
-/// so a batch of inserts touches a few index pages at the end of the b-tree
-/// rather than one random page each (SQLite writes every page a commit
+/// followed by random bytes. Keys made close in time sort close together
+/// (in hex, at the end of the b-tree; in base64, whose alphabet is not in
+/// byte order, in runs that move every few seconds), so a batch of inserts
+/// touches a few neighbouring index pages rather than one random page each (SQLite writes every page a commit
 /// touches to its WAL whole, 4 KiB). The random part (26 bytes of a nonce,
 /// 10 of an audit id) keeps them unpredictable and unique.
 pub(crate) fn time_ordered<const N: usize>() -> Result<[u8; N]> {
