@@ -84,6 +84,13 @@ impl State {
     }
 }
 
+/// Keeps `v` under `key` unless the map holds [`MAX_ENTRIES`] already.
+fn keep<V>(map: &mut HashMap<String, V>, key: &str, v: V) {
+    if map.len() < MAX_ENTRIES {
+        map.insert(key.to_owned(), v);
+    }
+}
+
 impl CachedStore {
     /// Caches `inner`.
     pub fn new(inner: Arc<dyn Store>) -> Self {
@@ -130,38 +137,38 @@ impl CachedStore {
         Ok(Some(self.lock().epoch))
     }
 
-    /// `key` in the map that `map` picks: the cached copy when usable, else
-    /// what `load` reads from the store (kept unless the copies were
-    /// dropped meanwhile, or the map is full).
+    /// The cached copy that `get` finds when copies are usable, else what
+    /// `load` reads from the store, handed to `put` to keep unless the
+    /// copies were dropped meanwhile.
     async fn through<V: Clone>(
         &self,
-        key: &str,
-        map: fn(&mut State) -> &mut HashMap<String, V>,
+        get: impl FnOnce(&State) -> Option<V>,
+        put: impl FnOnce(&mut State, V),
         load: impl std::future::Future<Output = Result<V>>,
     ) -> Result<V> {
         let Some(epoch) = self.usable().await? else {
             return load.await;
         };
-        if let Some(hit) = map(&mut self.lock()).get(key) {
-            return Ok(hit.clone());
+        if let Some(hit) = get(&self.lock()) {
+            return Ok(hit);
         }
         let v = load.await?;
         let mut s = self.lock();
         if s.epoch == epoch {
-            let m = map(&mut s);
-            if m.len() < MAX_ENTRIES {
-                m.insert(key.to_owned(), v.clone());
-            }
+            put(&mut s, v.clone());
         }
         Ok(v)
     }
 
-    /// After a change through this broker: drop the copies and read the
-    /// revision again before trusting any.
-    fn changed(&self) {
+    /// A change through this broker: runs `write`, then drops the copies
+    /// (whether or not it succeeded: a failed write may have committed).
+    async fn changing<T>(&self, write: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let r = write.await;
         let mut s = self.lock();
         s.drop_copies();
+        // Read the revision again before trusting any copy.
         s.checked = None;
+        r
     }
 }
 
@@ -174,20 +181,21 @@ impl Store for CachedStore {
         policy: Option<&str>,
         now: i64,
     ) -> Result<()> {
-        let r = self.inner.put_resource(path, sealed, policy, now).await;
-        self.changed();
-        r
-    }
-
-    async fn get_resource(&self, path: &str) -> Result<Option<ResourceRow>> {
-        self.through(path, |s| &mut s.resources, self.inner.get_resource(path))
+        self.changing(self.inner.put_resource(path, sealed, policy, now))
             .await
     }
 
+    async fn get_resource(&self, path: &str) -> Result<Option<ResourceRow>> {
+        self.through(
+            |s| s.resources.get(path).cloned(),
+            |s, v| keep(&mut s.resources, path, v),
+            self.inner.get_resource(path),
+        )
+        .await
+    }
+
     async fn delete_resource(&self, path: &str) -> Result<bool> {
-        let r = self.inner.delete_resource(path).await;
-        self.changed();
-        r
+        self.changing(self.inner.delete_resource(path)).await
     }
 
     async fn list_resources(&self) -> Result<Vec<ResourceInfo>> {
@@ -195,20 +203,20 @@ impl Store for CachedStore {
     }
 
     async fn put_policy(&self, name: &str, rego: &str, now: i64) -> Result<()> {
-        let r = self.inner.put_policy(name, rego, now).await;
-        self.changed();
-        r
+        self.changing(self.inner.put_policy(name, rego, now)).await
     }
 
     async fn get_policy(&self, name: &str) -> Result<Option<String>> {
-        self.through(name, |s| &mut s.policies, self.inner.get_policy(name))
-            .await
+        self.through(
+            |s| s.policies.get(name).cloned(),
+            |s, v| keep(&mut s.policies, name, v),
+            self.inner.get_policy(name),
+        )
+        .await
     }
 
     async fn delete_policy(&self, name: &str) -> Result<bool> {
-        let r = self.inner.delete_policy(name).await;
-        self.changed();
-        r
+        self.changing(self.inner.delete_policy(name)).await
     }
 
     async fn list_policies(&self) -> Result<Vec<String>> {
@@ -216,30 +224,20 @@ impl Store for CachedStore {
     }
 
     async fn put_reference_value(&self, rv: &ReferenceValue, now: i64) -> Result<()> {
-        let r = self.inner.put_reference_value(rv, now).await;
-        self.changed();
-        r
+        self.changing(self.inner.put_reference_value(rv, now)).await
     }
 
     async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>> {
-        let Some(epoch) = self.usable().await? else {
-            return self.inner.list_reference_values().await;
-        };
-        if let Some(hit) = &self.lock().reference_values {
-            return Ok(hit.clone());
-        }
-        let v = self.inner.list_reference_values().await?;
-        let mut s = self.lock();
-        if s.epoch == epoch {
-            s.reference_values = Some(v.clone());
-        }
-        Ok(v)
+        self.through(
+            |s| s.reference_values.clone(),
+            |s, v| s.reference_values = Some(v),
+            self.inner.list_reference_values(),
+        )
+        .await
     }
 
     async fn delete_reference_value(&self, name: &str) -> Result<bool> {
-        let r = self.inner.delete_reference_value(name).await;
-        self.changed();
-        r
+        self.changing(self.inner.delete_reference_value(name)).await
     }
 
     async fn record_session(&self, nonce: &str, row: &SessionRow) -> Result<SessionClaim> {
