@@ -6,7 +6,7 @@
 //! the broker's business, so a database dump reveals no resource.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -171,12 +171,12 @@ fn migrator() -> Migrator {
 /// The two writes of every handshake (the nonce's session row and the audit
 /// row of the release) are group-committed: callers queue them and wait,
 /// and whichever arrives while no batch is being written starts a task that
-/// writes everything queued so far with one multi-row statement per table,
-/// then answers each caller. Under load a batch holds many handshakes, so
-/// the per-statement cost (a hop to sqlx's SQLite worker thread and back, a
-/// WAL commit; a round trip to PostgreSQL) is shared by all of them; alone,
-/// a write is a batch of one and waits for nothing. Nothing is acknowledged
-/// before its statement has committed.
+/// writes everything queued so far in one transaction (on PostgreSQL, one
+/// multi-row statement per table), then answers each caller. Under load a
+/// batch holds many handshakes, so the per-commit cost (a WAL commit on
+/// SQLite, through a connection of our own; a round trip to PostgreSQL) is
+/// shared by all of them; alone, a write is a batch of one and waits for
+/// nothing. Nothing is acknowledged before its batch has committed.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
@@ -231,8 +231,9 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 /// followed by random bytes. Keys made close in time sort close together
 /// (in hex, at the end of the b-tree; in base64, whose alphabet is not in
 /// byte order, in runs that move every few seconds), so a batch of inserts
-/// touches a few neighbouring index pages rather than one random page each (SQLite writes every page a commit
-/// touches to its WAL whole, 4 KiB). The random part (26 bytes of a nonce,
+/// touches a few neighbouring index pages rather than one random page each
+/// (SQLite writes every page a commit touches to its WAL whole, 4 KiB). The
+/// random part (26 bytes of a nonce,
 /// 10 of an audit id) keeps them unpredictable and unique.
 pub(crate) fn time_ordered<const N: usize>() -> Result<[u8; N]> {
     let mut out = [0u8; N];
@@ -249,6 +250,20 @@ pub(crate) fn time_ordered<const N: usize>() -> Result<[u8; N]> {
 fn direct_error(e: &rusqlite::Error) -> Error {
     Error::Storage(e.to_string())
 }
+
+/// The handshake's two inserts and the session row's read, spelled once for
+/// both writers: the rusqlite one (a row a statement) and sqlx's multi-row
+/// statements append `placeholders(rows, columns)` and the conflict clause.
+/// (SQLite takes `$1` as a parameter named "$1", bound by position.)
+const SESSION_INSERT: &str =
+    "INSERT INTO sessions (nonce, expires_at, evidence_digest, binding_digest, token) VALUES ";
+/// The primary key makes the nonce single-use: a row that exists already
+/// is left as it is, and the insert reports no change.
+const SESSION_CONFLICT: &str = " ON CONFLICT (nonce) DO NOTHING";
+const AUDIT_INSERT: &str = "INSERT INTO audit_log \
+    (id, at, client, evidence_digest, resource, policy, result, reason) VALUES ";
+const SESSION_SELECT: &str =
+    "SELECT expires_at, evidence_digest, binding_digest, token FROM sessions WHERE nonce = $1";
 
 type SessionWrite = (String, SessionRow, oneshot::Sender<Result<SessionClaim>>);
 type AuditWrite = (AuditRow, oneshot::Sender<Result<()>>);
@@ -322,12 +337,12 @@ impl DirectSqlite {
         let written = (|| -> rusqlite::Result<Vec<bool>> {
             let mut inserted = Vec::with_capacity(sessions.len());
             {
-                // The primary key makes the nonce single-use: a row that
-                // exists already leaves `changes` at 0.
-                let mut st = tx.prepare_cached(
-                    "INSERT INTO sessions (nonce, expires_at, evidence_digest, binding_digest, token) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (nonce) DO NOTHING",
-                )?;
+                static ONE_SESSION: LazyLock<String> = LazyLock::new(|| {
+                    format!("{SESSION_INSERT}{}{SESSION_CONFLICT}", placeholders(1, 5))
+                });
+                static ONE_AUDIT: LazyLock<String> =
+                    LazyLock::new(|| format!("{AUDIT_INSERT}{}", placeholders(1, 8)));
+                let mut st = tx.prepare_cached(&ONE_SESSION)?;
                 for (nonce, row, _) in &sessions {
                     inserted.push(
                         st.execute(rusqlite::params![
@@ -339,10 +354,7 @@ impl DirectSqlite {
                         ])? > 0,
                     );
                 }
-                let mut st = tx.prepare_cached(
-                    "INSERT INTO audit_log (id, at, client, evidence_digest, resource, policy, result, reason) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
+                let mut st = tx.prepare_cached(&ONE_AUDIT)?;
                 for ((row, _), id) in audits.iter().zip(&ids) {
                     st.execute(rusqlite::params![
                         id,
@@ -383,18 +395,14 @@ impl DirectSqlite {
 }
 
 fn existing_direct(conn: &rusqlite::Connection, nonce: &str) -> Result<SessionClaim> {
-    conn.query_row(
-        "SELECT expires_at, evidence_digest, binding_digest, token FROM sessions WHERE nonce = ?1",
-        [nonce],
-        |r| {
-            Ok(SessionRow {
-                expires_at: r.get(0)?,
-                evidence_digest: r.get(1)?,
-                binding_digest: r.get(2)?,
-                token: r.get(3)?,
-            })
-        },
-    )
+    conn.query_row(SESSION_SELECT, [nonce], |r| {
+        Ok(SessionRow {
+            expires_at: r.get(0)?,
+            evidence_digest: r.get(1)?,
+            binding_digest: r.get(2)?,
+            token: r.get(3)?,
+        })
+    })
     .map(SessionClaim::Existing)
     .map_err(|e| direct_error(&e))
 }
@@ -628,8 +636,7 @@ impl SqlStore {
         // The primary key makes this atomic across replicas: exactly one
         // INSERT of a nonce succeeds; RETURNING names the rows that did.
         let sql = format!(
-            "INSERT INTO sessions (nonce, expires_at, evidence_digest, binding_digest, token) \
-             VALUES {} ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+            "{SESSION_INSERT}{}{SESSION_CONFLICT} RETURNING nonce",
             placeholders(chunk.len(), 5)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -665,24 +672,18 @@ impl SqlStore {
     }
 
     async fn existing_session(&self, nonce: &str) -> Result<SessionClaim> {
-        let existing = sqlx::query(
-            "SELECT expires_at, evidence_digest, binding_digest, token FROM sessions WHERE nonce = $1",
-        )
-        .bind(nonce)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| {
-            Error::Storage("the nonce's session row was neither inserted nor found".into())
-        })?;
+        let existing = sqlx::query(SESSION_SELECT)
+            .bind(nonce)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                Error::Storage("the nonce's session row was neither inserted nor found".into())
+            })?;
         Ok(SessionClaim::Existing(session_row(&existing)?))
     }
 
     async fn write_audits(&self, chunk: Vec<AuditWrite>) {
-        let sql = format!(
-            "INSERT INTO audit_log (id, at, client, evidence_digest, resource, policy, result, reason) \
-             VALUES {}",
-            placeholders(chunk.len(), 8)
-        );
+        let sql = format!("{AUDIT_INSERT}{}", placeholders(chunk.len(), 8));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (row, _) in &chunk {
             let Ok(id) = time_ordered::<16>() else {
