@@ -32,15 +32,24 @@ impl Postgres {
         let mut cmd = if self.as_postgres {
             // initdb refuses to run as root: run the server as `postgres`.
             let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]);
+            c.args(["-u", "postgres", "--", args[0]]);
             c
         } else {
             Command::new(args[0])
         };
-        if self.as_postgres {
-            cmd.arg(args[0]);
-        }
         cmd.args(&args[1..]).output().unwrap()
+    }
+
+    /// Runs `args`; fails the test with their standard error unless they
+    /// succeed.
+    fn run_ok(&self, args: &[&str]) {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts a cluster; `None` (with the reason printed) when PostgreSQL
@@ -78,7 +87,7 @@ impl Postgres {
             as_postgres: root,
         };
         let initdb = pg.bin.join("initdb");
-        let out = pg.run(&[
+        pg.run_ok(&[
             initdb.to_str().unwrap(),
             "-D",
             pg.data.to_str().unwrap(),
@@ -89,18 +98,13 @@ impl Postgres {
             "UTF8",
             "--no-sync",
         ]);
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let opts = format!(
             "-c listen_addresses='' -k {} -p 5432 -c fsync=off -c max_connections=50",
             pg.socket_dir.display()
         );
         let pg_ctl = pg.bin.join("pg_ctl");
         let log = pg.data.join("server.log");
-        let out = pg.run(&[
+        pg.run_ok(&[
             pg_ctl.to_str().unwrap(),
             "-D",
             pg.data.to_str().unwrap(),
@@ -111,11 +115,6 @@ impl Postgres {
             "-w",
             "start",
         ]);
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         Some(pg)
     }
 
