@@ -137,11 +137,7 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let broker_us = broker_cpu.map(|c| c * 1e6 / r.handshakes as f64);
     // The signature work of one handshake, measured now on this machine.
-    let floor_us = if broker_us.is_some() {
-        Some(signature_floor_us()?)
-    } else {
-        None
-    };
+    let floor_us = broker_us.map(|_| signature_floor_us()).transpose()?;
     let outside = broker_us.zip(floor_us).map(|(b, f)| ((b - f) / b).max(0.0));
     if a.json {
         println!(
