@@ -62,6 +62,49 @@ impl Retry {
     }
 }
 
+/// Resolves a URL whose host is an IP address without a lookup.
+///
+/// With a timeout set, ureq's default resolver runs every lookup on a new
+/// thread so that it can give up on a slow DNS server, and it looks up
+/// before it checks the connection pool, so every request started a thread,
+/// even for `127.0.0.1`. Under load (`rootline bench kbs`: three requests a
+/// handshake from each guest) those thread starts and their stacks' unmaps
+/// were most of the load generator's system calls, and the unmaps sent
+/// TLB-shootdown interrupts to the broker's core. Names still go to the
+/// default resolver.
+#[derive(Debug)]
+struct LiteralResolver;
+
+impl ureq::unversioned::resolver::Resolver for LiteralResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let literal = uri.host().and_then(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok()
+        });
+        let port = uri.port_u16().or(match uri.scheme_str() {
+            Some("http") => Some(80),
+            Some("https") => Some(443),
+            _ => None,
+        });
+        match (literal, port) {
+            (Some(ip), Some(port)) => {
+                let mut addrs = self.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                Ok(addrs)
+            }
+            _ => ureq::unversioned::resolver::DefaultResolver::default()
+                .resolve(uri, config, timeout),
+        }
+    }
+}
+
 /// A client for one broker.
 #[derive(Debug, Clone)]
 pub struct KbsClient {
@@ -158,12 +201,16 @@ impl KbsClient {
             ))
             .root_certs(roots)
             .build();
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
             .tls_config(tls)
-            .build()
-            .new_agent();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::default(),
+            LiteralResolver,
+        );
         Ok(Self {
             base,
             agent,
@@ -452,6 +499,29 @@ mod tests {
         ] {
             assert!(resource_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ip_literals_resolve_without_a_lookup() {
+        use ureq::unversioned::resolver::Resolver as _;
+        let config = ureq::config::Config::default();
+        let resolve = |u: &str| {
+            let uri: ureq::http::Uri = u.parse().unwrap();
+            LiteralResolver
+                .resolve(&uri, &config, Default::default())
+                .map(|a| a.iter().copied().collect::<Vec<_>>())
+        };
+        assert_eq!(
+            resolve("http://127.0.0.1:8080/kbs").unwrap(),
+            ["127.0.0.1:8080".parse().unwrap()]
+        );
+        assert_eq!(
+            resolve("https://[::1]/kbs").unwrap(),
+            ["[::1]:443".parse().unwrap()]
+        );
+        // A name still goes to the system resolver.
+        let local = resolve("http://localhost:9/").unwrap();
+        assert!(!local.is_empty() && local.iter().all(|a| a.ip().is_loopback() && a.port() == 9));
     }
 
     #[test]
