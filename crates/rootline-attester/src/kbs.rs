@@ -21,6 +21,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rootline_jose::TeeKey;
 use serde_json::{Value, json};
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport,
+};
 
 use crate::{Attester, Error};
 
@@ -80,7 +83,7 @@ impl ureq::unversioned::resolver::Resolver for LiteralResolver {
         &self,
         uri: &ureq::http::Uri,
         config: &ureq::config::Config,
-        timeout: ureq::unversioned::transport::NextTimeout,
+        timeout: NextTimeout,
     ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
         let literal = uri.host().and_then(|h| {
             h.trim_start_matches('[')
@@ -102,6 +105,94 @@ impl ureq::unversioned::resolver::Resolver for LiteralResolver {
             _ => ureq::unversioned::resolver::DefaultResolver::default()
                 .resolve(uri, config, timeout),
         }
+    }
+}
+
+/// Sends each request's head and body in one write, as guests' HTTP
+/// clients (hyper, under reqwest) do.
+///
+/// ureq transmits the head and then the body, so every POST reached the
+/// broker as two segments: two reads there, often with a wake-up between
+/// them, for one request. The connection's output is kept until the client
+/// waits for the answer (or 64 KiB are pending) and then written at once;
+/// over TLS that also makes one record instead of two.
+#[derive(Debug)]
+struct Coalesce;
+
+/// Output pending in a [`Coalesced`] transport before it is written anyway.
+const COALESCE_MAX: usize = 64 * 1024;
+
+impl Connector<Box<dyn Transport>> for Coalesce {
+    type Out = Coalesced;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails,
+        chained: Option<Box<dyn Transport>>,
+    ) -> Result<Option<Coalesced>, ureq::Error> {
+        Ok(chained.map(|inner| Coalesced {
+            inner,
+            pending: Vec::new(),
+        }))
+    }
+}
+
+/// A transport whose output waits in `pending`; see [`Coalesce`].
+#[derive(Debug)]
+struct Coalesced {
+    inner: Box<dyn Transport>,
+    pending: Vec<u8>,
+}
+
+impl Coalesced {
+    fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let mut rest = self.pending.as_slice();
+        while !rest.is_empty() {
+            let out = self.inner.buffers().output();
+            let n = out.len().min(rest.len());
+            let (now, later) = rest.split_at(n);
+            if let Some(dst) = out.get_mut(..n) {
+                dst.copy_from_slice(now);
+            }
+            self.inner.transmit_output(n, timeout)?;
+            rest = later;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+impl Transport for Coalesced {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let out = self.inner.buffers().output();
+        self.pending
+            .extend_from_slice(out.get(..amount).unwrap_or(out));
+        if self.pending.len() >= COALESCE_MAX {
+            self.flush(timeout)?;
+        }
+        Ok(())
+    }
+
+    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.inner.maybe_await_input(timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.flush(timeout)?;
+        self.inner.await_input(timeout)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
     }
 }
 
@@ -208,7 +299,7 @@ impl KbsClient {
             .build();
         let agent = ureq::Agent::with_parts(
             config,
-            ureq::unversioned::transport::DefaultConnector::default(),
+            DefaultConnector::default().chain(Coalesce),
             LiteralResolver,
         );
         Ok(Self {

@@ -228,3 +228,53 @@ fn refusals_are_final_and_transient_failures_give_up() {
     let (url, _) = serve(Arc::new(|_, _: &Seen| (200, vec![], "{}".into())));
     assert!(client(&url).attest(&mut sim).is_err());
 }
+
+/// A POST's head and body reach the broker in one write (as from guests'
+/// hyper-based clients), so the broker's first read holds the whole request.
+#[test]
+fn a_request_arrives_in_one_write() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let first_reads = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+    let log = first_reads.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            // The request is read once; the client writes nothing more
+            // before it reads the answer.
+            let mut buf = vec![0; 64 * 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            buf.truncate(n);
+            log.lock().unwrap().push(buf);
+            let (status, headers, body) = challenge();
+            let resp = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n\r\n{body}",
+                body.len(),
+                headers.join("\r\n")
+            );
+            let _ = s.write_all(resp.as_bytes());
+        }
+    });
+    let (mut sim, _) = SimAttester::generate([7; 48]).unwrap();
+    let mut c = client(&url);
+    c.retry = Retry::none();
+    // /attest is answered with a challenge, which is not a token: the
+    // attempt fails after the broker has read the request.
+    assert!(c.attest(&mut sim).is_err());
+    let reads = first_reads.lock().unwrap();
+    assert_eq!(reads.len(), 2, "auth and attest");
+    for r in reads.iter() {
+        let text = String::from_utf8_lossy(r);
+        let (head, body) = text.split_once("\r\n\r\n").expect("a whole head");
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .expect("content-length");
+        assert!(len > 0, "{head}");
+        assert_eq!(body.len(), len, "the body came with the head: {text}");
+    }
+}

@@ -12,6 +12,7 @@ use rootline_broker::appraise::ReferenceValueAppraiser;
 use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
 use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
+use rootline_broker::tls::{PeerAddr, TlsListener, server_config};
 use rootline_broker::{Broker, BrokerOptions, Clock};
 
 struct Served {
@@ -21,6 +22,16 @@ struct Served {
 }
 
 fn serve(sim_roots: Vec<Vec<u8>>, measurement: &str, secret: &[u8]) -> Served {
+    serve_with(sim_roots, measurement, secret, None)
+}
+
+/// As `serve`; with `tls` (certificate and key PEM), over HTTPS.
+fn serve_with(
+    sim_roots: Vec<Vec<u8>>,
+    measurement: &str,
+    secret: &[u8],
+    tls: Option<(String, String)>,
+) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
@@ -71,12 +82,22 @@ fn serve(sim_roots: Vec<Vec<u8>>, measurement: &str, secret: &[u8]) -> Served {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let app = rootline_broker::app(broker);
+        let Some((cert, key)) = tls else {
+            tokio::spawn(async move {
+                axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await
+                    .unwrap();
+            });
+            return format!("http://{addr}");
+        };
+        let cfg = server_config(cert.as_bytes(), key.as_bytes()).unwrap();
+        let l = TlsListener::new(l, cfg).unwrap();
         tokio::spawn(async move {
-            axum::serve(l, app.into_make_service_with_connect_info::<SocketAddr>())
+            axum::serve(l, app.into_make_service_with_connect_info::<PeerAddr>())
                 .await
                 .unwrap();
         });
-        format!("http://{addr}")
+        format!("https://{addr}")
     });
     Served {
         _rt: rt,
@@ -201,4 +222,51 @@ fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     let out = rootline(&["attest", "--kbs", &b.url, "--tee", "sim"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn get_resource_over_https_trusting_the_given_ca() {
+    let good = "11".repeat(48);
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, pkcs8) = SimAttester::generate([0x11; 48]).unwrap();
+    let key = dir.path().join("sim.pk8");
+    std::fs::write(&key, &pkcs8).unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ck.cert.pem()).unwrap();
+    let b = serve_with(
+        vec![sim.public_key()],
+        &good,
+        b"over tls",
+        Some((ck.cert.pem(), ck.signing_key.serialize_pem())),
+    );
+    assert!(b.url.starts_with("https://127.0.0.1:"), "{}", b.url);
+    let get = |extra: &[&str]| {
+        let mut args = vec![
+            "get-resource",
+            "kbs:///default/key/one",
+            "--kbs",
+            &b.url,
+            "--tee",
+            "sim",
+            "--sim-key",
+            key.to_str().unwrap(),
+            "--sim-measurement",
+            &good,
+        ];
+        args.extend_from_slice(extra);
+        rootline(&args)
+    };
+    let out = get(&["--cacert", ca.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"over tls");
+    // Without the CA the broker's certificate is not trusted.
+    let out = get(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
 }
