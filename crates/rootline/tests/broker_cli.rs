@@ -444,3 +444,71 @@ fn two_serve_processes_on_postgres_one_killed_mid_load() {
     let (st, secret) = guest(&sim, &M, &b.addr, &b.addr, &b.addr, "load/a/0");
     assert_eq!((st, secret.as_slice()), (200, b"load/a/0".as_slice()));
 }
+
+/// `bench kbs --url` against a `rootline serve` on this machine: the load
+/// runs without errors and the broker process is found by its port, so its
+/// CPU time per handshake is reported beside the signature floor.
+#[test]
+fn bench_kbs_against_a_served_broker_reports_its_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _) = setup(dir.path());
+    let sim_key = dir.path().join("sim.pk8");
+    let out = Command::new(bin())
+        .args(["bench", "kbs", "--url", "http://127.0.0.1:9", "--sim-key"])
+        .arg(&sim_key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let root = text
+        .split("--sim-root ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"))
+        .trim()
+        .to_owned();
+    let data = dir.path().join("data");
+    let pubkey = dir.path().join("admin.key.pub");
+    let srv = Server::start(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--admin-public-key",
+            pubkey.to_str().unwrap(),
+            "--sim-root",
+            &root,
+        ],
+        &[],
+    );
+    let url = srv.url();
+    let set = |args: &[&str]| assert_eq!(admin(dir.path(), &url, "admin.key", args).0, 0);
+    set(&[
+        "reference",
+        "set",
+        "bench-m",
+        "--tee",
+        sim::TEE_NAME,
+        "--claim",
+        "measurement",
+        "--value",
+        &"5a".repeat(48),
+    ]);
+    set(&["resource", "set", "default/bench/key", "--value", "b"]);
+    let out = Command::new(bin())
+        .args(["bench", "kbs", "--url", &url, "--sim-key"])
+        .arg(&sim_key)
+        .args(["--duration", "1", "--concurrency", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["errors"], 0, "{j}");
+    assert!(j["handshakes"].as_u64().unwrap() > 0, "{j}");
+    assert_eq!(j["in_process_broker"], false, "{j}");
+    assert_eq!(j["broker_pid"], srv.child.id(), "{j}");
+    assert!(j["broker_us_per_handshake"].as_f64().unwrap() > 0.0, "{j}");
+    assert!(j["signature_floor_us"].as_f64().unwrap() > 0.0, "{j}");
+}

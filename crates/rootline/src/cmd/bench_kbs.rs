@@ -3,13 +3,15 @@
 //! percentiles, against a broker on this machine.
 //!
 //! With `--url`, the broker must trust the simulated root given with
-//! `--sim-key` (its `sim_roots`) and hold `--resource`. Without `--url`, a
-//! broker is started in this process (SQLite in a temporary directory, a
-//! fresh simulated root, a reference value for the guests' measurement and
-//! one resource), and shares the machine's cores with the load generator:
-//! the rate is then for both together, and the broker threads' own CPU time
-//! (from /proc/self/task) gives its cost per handshake and the handshakes
-//! one core of broker sustains.
+//! `--sim-key` (its `sim_roots`) and hold `--resource`; when it is a process
+//! on this machine that /proc lets us read (found by its listening port),
+//! its CPU time over the run is reported too. Without `--url`, a broker is
+//! started in this process (SQLite in a temporary directory, a fresh
+//! simulated root, a reference value for the guests' measurement and one
+//! resource), with half the cores' worth of runtime threads, and shares the
+//! machine with the load generator: the rate is then for both together, and
+//! the broker threads' own CPU time (from /proc/self/task) gives its cost per
+//! handshake and the handshakes one core of broker sustains.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,12 +24,16 @@ use serde_json::json;
 /// Flags of `rootline bench kbs`.
 #[derive(clap::Args)]
 pub(crate) struct KbsArgs {
-    /// The broker (127.0.0.1, ::1 or localhost only). Without it, a broker
-    /// is started in this process.
+    /// The broker (127.0.0.1, ::1 or localhost only). When it is a process
+    /// on this machine that /proc lets us read, its CPU time per handshake
+    /// is reported. Without --url, a broker is started in this process.
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// Concurrent guests (threads, each with its own connection).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Concurrent guests (threads, each with its own connection). The
+    /// default keeps a broker core busy: with fewer guests than that it
+    /// idles between requests and pays a wake-up for each, which is latency
+    /// rather than the cost of a handshake.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     concurrency: u32,
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -50,19 +56,40 @@ pub(crate) struct KbsArgs {
         value_name = "REPO/TYPE/TAG"
     )]
     resource: String,
-    /// Without --url: runtime threads of the in-process broker.
-    #[arg(long, default_value_t = 2)]
-    broker_threads: usize,
-    /// Print one JSON object: handshakes, errors, per_sec, p50_ms, p90_ms, p99_ms, cores.
+    /// Without --url: runtime threads of the in-process broker [default:
+    /// half the cores, at least one. The load generator needs the rest; a
+    /// broker with more threads than cores to run them on measures their
+    /// contention, not the cost of a handshake].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    broker_threads: Option<u16>,
+    /// Print one JSON object: handshakes, errors, per_sec, p50_ms, p90_ms,
+    /// p99_ms, cores, and when the broker's CPU time is known
+    /// broker_us_per_handshake, handshakes_per_broker_core_second,
+    /// signature_floor_us and fraction_outside_signature_work.
     #[arg(long)]
     json: bool,
 }
 
 const MEASUREMENT: [u8; 48] = [0x5a; 48];
 
+/// The TCP port of a broker URL (the scheme's when none is written).
+fn url_port(url: &str) -> Option<u16> {
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    uri.port_u16().or(match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    })
+}
+
 pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
     let tmp;
     let mut _local = None;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let broker_threads = a.broker_threads.map_or((cores / 2).max(1), usize::from);
+    // Where the broker's CPU time comes from: its threads in this process,
+    // or a process on this machine that listens on the URL's port.
+    let mut broker_pid = None;
     let (url, sim_pkcs8, measurement) = match &a.url {
         Some(u) => {
             if !loadgen::is_loopback(u) {
@@ -90,6 +117,9 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 anyhow::ensure!(b.len() == 48, "--sim-measurement must be 48 bytes");
                 m.copy_from_slice(&b);
             }
+            broker_pid = url_port(u)
+                .and_then(super::local_broker::listening_pid)
+                .filter(|pid| *pid != std::process::id());
             (u.clone(), super::read_input(key)?, m)
         }
         None => {
@@ -98,7 +128,7 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
             let b = super::local_broker::LocalBroker::start(
                 tmp.path(),
                 vec![sim.public_key()],
-                a.broker_threads,
+                broker_threads,
             )?;
             b.put_reference_value(
                 "bench-measurement",
@@ -110,8 +140,8 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
             let url = b.url.clone();
             if !a.json {
                 eprintln!(
-                    "in-process broker on {url} ({} runtime threads)",
-                    a.broker_threads
+                    "in-process broker on {url} ({broker_threads} runtime thread{})",
+                    if broker_threads == 1 { "" } else { "s" }
                 );
             }
             _local = Some(b);
@@ -127,13 +157,17 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
         sim_pkcs8,
         measurement,
     };
-    let cpu0 = super::local_broker::broker_cpu_ns();
+    let broker_cpu_ns = || match broker_pid {
+        Some(pid) => super::local_broker::process_cpu_ns(pid),
+        None => super::local_broker::broker_cpu_ns(),
+    };
+    let measured = a.url.is_none() || broker_pid.is_some();
+    let cpu0 = broker_cpu_ns();
     let r = loadgen::run(&cfg)?;
-    // In process, the broker's own CPU time per handshake tells what one
-    // core of broker buys, apart from the load generator's share.
-    let broker_cpu = (a.url.is_none() && r.handshakes > 0)
-        .then(|| super::local_broker::broker_cpu_ns().saturating_sub(cpu0) as f64 / 1e9);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // The broker's own CPU time per handshake tells what one core of broker
+    // buys, apart from the load generator's share.
+    let broker_cpu =
+        (measured && r.handshakes > 0).then(|| broker_cpu_ns().saturating_sub(cpu0) as f64 / 1e9);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let broker_us = broker_cpu.map(|c| c * 1e6 / r.handshakes as f64);
     // The signature work of one handshake, measured now on this machine.
@@ -155,6 +189,8 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 "concurrency": a.concurrency,
                 "cores": cores,
                 "in_process_broker": a.url.is_none(),
+                "broker_threads": a.url.is_none().then_some(broker_threads),
+                "broker_pid": broker_pid,
                 "broker_cpu_seconds": broker_cpu,
                 "broker_us_per_handshake": broker_us,
                 "handshakes_per_broker_core_second": broker_cpu.map(|c| r.handshakes as f64 / c.max(1e-9)),
@@ -177,11 +213,20 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
             ms(r.p99)
         );
         if let Some(c) = broker_cpu {
+            let who = match broker_pid {
+                Some(pid) => format!("broker process {pid}"),
+                None => "broker threads".to_owned(),
+            };
             println!(
-                "broker threads used {:.2} CPU s: {:.0} us per handshake, {:.0} handshakes per broker core-second",
+                "{who} used {:.2} CPU s: {:.0} us per handshake, {:.0} handshakes per broker core-second",
                 c,
                 c * 1e6 / r.handshakes as f64,
                 r.handshakes as f64 / c.max(1e-9)
+            );
+        }
+        if broker_cpu.is_none() {
+            println!(
+                "the broker's CPU time is unknown: no process on this machine that /proc lets us read listens on the URL's port"
             );
         }
         if let (Some(f), Some(o)) = (floor_us, outside) {

@@ -21,21 +21,80 @@ pub(crate) const THREAD_NAME: &str = "rootline-broker";
 /// CPU time, in nanoseconds, of this process's broker threads so far: the
 /// runtime's and SQLite's workers (Linux `/proc/self/task/*/schedstat`).
 pub(crate) fn broker_cpu_ns() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+    tasks_cpu_ns(Path::new("/proc/self/task"), |comm| {
+        // comm holds the first 15 bytes of the name.
+        THREAD_NAME.starts_with(comm) || comm.starts_with("sqlx-sqlite")
+    })
+}
+
+/// CPU time, in nanoseconds, of process `pid`'s threads so far (a thread
+/// that ends in between takes its time with it; a broker's do not end).
+pub(crate) fn process_cpu_ns(pid: u32) -> u64 {
+    tasks_cpu_ns(
+        &Path::new("/proc").join(pid.to_string()).join("task"),
+        |_| true,
+    )
+}
+
+/// The sum of the first field of `schedstat` (time on a CPU, in ns) over the
+/// threads under `task_dir` whose name `keep` accepts.
+fn tasks_cpu_ns(task_dir: &Path, keep: impl Fn(&str) -> bool) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(task_dir) else {
         return 0;
     };
     tasks
         .filter_map(Result::ok)
         .filter(|t| {
-            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| {
-                // comm holds the first 15 bytes of the name.
-                let c = c.trim_end();
-                THREAD_NAME.starts_with(c) || c.starts_with("sqlx-sqlite")
-            })
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| keep(c.trim_end()))
         })
         .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
         .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
+}
+
+/// The process on this machine that listens on TCP `port`, found through
+/// `/proc/net/tcp{,6}` (the listening socket's inode) and the processes'
+/// open files; `None` when no readable process holds it.
+pub(crate) fn listening_pid(port: u16) -> Option<u32> {
+    let inodes: std::collections::HashSet<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    // sl local_address rem_address st ... uid timeout inode
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+                    let listening = *f.get(3)? == "0A";
+                    (listening && local_port == port).then(|| f.get(9).map(|i| (*i).to_owned()))?
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|inode| inode != "0")
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().to_str()?.parse::<u32>().ok()?, e.path())))
+        .find(|(_, dir)| {
+            std::fs::read_dir(dir.join("fd")).is_ok_and(|fds| {
+                fds.filter_map(Result::ok).any(|fd| {
+                    std::fs::read_link(fd.path()).is_ok_and(|target| {
+                        target
+                            .to_str()
+                            .and_then(|t| t.strip_prefix("socket:["))
+                            .and_then(|t| t.strip_suffix(']'))
+                            .is_some_and(|inode| inodes.contains(inode))
+                    })
+                })
+            })
+        })
+        .map(|(pid, _)| pid)
 }
 
 /// A running in-process broker; stops when dropped.
