@@ -445,9 +445,10 @@ fn two_serve_processes_on_postgres_one_killed_mid_load() {
     assert_eq!((st, secret.as_slice()), (200, b"load/a/0".as_slice()));
 }
 
-/// `bench kbs --url` against a `rootline serve` on this machine: the load
-/// runs without errors and the broker process is found by its port, so its
-/// CPU time per handshake is reported beside the signature floor.
+/// `bench kbs --url` against a `rootline serve --worker-threads 1` on this
+/// machine: the load runs without errors and the broker process is found by
+/// its port, so its CPU time per handshake is reported beside the signature
+/// floor.
 #[test]
 fn bench_kbs_against_a_served_broker_reports_its_process() {
     let dir = tempfile::tempdir().unwrap();
@@ -468,6 +469,7 @@ fn bench_kbs_against_a_served_broker_reports_its_process() {
         .to_owned();
     let data = dir.path().join("data");
     let pubkey = dir.path().join("admin.key.pub");
+    // One runtime thread: the load generator has the other core.
     let srv = Server::start(
         &[
             "--data-dir",
@@ -476,6 +478,8 @@ fn bench_kbs_against_a_served_broker_reports_its_process() {
             pubkey.to_str().unwrap(),
             "--sim-root",
             &root,
+            "--worker-threads",
+            "1",
         ],
         &[],
     );

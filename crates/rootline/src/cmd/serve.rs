@@ -86,6 +86,11 @@ pub(crate) struct Args {
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
+    /// Runtime threads that serve requests (default: one per core). Fewer
+    /// leave cores to other work on the machine, such as a load generator.
+    #[arg(long, env = "ROOTLINE_WORKER_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    worker_threads: Option<u16>,
     /// Print the effective configuration (secrets redacted) as JSON and exit.
     #[arg(long)]
     print_config: bool,
@@ -243,7 +248,11 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = a.worker_threads {
+        rt.worker_threads(usize::from(n));
+    }
+    let rt = rt
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
