@@ -68,7 +68,10 @@ pub(crate) fn listening_pid(port: u16) -> Option<u32> {
                     let f: Vec<&str> = l.split_whitespace().collect();
                     let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
                     let listening = *f.get(3)? == "0A";
-                    (listening && local_port == port).then(|| f.get(9).map(|i| (*i).to_owned()))?
+                    if !listening || local_port != port {
+                        return None;
+                    }
+                    f.get(9).map(|inode| (*inode).to_owned())
                 })
                 .collect::<Vec<_>>()
         })
