@@ -70,7 +70,32 @@ enum Command {
     Appraise(cmd::appraise::Args),
 }
 
+/// Exit status for output cut short by a reader that closed the pipe
+/// (`rootline ... | head`), as shells report a process that SIGPIPE ended.
+const EXIT_CLOSED_PIPE: i32 = 141;
+
+/// Rust ignores SIGPIPE, so a write to a closed pipe fails, and `println!`
+/// panics on that failure. Resetting SIGPIPE needs `unsafe`, which this
+/// workspace forbids; instead that one panic ends the process quietly with
+/// [`EXIT_CLOSED_PIPE`]. Every other panic is reported as before.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(EXIT_CLOSED_PIPE);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Verify(a) => cmd::verify::run(a),

@@ -140,3 +140,23 @@ fn bench_kbs_reports_handshakes_and_the_signature_floor() {
     assert!((0.0..1.0).contains(&outside), "{j}");
     assert!(j["cores"].as_u64().unwrap() >= 1, "{j}");
 }
+
+/// Output to a pipe whose reader has gone (`rootline ... | head`) ends the
+/// command quietly with 141, as a SIGPIPE would, instead of a panic.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // Writing the new simulated root's key prints a line to stdout.
+    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .args(["bench", "kbs", "--url", "http://127.0.0.1:9", "--sim-key"])
+        .arg(dir.path().join("sim.pk8"))
+        .stdout(std::process::Stdio::from(writer))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(dir.path().join("sim.pk8").exists());
+}
