@@ -106,6 +106,16 @@ fn serve_with(
     }
 }
 
+/// A simulated guest: its measurement (hex), a directory holding its root
+/// key, the attester and the key's path.
+fn sim_guest() -> (String, tempfile::TempDir, SimAttester, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, pkcs8) = SimAttester::generate([0x11; 48]).unwrap();
+    let key = dir.path().join("sim.pk8");
+    std::fs::write(&key, &pkcs8).unwrap();
+    ("11".repeat(48), dir, sim, key)
+}
+
 fn rootline(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rootline"))
         .args(args)
@@ -115,11 +125,7 @@ fn rootline(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
-    let good = "11".repeat(48);
-    let dir = tempfile::tempdir().unwrap();
-    let (sim, pkcs8) = SimAttester::generate([0x11; 48]).unwrap();
-    let key = dir.path().join("sim.pk8");
-    std::fs::write(&key, &pkcs8).unwrap();
+    let (good, dir, sim, key) = sim_guest();
     let key = key.to_str().unwrap();
     let b = serve(vec![sim.public_key()], &good, b"s3cret \x00 bytes");
 
@@ -226,11 +232,7 @@ fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
 
 #[test]
 fn get_resource_over_https_trusting_the_given_ca() {
-    let good = "11".repeat(48);
-    let dir = tempfile::tempdir().unwrap();
-    let (sim, pkcs8) = SimAttester::generate([0x11; 48]).unwrap();
-    let key = dir.path().join("sim.pk8");
-    std::fs::write(&key, &pkcs8).unwrap();
+    let (good, dir, sim, key) = sim_guest();
     let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, ck.cert.pem()).unwrap();

@@ -56,6 +56,23 @@ impl Server {
         Self { child, addr }
     }
 
+    /// A server on SQLite under `dir/data`, administered with
+    /// `dir/admin.key` (see `setup`), trusting the simulated root `root`.
+    fn start_embedded(dir: &Path, root: &str, extra: &[&str]) -> Self {
+        let data = dir.join("data");
+        let pubkey = dir.join("admin.key.pub");
+        let mut args = vec![
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--admin-public-key",
+            pubkey.to_str().unwrap(),
+            "--sim-root",
+            root,
+        ];
+        args.extend_from_slice(extra);
+        Self::start(&args, &[])
+    }
+
     fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -180,19 +197,8 @@ const M: [u8; 48] = [0x42; 48];
 fn serve_admin_and_guest_over_tcp_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, root) = setup(dir.path());
+    let srv = Server::start_embedded(dir.path(), &root, &[]);
     let data = dir.path().join("data");
-    let pubkey = dir.path().join("admin.key.pub");
-    let srv = Server::start(
-        &[
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--admin-public-key",
-            pubkey.to_str().unwrap(),
-            "--sim-root",
-            &root,
-        ],
-        &[],
-    );
     let url = srv.url();
     let mhex = hex::encode(M);
     let (rc, _) = admin(
@@ -467,22 +473,8 @@ fn bench_kbs_against_a_served_broker_reports_its_process() {
         .unwrap_or_else(|| panic!("{text}"))
         .trim()
         .to_owned();
-    let data = dir.path().join("data");
-    let pubkey = dir.path().join("admin.key.pub");
     // One runtime thread: the load generator has the other core.
-    let srv = Server::start(
-        &[
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--admin-public-key",
-            pubkey.to_str().unwrap(),
-            "--sim-root",
-            &root,
-            "--worker-threads",
-            "1",
-        ],
-        &[],
-    );
+    let srv = Server::start_embedded(dir.path(), &root, &["--worker-threads", "1"]);
     let url = srv.url();
     let set = |args: &[&str]| assert_eq!(admin(dir.path(), &url, "admin.key", args).0, 0);
     set(&[
