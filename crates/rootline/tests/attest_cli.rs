@@ -123,6 +123,25 @@ fn rootline(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `rootline get-resource kbs:///default/key/one` as the simulated guest
+/// with root `key` reporting `measurement`, and `extra` flags.
+fn get_resource(url: &str, key: &str, measurement: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "get-resource",
+        "kbs:///default/key/one",
+        "--kbs",
+        url,
+        "--tee",
+        "sim",
+        "--sim-key",
+        key,
+        "--sim-measurement",
+        measurement,
+    ];
+    args.extend_from_slice(extra);
+    rootline(&args)
+}
+
 #[test]
 fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
     let (good, dir, sim, key) = sim_guest();
@@ -131,20 +150,7 @@ fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
 
     // The secret, decrypted, in a file.
     let out_file = dir.path().join("secret");
-    let out = rootline(&[
-        "get-resource",
-        "kbs:///default/key/one",
-        "--kbs",
-        &b.url,
-        "--tee",
-        "sim",
-        "--sim-key",
-        key,
-        "--sim-measurement",
-        &good,
-        "-o",
-        out_file.to_str().unwrap(),
-    ]);
+    let out = get_resource(&b.url, key, &good, &["-o", out_file.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -181,18 +187,7 @@ fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
     // Another measurement: attested (contraindicated), the resource refused
     // with the reason, exit 1.
     let bad = "22".repeat(48);
-    let out = rootline(&[
-        "get-resource",
-        "kbs:///default/key/one",
-        "--kbs",
-        &b.url,
-        "--tee",
-        "sim",
-        "--sim-key",
-        key,
-        "--sim-measurement",
-        &bad,
-    ]);
+    let out = get_resource(&b.url, key, &bad, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("403") && err.contains("measurement"), "{err}");
@@ -243,22 +238,7 @@ fn get_resource_over_https_trusting_the_given_ca() {
         Some((ck.cert.pem(), ck.signing_key.serialize_pem())),
     );
     assert!(b.url.starts_with("https://127.0.0.1:"), "{}", b.url);
-    let get = |extra: &[&str]| {
-        let mut args = vec![
-            "get-resource",
-            "kbs:///default/key/one",
-            "--kbs",
-            &b.url,
-            "--tee",
-            "sim",
-            "--sim-key",
-            key.to_str().unwrap(),
-            "--sim-measurement",
-            &good,
-        ];
-        args.extend_from_slice(extra);
-        rootline(&args)
-    };
+    let get = |extra: &[&str]| get_resource(&b.url, key.to_str().unwrap(), &good, extra);
     let out = get(&["--cacert", ca.to_str().unwrap()]);
     assert!(
         out.status.success(),
