@@ -72,32 +72,37 @@ enum Command {
 
 /// Exit status for output cut short by a reader that closed the pipe
 /// (`rootline ... | head`), as shells report a process that SIGPIPE ended.
-const EXIT_CLOSED_PIPE: i32 = 141;
+const EXIT_CLOSED_PIPE: u8 = 141;
+
+/// Whether a panic's payload is `println!`'s failure on a closed pipe.
+fn is_closed_stdout(payload: &(dyn std::any::Any + Send)) -> bool {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe")
+}
 
 /// Rust ignores SIGPIPE, so a write to a closed pipe fails, and `println!`
 /// panics on that failure. Resetting SIGPIPE needs `unsafe`, which this
-/// workspace forbids; instead that one panic ends the process quietly with
-/// [`EXIT_CLOSED_PIPE`]. Every other panic is reported as before.
+/// workspace forbids; instead that one panic is not reported, and `main`
+/// catches it once the stack has unwound (so temporary directories and
+/// child processes such as swtpm are cleaned up) and exits with
+/// [`EXIT_CLOSED_PIPE`]. Every other panic is reported and goes on as before.
 fn quiet_on_closed_stdout() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(EXIT_CLOSED_PIPE);
+        if !is_closed_stdout(info.payload()) {
+            report(info);
         }
-        report(info);
     }));
 }
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let run = std::panic::AssertUnwindSafe(|| match cli.command {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Eventlog(c) => cmd::eventlog::run(c),
         Command::Demo(a) => cmd::demo::run(a),
@@ -109,6 +114,13 @@ fn main() -> ExitCode {
         Command::Measure(c) => cmd::measure::run(c),
         Command::Reference(a) => cmd::reference::run(a),
         Command::Appraise(a) => cmd::appraise::run(a),
+    });
+    let result = match std::panic::catch_unwind(run) {
+        Ok(r) => r,
+        Err(payload) if is_closed_stdout(payload.as_ref()) => {
+            return ExitCode::from(EXIT_CLOSED_PIPE);
+        }
+        Err(payload) => std::panic::resume_unwind(payload),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -146,8 +146,13 @@ fn bench_kbs_reports_handshakes_and_the_signature_floor() {
 #[test]
 fn a_closed_stdout_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
+    // A pipe whose reader has ended: the writing end of `true`'s stdin.
+    let mut reader = Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
     // Writing the new simulated root's key prints a line to stdout.
     let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
         .args(["bench", "kbs", "--url", "http://127.0.0.1:9", "--sim-key"])
