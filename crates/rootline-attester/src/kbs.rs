@@ -114,8 +114,13 @@ impl ureq::unversioned::resolver::Resolver for LiteralResolver {
 /// ureq transmits the head and then the body, so every POST reached the
 /// broker as two segments: two reads there, often with a wake-up between
 /// them, for one request. The connection's output is kept until the client
-/// waits for the answer (or 64 KiB are pending) and then written at once;
-/// over TLS that also makes one record instead of two.
+/// waits for the answer (`await_input`, or 64 KiB pending) and then written
+/// at once; over TLS that also makes one record instead of two.
+///
+/// ureq may skip `await_input` when input is already buffered (an early
+/// answer, or more after a `100 Continue`); output still pending then is
+/// never sent, and such a connection reports itself closed so that the
+/// pool never reuses it with those bytes in front of the next request.
 #[derive(Debug)]
 struct Coalesce;
 
@@ -133,31 +138,48 @@ impl Connector<Box<dyn Transport>> for Coalesce {
         Ok(chained.map(|inner| Coalesced {
             inner,
             pending: Vec::new(),
+            broken: false,
         }))
     }
 }
 
 /// A transport whose output waits in `pending`; see [`Coalesce`].
-#[derive(Debug)]
 struct Coalesced {
     inner: Box<dyn Transport>,
     pending: Vec<u8>,
+    /// A write failed part-way: what is on the wire is unknown.
+    broken: bool,
+}
+
+impl std::fmt::Debug for Coalesced {
+    // Not the pending bytes: they hold cookies and tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Coalesced({} bytes pending)", self.pending.len())
+    }
 }
 
 impl Coalesced {
+    /// Writes what is pending, dropping each part once it is sent.
     fn flush(&mut self, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        let mut rest = self.pending.as_slice();
-        while !rest.is_empty() {
+        while !self.pending.is_empty() {
             let out = self.inner.buffers().output();
-            let n = out.len().min(rest.len());
-            let (now, later) = rest.split_at(n);
-            if let Some(dst) = out.get_mut(..n) {
-                dst.copy_from_slice(now);
+            let n = out.len().min(self.pending.len());
+            let (Some(dst), Some(src)) = (out.get_mut(..n), self.pending.get(..n)) else {
+                break;
+            };
+            if n == 0 {
+                self.broken = true;
+                return Err(ureq::Error::Io(std::io::Error::other(
+                    "the connection has no output buffer",
+                )));
             }
-            self.inner.transmit_output(n, timeout)?;
-            rest = later;
+            dst.copy_from_slice(src);
+            if let Err(e) = self.inner.transmit_output(n, timeout) {
+                self.broken = true;
+                return Err(e);
+            }
+            self.pending.drain(..n);
         }
-        self.pending.clear();
         Ok(())
     }
 }
@@ -177,18 +199,13 @@ impl Transport for Coalesced {
         Ok(())
     }
 
-    fn maybe_await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.flush(timeout)?;
-        self.inner.maybe_await_input(timeout)
-    }
-
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         self.flush(timeout)?;
         self.inner.await_input(timeout)
     }
 
     fn is_open(&mut self) -> bool {
-        self.inner.is_open()
+        self.pending.is_empty() && !self.broken && self.inner.is_open()
     }
 
     fn is_tls(&self) -> bool {
@@ -571,7 +588,7 @@ pub fn base64(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     #[test]
@@ -590,6 +607,94 @@ mod tests {
         ] {
             assert!(resource_path(bad).is_err(), "{bad}");
         }
+    }
+
+    /// An inner transport that records each write, and fails writes when
+    /// told to.
+    #[derive(Debug)]
+    struct Recording {
+        buffers: ureq::unversioned::transport::LazyBuffers,
+        writes: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+        fail: bool,
+    }
+
+    impl Transport for Recording {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+        fn transmit_output(&mut self, amount: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+            if self.fail {
+                return Err(ureq::Error::Io(std::io::Error::other("refused")));
+            }
+            let data = self.buffers.output()[..amount].to_vec();
+            self.writes.lock().unwrap().push(data);
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            true
+        }
+    }
+
+    /// A coalescing transport over a recording one (output buffer `out`
+    /// bytes), and the record.
+    fn coalesced(out: usize, fail: bool) -> (Coalesced, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+        let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let inner = Recording {
+            buffers: ureq::unversioned::transport::LazyBuffers::new(1024, out),
+            writes: writes.clone(),
+            fail,
+        };
+        let t = Coalesced {
+            inner: Box::new(inner),
+            pending: Vec::new(),
+            broken: false,
+        };
+        (t, writes)
+    }
+
+    /// Writes `data` through `t` as ureq does: into the output buffer, then
+    /// `transmit_output`.
+    fn send(t: &mut Coalesced, data: &[u8]) {
+        t.buffers().output()[..data.len()].copy_from_slice(data);
+        t.transmit_output(data.len(), NextTimeout::default())
+            .unwrap();
+    }
+
+    #[test]
+    fn head_and_body_leave_in_one_write_when_the_answer_is_awaited() {
+        let (mut t, writes) = coalesced(4096, false);
+        send(&mut t, b"POST /kbs/v0/attest HTTP/1.1\r\n\r\n");
+        send(&mut t, b"{\"body\":1}");
+        assert!(writes.lock().unwrap().is_empty(), "nothing before the wait");
+        // Bytes still pending: the pool must not take the connection.
+        assert!(!t.is_open());
+        t.await_input(NextTimeout::default()).unwrap();
+        assert_eq!(
+            *writes.lock().unwrap(),
+            [b"POST /kbs/v0/attest HTTP/1.1\r\n\r\n{\"body\":1}".to_vec()]
+        );
+        assert!(t.is_open());
+
+        // More than the inner buffer holds: in order, in its chunks.
+        let (mut t, writes) = coalesced(8, false);
+        for part in [&b"01234567"[..], b"89abcdef", b"gh"] {
+            send(&mut t, part);
+        }
+        t.await_input(NextTimeout::default()).unwrap();
+        let w = writes.lock().unwrap();
+        assert_eq!(w.concat(), b"0123456789abcdefgh");
+        assert_eq!(w.iter().map(Vec::len).collect::<Vec<_>>(), [8, 8, 2]);
+    }
+
+    #[test]
+    fn a_failed_write_closes_the_connection() {
+        let (mut t, _) = coalesced(4096, true);
+        send(&mut t, b"GET / HTTP/1.1\r\n\r\n");
+        assert!(t.await_input(NextTimeout::default()).is_err());
+        assert!(!t.is_open());
     }
 
     #[test]
