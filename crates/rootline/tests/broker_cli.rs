@@ -505,6 +505,7 @@ fn bench_kbs_against_a_served_broker_reports_its_process() {
     assert!(j["handshakes"].as_u64().unwrap() > 0, "{j}");
     assert_eq!(j["in_process_broker"], false, "{j}");
     assert_eq!(j["broker_pid"], srv.child.id(), "{j}");
+    assert_eq!(j["broker_process"], "rootline", "{j}");
     assert!(j["broker_us_per_handshake"].as_f64().unwrap() > 0.0, "{j}");
     assert!(j["signature_floor_us"].as_f64().unwrap() > 0.0, "{j}");
 }

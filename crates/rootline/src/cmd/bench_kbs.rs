@@ -72,14 +72,19 @@ pub(crate) struct KbsArgs {
 
 const MEASUREMENT: [u8; 48] = [0x5a; 48];
 
-/// The TCP port of a broker URL (the scheme's when none is written).
-fn url_port(url: &str) -> Option<u16> {
+/// The host (when an IP address) and TCP port of a broker URL (the
+/// scheme's port when none is written).
+fn url_address(url: &str) -> Option<(Option<std::net::IpAddr>, u16)> {
     let uri: ureq::http::Uri = url.parse().ok()?;
-    uri.port_u16().or(match uri.scheme_str() {
+    let port = uri.port_u16().or(match uri.scheme_str() {
         Some("https") => Some(443),
         Some("http") => Some(80),
         _ => None,
-    })
+    })?;
+    let ip = uri
+        .host()
+        .and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
+    Some((ip, port))
 }
 
 pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
@@ -117,8 +122,8 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 anyhow::ensure!(b.len() == 48, "--sim-measurement must be 48 bytes");
                 m.copy_from_slice(&b);
             }
-            broker_pid = url_port(u)
-                .and_then(super::local_broker::listening_pid)
+            broker_pid = url_address(u)
+                .and_then(|(ip, port)| super::local_broker::listening_pid(ip, port))
                 .filter(|pid| *pid != std::process::id());
             (u.clone(), super::read_input(key)?, m)
         }
@@ -157,17 +162,23 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
         sim_pkcs8,
         measurement,
     };
-    let broker_cpu_ns = || match broker_pid {
-        Some(pid) => super::local_broker::process_cpu_ns(pid),
-        None => super::local_broker::broker_cpu_ns(),
+    let broker_cpu_ns = || match (broker_pid, &a.url) {
+        (Some(pid), _) => super::local_broker::process_cpu_ns(pid),
+        (None, None) => super::local_broker::broker_cpu_ns(),
+        (None, Some(_)) => None,
     };
-    let measured = a.url.is_none() || broker_pid.is_some();
     let cpu0 = broker_cpu_ns();
     let r = loadgen::run(&cfg)?;
     // The broker's own CPU time per handshake tells what one core of broker
-    // buys, apart from the load generator's share.
-    let broker_cpu =
-        (measured && r.handshakes > 0).then(|| broker_cpu_ns().saturating_sub(cpu0) as f64 / 1e9);
+    // buys, apart from the load generator's share. Unknown when it could
+    // not be read, or nothing was measured (no handshake, or less than
+    // /proc's 10 ms step for another process).
+    let broker_cpu = cpu0
+        .zip(broker_cpu_ns())
+        .and_then(|(c0, c1)| c1.checked_sub(c0))
+        .filter(|ns| *ns > 0 && r.handshakes > 0)
+        .map(|ns| ns as f64 / 1e9);
+    let broker_name = broker_pid.and_then(super::local_broker::process_name);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let broker_us = broker_cpu.map(|c| c * 1e6 / r.handshakes as f64);
     // The signature work of one handshake, measured now on this machine.
@@ -191,6 +202,7 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 "in_process_broker": a.url.is_none(),
                 "broker_threads": a.url.is_none().then_some(broker_threads),
                 "broker_pid": broker_pid,
+                "broker_process": broker_name,
                 "broker_cpu_seconds": broker_cpu,
                 "broker_us_per_handshake": broker_us,
                 "handshakes_per_broker_core_second": broker_cpu.map(|c| r.handshakes as f64 / c.max(1e-9)),
@@ -214,7 +226,10 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
         );
         if let Some(c) = broker_cpu {
             let who = match broker_pid {
-                Some(pid) => format!("broker process {pid}"),
+                Some(pid) => format!(
+                    "broker process {pid} ({})",
+                    broker_name.as_deref().unwrap_or("?")
+                ),
                 None => "broker threads".to_owned(),
             };
             println!(
@@ -226,8 +241,10 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
         }
         if a.url.is_some() && broker_pid.is_none() {
             println!(
-                "the broker's CPU time is unknown: no process on this machine that /proc lets us read listens on the URL's port"
+                "the broker's CPU time is unknown: not exactly one process on this machine that /proc lets us read listens at the URL's address"
             );
+        } else if broker_cpu.is_none() {
+            println!("the broker's CPU time is unknown: it could not be read or did not move");
         }
         if let (Some(f), Some(o)) = (floor_us, outside) {
             println!(

@@ -88,6 +88,8 @@ pub(crate) struct Args {
     tls_key: Option<PathBuf>,
     /// Runtime threads that serve requests (default: one per core). Fewer
     /// leave cores to other work on the machine, such as a load generator.
+    /// A flag (or ROOTLINE_WORKER_THREADS) only: it sizes this process, not
+    /// the broker, so it is not a key of the configuration file.
     #[arg(long, env = "ROOTLINE_WORKER_THREADS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     worker_threads: Option<u16>,
