@@ -65,6 +65,20 @@ impl Retry {
     }
 }
 
+/// The host of `uri` when it is an IP address (IPv6 without its brackets),
+/// and its port (the scheme's, 80 or 443, when none is written).
+pub fn ip_and_port(uri: &ureq::http::Uri) -> (Option<std::net::IpAddr>, Option<u16>) {
+    let ip = uri
+        .host()
+        .and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
+    let port = uri.port_u16().or(match uri.scheme_str() {
+        Some("http") => Some(80),
+        Some("https") => Some(443),
+        _ => None,
+    });
+    (ip, port)
+}
+
 /// Resolves a URL whose host is an IP address without a lookup.
 ///
 /// With a timeout set, ureq's default resolver runs every lookup on a new
@@ -85,18 +99,7 @@ impl ureq::unversioned::resolver::Resolver for LiteralResolver {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
-        let literal = uri.host().and_then(|h| {
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .ok()
-        });
-        let port = uri.port_u16().or(match uri.scheme_str() {
-            Some("http") => Some(80),
-            Some("https") => Some(443),
-            _ => None,
-        });
-        match (literal, port) {
+        match ip_and_port(uri) {
             (Some(ip), Some(port)) => {
                 let mut addrs = self.empty();
                 addrs.push(std::net::SocketAddr::new(ip, port));
@@ -164,16 +167,13 @@ impl Coalesced {
         while !self.pending.is_empty() {
             let out = self.inner.buffers().output();
             let n = out.len().min(self.pending.len());
-            let (Some(dst), Some(src)) = (out.get_mut(..n), self.pending.get(..n)) else {
-                break;
-            };
             if n == 0 {
                 self.broken = true;
                 return Err(ureq::Error::Io(std::io::Error::other(
                     "the connection has no output buffer",
                 )));
             }
-            dst.copy_from_slice(src);
+            out.iter_mut().zip(&self.pending).for_each(|(d, s)| *d = *s);
             if let Err(e) = self.inner.transmit_output(n, timeout) {
                 self.broken = true;
                 return Err(e);

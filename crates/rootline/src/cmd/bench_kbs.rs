@@ -72,21 +72,6 @@ pub(crate) struct KbsArgs {
 
 const MEASUREMENT: [u8; 48] = [0x5a; 48];
 
-/// The host (when an IP address) and TCP port of a broker URL (the
-/// scheme's port when none is written).
-fn url_address(url: &str) -> Option<(Option<std::net::IpAddr>, u16)> {
-    let uri: ureq::http::Uri = url.parse().ok()?;
-    let port = uri.port_u16().or(match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    })?;
-    let ip = uri
-        .host()
-        .and_then(|h| h.trim_start_matches('[').trim_end_matches(']').parse().ok());
-    Some((ip, port))
-}
-
 pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
     let tmp;
     let mut _local = None;
@@ -122,8 +107,13 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 anyhow::ensure!(b.len() == 48, "--sim-measurement must be 48 bytes");
                 m.copy_from_slice(&b);
             }
-            broker_pid = url_address(u)
-                .and_then(|(ip, port)| super::local_broker::listening_pid(ip, port))
+            broker_pid = u
+                .parse::<ureq::http::Uri>()
+                .ok()
+                .and_then(|uri| match rootline_attester::kbs::ip_and_port(&uri) {
+                    (ip, Some(port)) => super::local_broker::listening_pid(ip, port),
+                    (_, None) => None,
+                })
                 .filter(|pid| *pid != std::process::id());
             (u.clone(), super::read_input(key)?, m)
         }
