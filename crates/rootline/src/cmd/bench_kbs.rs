@@ -4,8 +4,8 @@
 //!
 //! With `--url`, the broker must trust the simulated root given with
 //! `--sim-key` (its `sim_roots`) and hold `--resource`; when it is a process
-//! on this machine that /proc lets us read (the one process listening at its address and port),
-//! its CPU time over the run is reported too. Without `--url`, a broker is
+//! on this machine that /proc lets us read (the one process listening at
+//! its address and port), its CPU time over the run is reported too. Without `--url`, a broker is
 //! started in this process (SQLite in a temporary directory, a fresh
 //! simulated root, a reference value for the guests' measurement and one
 //! resource), with half the cores' worth of runtime threads, and shares the
