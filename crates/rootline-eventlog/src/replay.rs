@@ -275,9 +275,10 @@ pub struct DataMismatch {
     pub bank: HashAlg,
     /// What the explanation says.
     pub reason: String,
-    /// True when the event's own structure is inconsistent (declared lengths
-    /// do not add up), a firmware bug seen in the field rather than an edit:
-    /// reported as a warning, not as tampering.
+    /// True for the one inconsistency seen in the field rather than an edit
+    /// (an EV_EFI_VARIABLE_AUTHORITY event declaring fewer bytes than it
+    /// holds): reported as a warning, not as tampering. Its content still
+    /// contradicts its digest, so nothing may be read from it as a claim.
     pub firmware_quirk: bool,
 }
 
@@ -325,13 +326,15 @@ pub fn check_data_digests(log: &EventLog) -> Vec<DataMismatch> {
                 _ => false,
             };
             if !alt_ok {
-                let firmware_quirk = matches!(
-                    e.event_type,
-                    EventType::EV_EFI_VARIABLE_BOOT
-                        | EventType::EV_EFI_VARIABLE_BOOT2
-                        | EventType::EV_EFI_VARIABLE_AUTHORITY
-                        | EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
-                ) && !variable_is_consistent(&e.data);
+                // Only the bug seen in real firmware and shim counts as a
+                // quirk: an EV_EFI_VARIABLE_AUTHORITY event whose declared
+                // lengths cover less than the data it holds (cos-85's db
+                // entry, debian-10's shim vendor certificate). Anything else,
+                // configuration variables above all (SecureBoot, PK, KEK, db,
+                // dbx), is tampering: a quirk there would let an edited
+                // SecureBoot value through with a bit flipped in a length.
+                let firmware_quirk = e.event_type == EventType::EV_EFI_VARIABLE_AUTHORITY
+                    && declares_less_than_it_holds(&e.data);
                 out.push(DataMismatch {
                     firmware_quirk,
                     index: e.index,
@@ -352,8 +355,10 @@ pub fn check_data_digests(log: &EventLog) -> Vec<DataMismatch> {
     out
 }
 
-/// True when a UEFI_VARIABLE_DATA's declared lengths add up to its size.
-fn variable_is_consistent(data: &[u8]) -> bool {
+/// True when a UEFI_VARIABLE_DATA's declared lengths fit inside its size
+/// and leave bytes over (the field bug); false when they add up exactly or
+/// overrun the data.
+fn declares_less_than_it_holds(data: &[u8]) -> bool {
     let mut r = rootline_core::Reader::new(data);
     let ok = (|| {
         r.take(16, "guid").ok()?;
@@ -361,7 +366,7 @@ fn variable_is_consistent(data: &[u8]) -> bool {
         let len = usize::try_from(r.u64_le("data length").ok()?).ok()?;
         r.take(n.checked_mul(2)?, "name").ok()?;
         r.take(len, "data").ok()?;
-        Some(r.is_empty())
+        Some(!r.is_empty())
     })();
     ok == Some(true)
 }

@@ -659,12 +659,15 @@ fn replay_log(
     for w in &log.warnings {
         out.warnings.push(format!("event log: {w}"));
     }
+    // A log that was given must be checked against the quote, or the
+    // evidence is refused: a log that cannot be replayed proves nothing, and
+    // accepting it with a warning let any log through (a Spec ID header with
+    // only an sm3_256 bank passed).
     if quoted.is_empty() {
-        out.warnings.push(
-            "event log not replayed against the quote: no verified PCR values to compare with"
+        return Err(
+            "event log check failed: the quote carries no verified PCR values to replay the log against (quote the PCRs the log extends, or leave the log out)"
                 .into(),
         );
-        return Ok(());
     }
     let mut given = rootline_eventlog::PcrValues::default();
     for (bank, regs) in quoted {
@@ -674,7 +677,18 @@ fn replay_log(
         }
     }
     let mismatches = replay.compare(&log, &given);
-    let tampered: Vec<_> = check_data_digests(&log)
+    let data_mismatches = check_data_digests(&log);
+    // Events whose data contradicts their digest, quirks included: what they
+    // say is never reported as a claim.
+    let untrusted: std::collections::BTreeSet<usize> =
+        data_mismatches.iter().map(|d| d.index).collect();
+    for q in data_mismatches.iter().filter(|d| d.firmware_quirk) {
+        out.warnings.push(format!(
+            "event log: event #{} {} holds more data than it declares (a known firmware quirk); its content is not used",
+            q.index, q.event_type
+        ));
+    }
+    let tampered: Vec<_> = data_mismatches
         .into_iter()
         .filter(|d| !d.firmware_quirk)
         .collect();
@@ -706,7 +720,11 @@ fn replay_log(
                 a.push(json!({
                     "index": e.index,
                     "type": e.event_type.to_string(),
-                    "event": e.decoded().summary(),
+                    "event": if untrusted.contains(&e.index) {
+                        "(data contradicts its digest: not decoded)".to_owned()
+                    } else {
+                        e.decoded().summary()
+                    },
                     "digest": d.hex(),
                 }));
             }
@@ -729,8 +747,20 @@ fn replay_log(
         return Err(msg);
     }
     if replayed_banks.is_empty() {
-        out.warnings
-            .push("event log not compared: it has no bank in common with the quoted PCRs".into());
+        return Err(format!(
+            "event log check failed: the log's banks ({}) have none in common with the quoted PCR banks ({}), so it cannot be replayed against the quote",
+            replay
+                .pcrs
+                .keys()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            quoted
+                .keys()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     if let Some(d) = tampered.first() {
         return Err(format!(

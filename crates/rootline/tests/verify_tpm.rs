@@ -366,3 +366,133 @@ fn unreadable_evidence_is_a_usage_error() {
     let (code, _) = rootline(&["verify", "--tee", "tpm", "/nonexistent/quote.msg", "--json"]);
     assert_eq!(code, 2);
 }
+
+/// The ovmf-swtpm vector's tpm2-tools files with `log` as the event log.
+fn verify_ovmf_with_log(d: &Path, log: &Path) -> (i32, Value) {
+    let nonce = std::fs::read_to_string(d.join("nonce.hex")).unwrap();
+    rootline(&[
+        "verify",
+        "--tee",
+        "tpm",
+        p(&d.join("quote.msg")),
+        "--signature",
+        p(&d.join("quote.sig")),
+        "--ak",
+        p(&d.join("ak.pub")),
+        "--pcrs",
+        p(&d.join("quote.pcrs")),
+        "--eventlog",
+        p(log),
+        "--nonce",
+        nonce.trim(),
+        "--json",
+    ])
+}
+
+/// Offset in `log` of the UEFI_VARIABLE_DATA of event `e` (its data bytes,
+/// found after the event's header).
+fn data_offset(log: &[u8], e: &rootline_eventlog::Event) -> usize {
+    e.offset
+        + log[e.offset..]
+            .windows(e.data.len())
+            .position(|w| w == e.data.as_slice())
+            .unwrap()
+}
+
+/// Hardening finding 9: a UEFI variable event whose data contradicts its
+/// digest (SecureBoot edited from false to true, plus one byte so that the
+/// variable's length fields no longer add up) passed `verify --eventlog`
+/// with the forged value as a claim. So did single-bit flips of the length
+/// fields of every variable event of the OVMF logs. All must be rejected.
+#[test]
+fn lying_eventlog_secureboot_edit_with_bad_length_is_rejected() {
+    use rootline_eventlog::{EventLog, EventType};
+    let Some(base) = rootline_testkit::vector("ovmf-swtpm") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut flips = 0;
+    for folder in ["kernel-direct-ekcert-tpm", "uki-esp-ekcert-tpm"] {
+        let d = base.join(folder);
+        let original = std::fs::read(d.join("binary_bios_measurements")).unwrap();
+        let log = EventLog::parse(&original).unwrap();
+        let out = tmp.path().join("log.bin");
+        // SecureBoot = false -> true, and the data length one larger.
+        let sb = log
+            .events
+            .iter()
+            .find(|e| {
+                e.event_type == EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
+                    && e.describe().contains("SecureBoot")
+            })
+            .expect("OVMF measures SecureBoot");
+        let at = data_offset(&original, sb);
+        let mut forged = original.clone();
+        let last = at + sb.data.len() - 1;
+        assert_eq!(forged[last], 0, "{folder}: SecureBoot was false");
+        forged[last] = 1;
+        forged[at + 24] ^= 1; // VariableDataLength, low byte
+        std::fs::write(&out, &forged).unwrap();
+        let (code, v) = verify_ovmf_with_log(&d, &out);
+        assert_eq!(code, 1, "{folder}: forged SecureBoot accepted: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("contradicts its digest"),
+            "{folder}: {v}"
+        );
+        assert!(!v.to_string().contains("SecureBoot") || !v.to_string().contains("= true"));
+        // One-bit flips of both length fields (name and data, low 3 bytes)
+        // of every UEFI variable event.
+        for e in log.events.iter().filter(|e| {
+            matches!(
+                e.event_type,
+                EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
+                    | EventType::EV_EFI_VARIABLE_BOOT
+                    | EventType::EV_EFI_VARIABLE_BOOT2
+                    | EventType::EV_EFI_VARIABLE_AUTHORITY
+            )
+        }) {
+            let at = data_offset(&original, e);
+            for field in [16usize, 24] {
+                for bit in [0u8, 1, 9, 17] {
+                    let mut b = original.clone();
+                    b[at + field + usize::from(bit / 8)] ^= 1 << (bit % 8);
+                    std::fs::write(&out, &b).unwrap();
+                    let (code, v) = verify_ovmf_with_log(&d, &out);
+                    assert_eq!(
+                        code, 1,
+                        "{folder}: event #{} length bit {bit} at +{field} accepted: {v}",
+                        e.index
+                    );
+                    flips += 1;
+                }
+            }
+        }
+    }
+    assert!(flips >= 48, "only {flips} flips tried");
+}
+
+/// Hardening finding 10: a 65-byte log holding only a Spec ID header with
+/// an sm3_256 bank passed `verify --eventlog` with exit 0 and
+/// `matches_quote: false`. A log that was given and cannot be replayed
+/// against the quote rejects.
+#[test]
+fn eventlog_that_cannot_be_replayed_is_rejected() {
+    let Some(base) = rootline_testkit::vector("ovmf-swtpm") else {
+        return;
+    };
+    let d = base.join("uki-esp-ekcert-tpm");
+    let log = rootline_eventlog::builder::LogBuilder::crypto_agile(&[HashAlg::SM3_256]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sm3-only.bin");
+    std::fs::write(&out, log.bytes()).unwrap();
+    let (code, v) = verify_ovmf_with_log(&d, &out);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verified"], false);
+    assert!(
+        v["error"].as_str().unwrap().contains("cannot be replayed"),
+        "{v}"
+    );
+}
