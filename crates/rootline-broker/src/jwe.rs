@@ -126,10 +126,16 @@ pub fn encrypt(key: &TeePubKey, plaintext: &[u8]) -> Result<Response> {
                 .wrap(&cek, &mut wrapped)
                 .map_err(|_| Error::Crypto("key wrap failed".into()))?
                 .to_vec();
+            // Members in sorted order: guest-components does not use the
+            // received protected header as AAD but re-serialises the parsed
+            // header (kbs-types' `ProtectedHeader::generate_aad`), which sorts
+            // members unless serde_json keeps insertion order; sorted bytes
+            // are the one form that both builds reproduce (Trustee emits the
+            // same). `{kty, crv, x, y}` failed the tag in the guest.
             let mut other = Map::new();
             other.insert(
                 "epk".into(),
-                json!({"kty": "EC", "crv": crv, "x": b64(ex), "y": b64(ey)}),
+                json!({"crv": crv, "kty": "EC", "x": b64(ex), "y": b64(ey)}),
             );
             ((ECDH_ES_A256KW, other), w)
         }
@@ -343,7 +349,7 @@ pub fn ec_jwk(crv: &str, point: &[u8]) -> Result<TeePubKey> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
 
     fn d(s: &str) -> Vec<u8> {
@@ -383,6 +389,81 @@ mod tests {
             hex::encode(w),
             "28c9f404c4b810f4cbccb35cfb87f8263f5786e2d80ed326cbc7f0e71a99f43bfb988b9b7a02dd21"
         );
+    }
+
+    /// A JSON value with every object's members sorted, as serde_json
+    /// serialises a parsed value when built without `preserve_order`.
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = Map::new();
+                for k in keys {
+                    out.insert(k.clone(), sorted(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// Drop-in finding 2: Trustee's client (guest-components `kbs_protocol`)
+    /// failed `aes-256-gcm decrypt failed` on our EC answers. It parses the
+    /// wire JSON into `kbs_types::Response` and uses
+    /// `ProtectedHeader::generate_aad()` of the parsed header as AAD, not the
+    /// received text. Here the answer goes through the wire form, the AAD is
+    /// rebuilt by kbs-types' own function (this build keeps member order)
+    /// and by a sorted re-serialisation (a build without `preserve_order`),
+    /// and both must be the received header and open the content.
+    #[test]
+    fn jwe_opens_with_the_aad_rebuilt_as_guest_clients_do() {
+        use aws_lc_rs::encoding::AsDer as _;
+        use x509_parser::prelude::FromDer as _;
+        let rsa = aws_lc_rs::rsa::PrivateDecryptingKey::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .unwrap();
+        let rsa_pkcs8 = rsa.as_der().unwrap().as_ref().to_vec();
+        let spki = rsa.public_key().as_der().unwrap();
+        let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki.as_ref()).unwrap();
+        let x509_parser::public_key::PublicKey::RSA(pk) = spki.parsed().unwrap() else {
+            panic!("not RSA")
+        };
+        let rsa_jwk = TeePubKey::RSA {
+            alg: RSA_OAEP_256.into(),
+            k_mod: b64(pk.modulus),
+            k_exp: b64(pk.exponent),
+        };
+        type Open = Box<dyn Fn(&Response) -> Vec<u8>>;
+        let mut cases: Vec<(TeePubKey, Open)> = Vec::new();
+        for (alg, crv) in [
+            (&ECDH_P256, "P-256"),
+            (&ECDH_P384, "P-384"),
+            (&ECDH_P521, "P-521"),
+        ] {
+            let sk = agreement::PrivateKey::generate(alg).unwrap();
+            let jwk = ec_jwk(crv, sk.compute_public_key().unwrap().as_ref()).unwrap();
+            cases.push((jwk, Box::new(move |r| decrypt_ec(&sk, r).unwrap())));
+        }
+        cases.push((
+            rsa_jwk,
+            Box::new(move |r| decrypt_rsa(&rsa_pkcs8, r).unwrap()),
+        ));
+        for (jwk, open) in cases {
+            let wire = serde_json::to_string(&encrypt(&jwk, b"the secret").unwrap()).unwrap();
+            let raw: Value = serde_json::from_str(&wire).unwrap();
+            let sent = raw["protected"].as_str().unwrap().to_owned();
+            let header: Value = serde_json::from_slice(&d(&sent)).unwrap();
+            let parsed: Response = serde_json::from_str(&wire).unwrap();
+            let by_kbs_types = parsed.protected.generate_aad().unwrap();
+            assert_eq!(by_kbs_types, sent.as_bytes(), "{header}");
+            let by_sorted = b64(serde_json::to_string(&sorted(&header)).unwrap().as_bytes());
+            assert_eq!(by_sorted, sent, "{header}");
+            // Compact, alg and enc first (kbs-types' field order).
+            let text = String::from_utf8(d(&sent)).unwrap();
+            assert!(text.starts_with(r#"{"alg":""#), "{text}");
+            assert_eq!(open(&parsed), b"the secret");
+        }
     }
 
     #[test]
