@@ -75,10 +75,9 @@ impl Appraiser for ReferenceValueAppraiser {
             .iter()
             .filter(|r| r.tee == ev.tee)
             .collect();
-        if ev.insecure {
-            // Insecure test mode: no hardware, nothing to compare; the token
-            // is marked by the caller.
-        } else if relevant.is_empty() {
+        // Insecure test mode is no exception: unsigned evidence with nothing
+        // to compare it with is never affirmed (hardening finding 1).
+        if relevant.is_empty() {
             reasons.push(format!(
                 "no reference values are registered for tee {}",
                 ev.tee
@@ -297,6 +296,7 @@ mod tests {
             claims: out.claims.clone(),
             tcb_status: out.tcb_status.clone(),
             insecure: false,
+            binding: crate::evidence::BindingForm::AsSent,
         });
         let a = PolicyAppraiser::with_defaults(json!({"allow_debug": true})).unwrap();
         let good = a
@@ -331,6 +331,7 @@ mod tests {
             claims: json!({"measurement": "ab"}).as_object().unwrap().clone(),
             tcb_status: None,
             insecure: false,
+            binding: crate::evidence::BindingForm::AsSent,
         });
         assert_eq!(
             a.appraise(&sim, &[rv(crate::sim::TEE_NAME, "measurement", "AB")])

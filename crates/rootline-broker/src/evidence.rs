@@ -18,145 +18,36 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::sim;
 
-/// Hash algorithms a guest may negotiate for the runtime-data binding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindingHash {
-    /// SHA-384, the default.
-    Sha384,
-    /// SHA-512, when the guest supports nothing else (IBM SE).
-    Sha512,
-}
-
-impl BindingHash {
-    /// Its name on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Sha384 => "sha384",
-            Self::Sha512 => "sha512",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn from_name(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "sha384" => Some(Self::Sha384),
-            "sha512" => Some(Self::Sha512),
-            _ => None,
-        }
-    }
-
-    /// Picks SHA-384 unless the guest lists only SHA-512 among ours.
-    pub fn negotiate(extra_params: &Value) -> Self {
-        let listed: Vec<Self> = extra_params
-            .get("supported-hash-algorithms")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(Self::from_name)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !listed.is_empty() && !listed.contains(&Self::Sha384) && listed.contains(&Self::Sha512) {
-            Self::Sha512
-        } else {
-            Self::Sha384
-        }
-    }
-
-    /// Hashes `data`.
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        let alg = match self {
-            Self::Sha384 => &digest::SHA384,
-            Self::Sha512 => &digest::SHA512,
-        };
-        digest::digest(alg, data).as_ref().to_vec()
-    }
-}
+pub use rootline_kbs::{Binding, BindingForm, BindingHash, canonical_json};
 
 /// The expected report data: the hash of the RFC 8785 canonical JSON of the
 /// runtime data exactly as received (not re-serialised through a struct, so
-/// unknown members are covered too).
+/// unknown members are covered too). This is the older guests' form; see
+/// [`Binding::candidates`] for both.
 pub fn runtime_data_hash(runtime_data: &Value, hash: BindingHash) -> Result<Vec<u8>> {
     let canon = canonical_json(runtime_data)
         .map_err(|e| Error::Malformed(format!("runtime-data cannot be canonicalised: {e}")))?;
     Ok(hash.digest(&canon))
 }
 
-/// RFC 8785 (JCS) canonical JSON of `v`.
-///
-/// Deliberately beside `serde_json_canonicalizer`, which stays the reference
-/// (and serialises anything with a non-integer number): it re-serialises the
-/// value through its own formatter, buffering every object's members to sort
-/// them, and cost 3-5 us for a runtime-data object of six strings, twice per
-/// attestation (runtime data and evidence digest). The values a guest sends
-/// are strings, objects, arrays, booleans and integers; for those JCS is
-/// plain JSON with members sorted by their names' UTF-16 code units and
-/// strings escaped as ECMAScript does, which is serde_json's escaping
-/// (`\"`, `\\`, `\b \t \n \f \r`, other controls as lowercase `\u00xx`,
-/// nothing else). Integers within 2^53 print alike in both.
-/// `canonical_json_agrees_with_the_library` checks the two against each
-/// other.
-pub fn canonical_json(v: &Value) -> std::result::Result<Vec<u8>, String> {
-    fn fast(v: &Value, out: &mut Vec<u8>) -> bool {
-        match v {
-            Value::Null => out.extend_from_slice(b"null"),
-            Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-            Value::Number(n) => {
-                // Integers that a double holds exactly print as serde_json
-                // prints them; anything else goes to the library.
-                const EXACT: u64 = 1 << 53;
-                match (n.as_i64(), n.as_u64()) {
-                    (Some(i), _) if i.unsigned_abs() <= EXACT => {
-                        out.extend_from_slice(i.to_string().as_bytes());
-                    }
-                    (_, Some(u)) if u <= EXACT => out.extend_from_slice(u.to_string().as_bytes()),
-                    _ => return false,
-                }
-            }
-            Value::String(s) => {
-                if serde_json::to_writer(&mut *out, s).is_err() {
-                    return false;
-                }
-            }
-            Value::Array(a) => {
-                out.push(b'[');
-                for (i, x) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    if !fast(x, out) {
-                        return false;
-                    }
-                }
-                out.push(b']');
-            }
-            Value::Object(m) => {
-                let mut members: Vec<(&String, &Value)> = m.iter().collect();
-                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-                out.push(b'{');
-                for (i, (k, x)) in members.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    if serde_json::to_writer(&mut *out, k).is_err() {
-                        return false;
-                    }
-                    out.push(b':');
-                    if !fast(x, out) {
-                        return false;
-                    }
-                }
-                out.push(b'}');
-            }
-        }
-        true
+/// Which of `bindings` the evidence's report-data field `carried` holds.
+pub(crate) fn check_binding(
+    field: &str,
+    carried: &[u8],
+    bindings: &[Binding],
+) -> Result<BindingForm> {
+    if let Some(b) = bindings.iter().find(|b| b.matches(carried)) {
+        return Ok(b.form);
     }
-    let mut out = Vec::with_capacity(256);
-    if fast(v, &mut out) {
-        return Ok(out);
-    }
-    serde_json_canonicalizer::to_vec(v).map_err(|e| e.to_string())
+    let expected: Vec<String> = bindings
+        .iter()
+        .map(|b| format!("{} of {}", hex::encode(&b.digest), b.form.name()))
+        .collect();
+    Err(Error::Rejected(format!(
+        "{field} {} does not bind this session's runtime data (expected the hash {})",
+        hex::encode(carried),
+        expected.join(" or ")
+    )))
 }
 
 /// The digest of an init-data document (`kbs-types` `InitData`), with the
@@ -226,6 +117,8 @@ pub struct Evidence {
     pub tcb_status: Option<String>,
     /// True for evidence accepted only in insecure test mode.
     pub insecure: bool,
+    /// Which form of the runtime data the evidence binds.
+    pub binding: BindingForm,
 }
 
 fn claim_hex(claims: &Map<String, Value>, path: &str) -> Option<Vec<u8>> {
@@ -300,22 +193,39 @@ pub fn verifies_inline(tee: &str) -> bool {
     matches!(tee, sim::TEE_NAME | "sample")
 }
 
-/// Verifies evidence for `tee`, bound to `report_data`, and the init-data
-/// digest when one was sent. CPU-bound (signature checks): on an async
-/// runtime, only kinds for which [`verifies_inline`] holds run on the
+/// The claim in which a hardware verifier reports the TEE's report-data
+/// field, by kind (SNP, TDX, SGX: REPORT_DATA; TPM: the quote's extraData).
+fn binding_claim(kind: TeeKind) -> Option<&'static str> {
+    match kind {
+        TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx => Some("report_data"),
+        TeeKind::Tpm => Some("extra_data"),
+        _ => None,
+    }
+}
+
+/// Verifies evidence for `tee`, bound to one of `bindings` (the report data
+/// a guest may have computed, see [`Binding::candidates`]), and the
+/// init-data digest when one was sent. CPU-bound (signature checks): on an
+/// async runtime, only kinds for which [`verifies_inline`] holds run on the
 /// request's task; the rest go to a blocking thread.
+///
+/// The hardware verifiers are asked to verify everything but freshness;
+/// the binding is then checked here against the field they report, because
+/// which runtime data a guest hashed is the KBS protocol's business (two
+/// forms are in the field), not the evidence format's. Every check still
+/// fails closed: no binding claim, no match, no release.
 pub fn verify(
     cfg: &VerifierConfig,
     tee: &str,
     evidence: &Value,
-    report_data: &[u8],
+    bindings: &[Binding],
     init_digest: Option<&[u8]>,
 ) -> Result<Verified<Evidence>> {
     let mut insecure = false;
-    let (claims, tcb_status) = match tee {
+    let (claims, tcb_status, binding) = match tee {
         sim::TEE_NAME => {
-            let c = sim::verify(evidence, &cfg.sim_roots, report_data)?;
-            (c.to_map(), None)
+            let (c, form) = sim::verify(evidence, &cfg.sim_roots, bindings)?;
+            (c.to_map(), None, form)
         }
         "sample" => {
             if !cfg.insecure_sample {
@@ -333,18 +243,14 @@ pub fn verify(
             let rd = base64::engine::general_purpose::STANDARD
                 .decode(rd)
                 .map_err(|_| Error::Rejected("sample report_data is not base64".into()))?;
-            if rd.get(..report_data.len()) != Some(report_data) {
-                return Err(Error::Rejected(
-                    "sample report_data does not bind this session's runtime data".into(),
-                ));
-            }
+            let form = check_binding("sample report_data", &rd, bindings)?;
             let mut m = Map::new();
             m.insert(
                 "svn".into(),
                 evidence.get("svn").cloned().unwrap_or(Value::Null),
             );
             m.insert("report_data".into(), hex::encode(&rd).into());
-            (m, None)
+            (m, None, form)
         }
         _ => {
             let kind: TeeKind = match tee {
@@ -359,6 +265,11 @@ pub fn verify(
                     )));
                 }
             };
+            let field = binding_claim(kind).ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "tee {tee:?}: this broker does not know where its evidence binds the runtime data yet"
+                ))
+            })?;
             let bytes = match evidence {
                 Value::String(s) => s.as_bytes().to_vec(),
                 v => serde_json::to_vec(v).map_err(|e| Error::Malformed(e.to_string()))?,
@@ -368,7 +279,7 @@ pub fn verify(
                 tee: Some(kind),
                 collateral: cfg.collateral.clone(),
                 at: None,
-                nonce: Some(report_data.to_vec()),
+                nonce: None,
                 extra: Default::default(),
             });
             if !out.verified {
@@ -377,7 +288,16 @@ pub fn verify(
                         .unwrap_or_else(|| "evidence did not verify".into()),
                 ));
             }
-            (out.claims, out.tcb_status)
+            let carried = out
+                .claims
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|h| hex::decode(h).ok())
+                .ok_or_else(|| {
+                    Error::Rejected(format!("the verified evidence reports no {field}"))
+                })?;
+            let form = check_binding(field, &carried, bindings)?;
+            (out.claims, out.tcb_status, form)
         }
     };
     if let Some(d) = init_digest {
@@ -388,6 +308,7 @@ pub fn verify(
         claims,
         tcb_status,
         insecure,
+        binding,
     }))
 }
 
@@ -398,25 +319,13 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn negotiation_and_canonical_hash() {
-        assert_eq!(BindingHash::negotiate(&json!({})), BindingHash::Sha384);
-        assert_eq!(BindingHash::negotiate(&json!("")), BindingHash::Sha384);
-        assert_eq!(
-            BindingHash::negotiate(&json!({"supported-hash-algorithms": ["sha512"]})),
-            BindingHash::Sha512
-        );
-        assert_eq!(
-            BindingHash::negotiate(&json!({"supported-hash-algorithms": ["sha384", "sha512"]})),
-            BindingHash::Sha384
-        );
-        // Member order and whitespace do not change the binding.
+    fn runtime_data_hash_ignores_member_order() {
         let a = json!({"nonce": "n", "tee-pubkey": {"kty": "EC", "x": "1", "y": "2"}});
         let b: Value =
             serde_json::from_str(r#"{ "tee-pubkey": {"y":"2","x":"1","kty":"EC"}, "nonce":"n" }"#)
                 .unwrap();
         let ha = runtime_data_hash(&a, BindingHash::Sha384).unwrap();
         assert_eq!(ha, runtime_data_hash(&b, BindingHash::Sha384).unwrap());
-        assert_eq!(ha.len(), 48);
         let canon = br#"{"nonce":"n","tee-pubkey":{"kty":"EC","x":"1","y":"2"}}"#;
         assert_eq!(ha, BindingHash::Sha384.digest(canon));
     }
@@ -435,33 +344,5 @@ mod tests {
         claims.insert("host_data".into(), hex::encode([0u8; 32]).into());
         assert!(check_init_data("snp", &claims, &d).is_err());
         assert!(check_init_data("sample", &claims, &d).is_err());
-    }
-
-    #[test]
-    fn canonical_json_agrees_with_the_library() {
-        let cases = [
-            json!({"nonce": "AAECAw==", "tee-pubkey": {"kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW", "x": "a", "y": "b"}}),
-            json!({"b": 1, "a": [true, false, null, -3, 9007199254740992_u64, "x"], "": {}}),
-            json!({"\u{e000}": 1, "\u{1f600}": 2, "\u{ffff}": 3, "z": 4, "\u{80}": 5}),
-            json!({"ctl": "\u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f}\u{7f}\"\\/\u{2028}\u{2029}é😀"}),
-            json!([
-                1.5,
-                1e21,
-                0.1,
-                -0.0,
-                9007199254740993_u64,
-                -9007199254740993_i64
-            ]),
-            json!({"deep": [[[{"y": [], "x": {}}]]], "n": -9007199254740992_i64}),
-            json!("just a string"),
-            json!(12345),
-        ];
-        for v in cases {
-            assert_eq!(
-                String::from_utf8(canonical_json(&v).unwrap()).unwrap(),
-                String::from_utf8(serde_json_canonicalizer::to_vec(&v).unwrap()).unwrap(),
-                "{v}"
-            );
-        }
     }
 }

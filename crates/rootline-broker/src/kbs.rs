@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::evidence::{self, BindingHash};
+use crate::evidence::{self, Binding, BindingHash};
 use crate::session::{self, Challenge};
 use crate::store::{AuditRow, SessionClaim, SessionRow};
 use crate::token::{self, TokenInput};
@@ -169,12 +169,7 @@ async fn attest(
             "runtime-data nonce is not this session's challenge".into(),
         ));
     }
-    let add = att.tee_evidence.additional_evidence.trim();
-    if !(add.is_empty() || add == "{}") {
-        return Err(Error::Unsupported(
-            "additional (device) evidence is not supported yet".into(),
-        ));
-    }
+    let additional = device_evidence(&att.tee_evidence.additional_evidence)?;
     let runtime_raw = raw
         .get("runtime-data")
         .cloned()
@@ -184,8 +179,10 @@ async fn attest(
             .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
         hex::encode(BindingHash::Sha384.digest(&canon))
     };
-    let runtime_sha384 = evidence::runtime_data_hash(&runtime_raw, BindingHash::Sha384)?;
-    let binding_digest = hex::encode(&runtime_sha384);
+    let binding_digest = hex::encode(evidence::runtime_data_hash(
+        &runtime_raw,
+        BindingHash::Sha384,
+    )?);
     // An attested session answers /attest again with the same token (as
     // Trustee does), but only for the same runtime data: the token is bound
     // to that tee-pubkey, so it is useless to anyone without its private key.
@@ -193,10 +190,11 @@ async fn attest(
     // nonce is claimed below, so the common path costs no extra query; a
     // retry pays one more verification.
     let hash = BindingHash::from_name(&c.hash).unwrap_or(BindingHash::Sha384);
-    let report_data = match hash {
-        BindingHash::Sha384 => runtime_sha384,
-        other => evidence::runtime_data_hash(&runtime_raw, other)?,
-    };
+    // Current guests hash {nonce, tee-pubkey, additional-evidence}, older
+    // ones the runtime data as sent: both are accepted, the evidence decides.
+    let bindings =
+        Binding::candidates(&runtime_raw, &att.tee_evidence.additional_evidence, hash)
+            .map_err(|e| Error::Malformed(format!("runtime-data cannot be canonicalised: {e}")))?;
     let init = att
         .init_data
         .as_ref()
@@ -208,7 +206,7 @@ async fn attest(
             &b.verifier,
             &c.tee,
             &att.tee_evidence.primary_evidence,
-            &report_data,
+            &bindings,
             init_digest.as_deref(),
         )
     } else {
@@ -216,7 +214,7 @@ async fn attest(
         let tee = c.tee.clone();
         let primary = att.tee_evidence.primary_evidence.clone();
         tokio::task::spawn_blocking(move || {
-            evidence::verify(&cfg, &tee, &primary, &report_data, init_digest.as_deref())
+            evidence::verify(&cfg, &tee, &primary, &bindings, init_digest.as_deref())
         })
         .await
         .map_err(|e| Error::Crypto(format!("verifier task: {e}")))?
@@ -260,7 +258,12 @@ async fn attest(
     }
     let rvs = b.store.list_reference_values().await?;
     let appraisal = b.appraiser.appraise(&verified, &rvs)?;
+    let devices: Vec<token::DeviceResult> = additional
+        .iter()
+        .map(|(tee, _)| unverified_device(tee))
+        .collect();
     let claims = token::ear_claims(&TokenInput {
+        devices: &devices,
         evidence: verified.get(),
         appraisal: &appraisal,
         runtime_data: &runtime_raw,
@@ -294,6 +297,81 @@ async fn attest(
             Ok(Json(json!({"token": other.token})).into_response())
         }
         SessionClaim::Existing(_) => Err(Error::Rejected("nonce already used (replay)".into())),
+    }
+}
+
+/// Each submodule's status and reasons, for a denial a person can act on:
+/// `ear.status` of cpu0 (and of every device that is not affirming), with
+/// the appraisal's reasons.
+fn denial_detail(claims: &Value) -> String {
+    let mut parts = Vec::new();
+    if token::is_insecure(claims) {
+        parts.push(format!("the token is marked {}", token::INSECURE_CLAIM));
+    }
+    let submods = claims.get("submods").and_then(Value::as_object);
+    for (name, m) in submods.into_iter().flatten() {
+        let status = m
+            .get("ear.status")
+            .and_then(Value::as_str)
+            .unwrap_or("absent");
+        if name != "cpu0" && status == crate::appraise::status::AFFIRMING {
+            continue;
+        }
+        let why: Vec<&str> = m
+            .get("rootline.reasons")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if why.is_empty() {
+            parts.push(format!("{name} ear.status {status}"));
+        } else {
+            parts.push(format!("{name} ear.status {status}: {}", why.join("; ")));
+        }
+    }
+    if parts.is_empty() {
+        parts.push("the token has no submodules".into());
+    }
+    parts.join("; ")
+}
+
+/// Device evidence beside the CPU's, as guest-components sends it in
+/// `tee-evidence.additional_evidence`: an empty string, or the JSON text of
+/// a map from tee name (`nvidia`...) to that device's evidence. Parsed so
+/// that each device is named in the token; malformed text is refused.
+fn device_evidence(text: &str) -> Result<Vec<(String, Value)>> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(Vec::new());
+    }
+    let v: Value = serde_json::from_str(t).map_err(|e| {
+        Error::Malformed(format!(
+            "tee-evidence.additional_evidence is not a JSON map of tee name to evidence: {e}"
+        ))
+    })?;
+    let Value::Object(m) = v else {
+        return Err(Error::Malformed(
+            "tee-evidence.additional_evidence must be a JSON object (tee name -> evidence)".into(),
+        ));
+    };
+    const MAX_DEVICES: usize = 16;
+    if m.len() > MAX_DEVICES {
+        return Err(Error::Malformed(format!(
+            "tee-evidence.additional_evidence names {} devices; at most {MAX_DEVICES} are accepted",
+            m.len()
+        )));
+    }
+    Ok(m.into_iter().collect())
+}
+
+/// The EAR submodule of a device whose evidence this broker cannot verify
+/// yet: present by name, never affirming, with the reason.
+fn unverified_device(tee: &str) -> token::DeviceResult {
+    token::DeviceResult {
+        tee: tee.to_owned(),
+        status: crate::appraise::status::CONTRAINDICATED,
+        reasons: vec![format!(
+            "device evidence of kind {tee:?} was received, but this broker has no verifier for it yet: the device is not trusted"
+        )],
     }
 }
 
@@ -385,6 +463,18 @@ async fn resource(
             Arc::new(b.tokens.verify(&tok, now)?)
         }
     };
+    // A token from insecure test mode (the unsigned `sample` TEE) is good
+    // only at a broker that is itself in that mode: a secure broker that
+    // trusts such a broker's key as a passport signer, or shares its store
+    // (and so its token key), must not release on it.
+    if token::is_insecure(&claims) && !b.verifier.insecure_sample {
+        let reason = format!(
+            "the attestation token was issued in insecure test mode ({}) and this broker does not accept such tokens",
+            token::INSECURE_CLAIM
+        );
+        audit(&b, &client, None, &path, "-", "denied", &reason).await;
+        return Err(Error::Unauthenticated(reason));
+    }
     let digest = claims
         .pointer("/submods/cpu0/ear.veraison.annotated-evidence/evidence_digest")
         .and_then(Value::as_str)
@@ -416,23 +506,10 @@ async fn resource(
         .policies
         .allow(&policy_name, &rego, &claims, &path, row.is_some())?;
     if !allowed {
-        let status = claims
-            .pointer("/submods/cpu0/ear.status")
-            .and_then(Value::as_str)
-            .unwrap_or("absent");
-        let why: Vec<&str> = claims
-            .pointer("/submods/cpu0/rootline.reasons")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let reason = if why.is_empty() {
-            format!("denied by policy {policy_name} (ear.status {status})")
-        } else {
-            format!(
-                "denied by policy {policy_name} (ear.status {status}): {}",
-                why.join("; ")
-            )
-        };
+        let reason = format!(
+            "denied by policy {policy_name} ({})",
+            denial_detail(&claims)
+        );
         audit(
             &b,
             &client,

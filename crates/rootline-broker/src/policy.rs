@@ -19,7 +19,9 @@ use crate::error::{Error, Result};
 /// The name under which the built-in policy is reported.
 pub const DEFAULT_NAME: &str = "default";
 
-/// The built-in default: deny unless cpu0 is affirming.
+/// The built-in default: deny unless cpu0 and every other device (GPUs of
+/// composite evidence) are affirming, and never to a token from insecure
+/// test mode (the unsigned `sample` TEE), whatever its status says.
 pub const DEFAULT_POLICY: &str = r#"package policy
 import rego.v1
 
@@ -27,6 +29,10 @@ default allow := false
 
 allow if {
 	input.submods.cpu0["ear.status"] == "affirming"
+	every _, device in input.submods {
+		device["ear.status"] == "affirming"
+	}
+	not input["rootline.insecure-test-mode"]
 }
 "#;
 
@@ -66,14 +72,19 @@ pub fn compile(name: &str, rego: &str) -> Result<regorus::Engine> {
     Ok(e)
 }
 
-/// [`DEFAULT_POLICY`]'s decision for `input`.
+/// [`DEFAULT_POLICY`]'s decision for `input`. Rego's `not x` holds when
+/// `x` is undefined or `false`, so any other value of the insecure mark
+/// (`true`, `null`, a string) denies, as it does here.
 fn default_allows(input: &Value) -> bool {
-    input
-        .get("submods")
+    let is_affirming = |m: &Value| m.get("ear.status").and_then(Value::as_str) == Some("affirming");
+    let submods = input.get("submods");
+    let affirming = submods
         .and_then(|s| s.get("cpu0"))
-        .and_then(|c| c.get("ear.status"))
-        .and_then(Value::as_str)
-        == Some("affirming")
+        .is_some_and(is_affirming)
+        && submods
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.values().all(is_affirming));
+    affirming && !crate::token::is_insecure(input)
 }
 
 /// The data a resource policy sees for `path`, as Trustee hands it over.
@@ -216,7 +227,14 @@ mod tests {
             .unwrap();
         let inputs = [
             json!({"submods": {"cpu0": {"ear.status": "affirming"}}}),
+            json!({"submods": {"cpu0": {"ear.status": "affirming"}}, "rootline.insecure-test-mode": true}),
+            json!({"submods": {"cpu0": {"ear.status": "affirming"}}, "rootline.insecure-test-mode": false}),
+            json!({"submods": {"cpu0": {"ear.status": "affirming"}}, "rootline.insecure-test-mode": null}),
+            json!({"submods": {"cpu0": {"ear.status": "affirming"}}, "rootline.insecure-test-mode": "no"}),
+            json!({"submods": {"cpu0": {"ear.status": "affirming"}}, "rootline.insecure-test-mode": 0}),
             json!({"submods": {"cpu0": {"ear.status": "affirming", "x": 1}, "gpu0": {"ear.status": "contraindicated"}}}),
+            json!({"submods": {"cpu0": {"ear.status": "affirming"}, "gpu0": {"ear.status": "affirming"}, "gpu1": "affirming"}}),
+            json!({"submods": {"cpu0": {"ear.status": "affirming"}, "gpu0": {}}}),
             json!({"submods": {"cpu0": {"ear.status": "warning"}}}),
             json!({"submods": {"cpu0": {"ear.status": "contraindicated"}}}),
             json!({"submods": {"cpu0": {"ear.status": "Affirming"}}}),

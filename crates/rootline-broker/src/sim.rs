@@ -181,12 +181,13 @@ fn parsed_root(pk: &[u8]) -> Result<std::sync::Arc<ParsedPublicKey>> {
 
 /// Verifies simulated evidence: the signer must be one of `trusted_roots`,
 /// the signature must hold over the received report bytes, and the report
-/// data must equal `expected_report_data` zero-padded to 64 bytes.
+/// data must hold one of `bindings` zero-padded to 64 bytes; returns the
+/// claims and which binding form matched.
 pub fn verify(
     evidence: &Value,
     trusted_roots: &[Vec<u8>],
-    expected_report_data: &[u8],
-) -> Result<SimClaims> {
+    bindings: &[crate::evidence::Binding],
+) -> Result<(SimClaims, crate::evidence::BindingForm)> {
     if trusted_roots.is_empty() {
         return Err(Error::Unsupported(
             "simulated TEE evidence is refused: no sim_roots are configured".into(),
@@ -212,23 +213,8 @@ pub fn verify(
         .verify_sig(&report, &sig)
         .map_err(|_| Error::Rejected("simulated report signature does not verify".into()))?;
     let claims = parse(&report)?;
-    if expected_report_data.len() > 64 {
-        return Err(Error::Rejected(
-            "expected report data longer than 64 bytes".into(),
-        ));
-    }
-    let mut want = [0u8; 64];
-    want.iter_mut()
-        .zip(expected_report_data)
-        .for_each(|(d, s)| *d = *s);
-    if want != claims.report_data {
-        return Err(Error::Rejected(format!(
-            "report_data {} does not bind this session's runtime data (expected {})",
-            hex::encode(claims.report_data),
-            hex::encode(want)
-        )));
-    }
-    Ok(claims)
+    let form = crate::evidence::check_binding("report_data", &claims.report_data, bindings)?;
+    Ok((claims, form))
 }
 
 #[cfg(test)]
@@ -236,36 +222,43 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
+    fn b(v: u8) -> Vec<crate::evidence::Binding> {
+        vec![crate::evidence::Binding {
+            form: crate::evidence::BindingForm::AsSent,
+            digest: vec![v; 48],
+        }]
+    }
+
     #[test]
     fn verifies_and_rejects() {
         let (k, _) = SimKey::generate().unwrap();
         let roots = vec![k.public_key()];
         let ev = k.evidence(&[1; 48], &[2; 32], &[3; 48]).unwrap();
-        let c = verify(&ev, &roots, &[3; 48]).unwrap();
+        let c = verify(&ev, &roots, &b(3)).unwrap().0;
         assert_eq!(c.measurement, [1; 48]);
         assert_eq!(&c.report_data[..48], &[3; 48]);
         assert!(c.report_data[48..].iter().all(|b| *b == 0));
         // Not trusted by default.
         assert!(matches!(
-            verify(&ev, &[], &[3; 48]),
+            verify(&ev, &[], &b(3)),
             Err(Error::Unsupported(_))
         ));
         // Another root.
         let (k2, _) = SimKey::generate().unwrap();
-        assert!(verify(&ev, &[k2.public_key()], &[3; 48]).is_err());
+        assert!(verify(&ev, &[k2.public_key()], &b(3)).is_err());
         // Bound to other runtime data.
-        assert!(verify(&ev, &roots, &[4; 48]).is_err());
+        assert!(verify(&ev, &roots, &b(4)).is_err());
         // One-bit flip anywhere in the report.
         for i in [0usize, 8, 60, 100, 151] {
             let mut bad = ev.clone();
             let mut rep = hex::decode(bad["report"].as_str().unwrap()).unwrap();
             rep[i] ^= 1;
             bad["report"] = hex::encode(rep).into();
-            assert!(verify(&bad, &roots, &[3; 48]).is_err(), "flip at {i}");
+            assert!(verify(&bad, &roots, &b(3)).is_err(), "flip at {i}");
         }
         // Unknown version.
         let mut v2 = ev.clone();
         v2["version"] = 2.into();
-        assert!(verify(&v2, &roots, &[3; 48]).is_err());
+        assert!(verify(&v2, &roots, &b(3)).is_err());
     }
 }

@@ -196,6 +196,14 @@ impl TokenVerifier {
     }
 }
 
+/// Whether claims carry the insecure-test-mode mark with any value but
+/// `false` (the default resource policy reads it the same way).
+pub fn is_insecure(claims: &Value) -> bool {
+    claims
+        .get(INSECURE_CLAIM)
+        .is_some_and(|v| *v != Value::Bool(false))
+}
+
 /// Refuses claims whose `exp` is absent or not after `now`.
 pub fn check_exp(claims: &Value, now: i64) -> Result<()> {
     let exp = claims
@@ -210,9 +218,31 @@ pub fn check_exp(claims: &Value, now: i64) -> Result<()> {
     Ok(())
 }
 
+/// The appraisal of one device beside the CPU (composite evidence).
+#[derive(Debug, Clone)]
+pub struct DeviceResult {
+    /// Its tee name as the guest sent it (`nvidia`...).
+    pub tee: String,
+    /// Its EAR status.
+    pub status: &'static str,
+    /// Why, when not affirming.
+    pub reasons: Vec<String>,
+}
+
+/// The EAR submodule name of the `i`-th device of kind `tee`: `gpu0`,
+/// `gpu1`... for GPUs, `dev0`... otherwise.
+pub fn device_submod(i: usize, tee: &str) -> String {
+    match tee {
+        "nvidia" | "amd-gpu" => format!("gpu{i}"),
+        _ => format!("dev{i}"),
+    }
+}
+
 /// Inputs of one token.
 #[derive(Debug)]
 pub struct TokenInput<'a> {
+    /// Devices beside the CPU, each its own submodule.
+    pub devices: &'a [DeviceResult],
     /// The verified evidence.
     pub evidence: &'a Evidence,
     /// Its appraisal.
@@ -255,12 +285,38 @@ pub fn ear_claims(t: &TokenInput<'_>) -> Value {
     if !t.appraisal.reasons.is_empty() {
         cpu0.insert("rootline.reasons".into(), json!(t.appraisal.reasons));
     }
+    let mut submods = Map::new();
+    submods.insert("cpu0".into(), Value::Object(cpu0));
+    let mut per_kind: HashMap<&str, usize> = HashMap::new();
+    for d in t.devices {
+        let kind = if device_submod(0, &d.tee).starts_with("gpu") {
+            "gpu"
+        } else {
+            "dev"
+        };
+        let n = per_kind.entry(kind).or_default();
+        let mut m = Map::new();
+        m.insert("ear.status".into(), d.status.into());
+        m.insert(
+            "ear.appraisal-policy-id".into(),
+            "rootline/device-evidence".into(),
+        );
+        m.insert(
+            "ear.veraison.annotated-evidence".into(),
+            json!({"tee": d.tee}),
+        );
+        if !d.reasons.is_empty() {
+            m.insert("rootline.reasons".into(), json!(d.reasons));
+        }
+        submods.insert(device_submod(*n, &d.tee), Value::Object(m));
+        *n += 1;
+    }
     let mut claims = json!({
         "eat_profile": EAR_PROFILE,
         "iat": t.now,
         "exp": t.now + t.ttl,
         "ear.verifier-id": {"developer": "rootline", "build": concat!("rootline-broker ", env!("CARGO_PKG_VERSION"))},
-        "submods": {"cpu0": Value::Object(cpu0)},
+        "submods": Value::Object(submods),
     });
     if t.evidence.insecure {
         if let Some(m) = claims.as_object_mut() {

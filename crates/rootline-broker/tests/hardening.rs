@@ -1,0 +1,209 @@
+//! Regression tests for the hostile-host review (hardening issue): each
+//! test is named after the finding it closes and failed before the fix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use aws_lc_rs::agreement::{self, ECDH_P256};
+use base64::Engine as _;
+use common::{Client, Resp, Shared, admin, fixture_with, jwk_of};
+use rootline_broker::evidence::{BindingHash, runtime_data_hash};
+use serde_json::{Value, json};
+
+const ALLOW_ALL: &str = "package policy\nimport rego.v1\ndefault allow := true\n";
+
+/// A Trustee `sample` attestation for `nonce`, bound as current guests bind
+/// it (with `additional-evidence`).
+fn sample_attestation(nonce: &str, key: &kbs_types::TeePubKey) -> Value {
+    let runtime = json!({"nonce": nonce, "tee-pubkey": key, "additional-evidence": ""});
+    let rd = runtime_data_hash(&runtime, BindingHash::Sha384).unwrap();
+    json!({
+        "runtime-data": runtime,
+        "tee-evidence": {
+            "primary_evidence": {"svn": "1", "report_data": base64::engine::general_purpose::STANDARD.encode(rd)},
+            "additional_evidence": "",
+        },
+    })
+}
+
+/// auth + attest with the sample TEE; returns the cookie and the token.
+async fn sample_session(c: &Client, key: &agreement::PrivateKey) -> (String, String) {
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/auth",
+            &[],
+            json!({"version": "0.4.0", "tee": "sample", "extra-params": ""})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let nonce = r.json()["nonce"].as_str().unwrap().to_owned();
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/attest",
+            &[("cookie", &cookie)],
+            sample_attestation(&nonce, &jwk_of(key))
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    (cookie, r.json()["token"].as_str().unwrap().to_owned())
+}
+
+fn claims_of(token: &str) -> Value {
+    let body = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn get(c: &Client, path: &str, header: (&str, &str)) -> Resp {
+    c.call(
+        "GET",
+        &format!("/kbs/v0/resource/{path}"),
+        &[header],
+        Vec::new(),
+    )
+    .await
+}
+
+/// Finding 1 (high): insecure test mode leaked into secure brokers. A
+/// secure replica on the same store (so the same token key) and a secure
+/// broker that trusts the insecure one's key as a passport signer both
+/// released secrets to a `sample` token.
+#[tokio::test]
+async fn insecure_test_mode_token_is_refused_by_secure_brokers() {
+    let shared = Arc::new(Shared::new());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("shared.db").display()
+    );
+    let insecure = fixture_with(shared.clone(), Some(url.clone()), |o| {
+        o.verifier.insecure_sample = true
+    })
+    .await;
+    let secure = fixture_with(shared.clone(), Some(url), |_| {}).await;
+    let ci = Client::in_process(&insecure.broker);
+    let cs = Client::in_process(&secure.broker);
+    let adm = |m: &'static str, p: String, body: Vec<u8>| {
+        let cs = cs.clone();
+        let key = shared.admin_pkcs8.clone();
+        async move {
+            let r = admin(&cs, &key, m, &p, body).await;
+            assert!(r.status < 300, "{p}: {}", r.text());
+        }
+    };
+    adm(
+        "PUT",
+        "/admin/v0/policies/allow_all".into(),
+        ALLOW_ALL.into(),
+    )
+    .await;
+    adm(
+        "PUT",
+        "/admin/v0/resources/default/key/open?policy=allow_all".into(),
+        b"open secret".to_vec(),
+    )
+    .await;
+    adm(
+        "PUT",
+        "/admin/v0/resources/default/key/k1".into(),
+        b"default-policy secret".to_vec(),
+    )
+    .await;
+    adm(
+        "PUT",
+        "/admin/v0/reference-values/sample-svn".into(),
+        json!({"tee": "sample", "claim": "svn", "values": ["1"]})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+
+    let key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+    let (cookie, token) = sample_session(&ci, &key).await;
+    let claims = claims_of(&token);
+    assert_eq!(claims[rootline_broker::token::INSECURE_CLAIM], true);
+    assert_eq!(claims["submods"]["cpu0"]["ear.status"], "affirming");
+    // The insecure broker itself releases under a policy that allows it...
+    let r = get(&ci, "default/key/open", ("cookie", &cookie)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // ...but never under the default policy.
+    let r = get(&ci, "default/key/k1", ("cookie", &cookie)).await;
+    assert_ne!(r.status, 200, "{}", r.text());
+
+    // The secure replica: cookie (session row in the shared store) and
+    // Bearer are both refused, naming the mode.
+    let bearer = format!("Bearer {token}");
+    for h in [
+        ("cookie", cookie.as_str()),
+        ("authorization", bearer.as_str()),
+    ] {
+        let r = get(&cs, "default/key/open", h).await;
+        assert_eq!(r.status, 401, "{}: {}", h.0, r.text());
+        assert!(r.text().contains("insecure test mode"), "{}", r.text());
+    }
+
+    // A secure broker elsewhere that trusts the insecure broker's key.
+    let point = insecure.broker.signer().public_point().to_vec();
+    let passport = fixture_with(shared.clone(), None, |o| {
+        o.passport_signers = vec![point];
+    })
+    .await;
+    let cp = Client::in_process(&passport.broker);
+    let r = admin(
+        &cp,
+        &shared.admin_pkcs8,
+        "PUT",
+        "/admin/v0/policies/allow_all",
+        ALLOW_ALL.into(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = admin(
+        &cp,
+        &shared.admin_pkcs8,
+        "PUT",
+        "/admin/v0/resources/default/key/open?policy=allow_all",
+        b"x".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = get(&cp, "default/key/open", ("authorization", &bearer)).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("insecure test mode"), "{}", r.text());
+}
+
+/// Finding 1 (high), second half: sample evidence was appraised
+/// "affirming" with no reference values at all.
+#[tokio::test]
+async fn insecure_sample_without_reference_values_is_not_affirming() {
+    let f = fixture_with(Arc::new(Shared::new()), None, |o| {
+        o.verifier.insecure_sample = true
+    })
+    .await;
+    let c = Client::in_process(&f.broker);
+    let key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+    let (_, token) = sample_session(&c, &key).await;
+    let claims = claims_of(&token);
+    assert_eq!(claims["submods"]["cpu0"]["ear.status"], "contraindicated");
+    let reasons = claims["submods"]["cpu0"]["rootline.reasons"].to_string();
+    assert!(reasons.contains("no reference values"), "{reasons}");
+}
