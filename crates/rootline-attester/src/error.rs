@@ -54,6 +54,8 @@ pub enum Error {
         url: String,
         /// The problem detail (or the body) the broker sent.
         detail: String,
+        /// The problem `type` the broker sent, when it sent one.
+        kind: Option<String>,
     },
 }
 
@@ -76,11 +78,24 @@ impl Error {
     }
 
     /// The HTTP status when the broker answered with an error, for callers
-    /// that map denials (403) to their own exit codes.
+    /// that map refusals to their own exit codes.
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Broker { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// Whether the broker refused by policy: rootline's `policy-denied`
+    /// problem or Trustee's `PolicyDeny`, both sent with 401 (Trustee's
+    /// status, which guests act on). A new handshake cannot change that
+    /// answer, so it is not retried.
+    pub fn is_policy_denial(&self) -> bool {
+        match self {
+            Self::Broker { kind: Some(k), .. } => {
+                k.ends_with("/policy-denied") || k.ends_with("/PolicyDeny")
+            }
+            _ => false,
         }
     }
 }

@@ -259,7 +259,9 @@ impl Session {
 fn transient(e: &Error) -> bool {
     match e {
         Error::Http { .. } => true,
-        Error::Broker { status, .. } => *status >= 500 || *status == 401 || *status == 429,
+        Error::Broker { status, .. } => {
+            !e.is_policy_denial() && (*status >= 500 || *status == 401 || *status == 429)
+        }
         _ => false,
     }
 }
@@ -389,14 +391,19 @@ impl KbsClient {
             .read_to_vec()
             .map_err(http)?;
         if !(200..300).contains(&status) {
-            let detail = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
+            let problem = serde_json::from_slice::<Value>(&bytes).ok();
+            let field = |k: &str| {
+                problem
+                    .as_ref()
+                    .and_then(|v| v.get(k).and_then(Value::as_str).map(str::to_owned))
+            };
+            let detail = field("detail")
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(500).collect());
             return Err(Error::Broker {
                 status,
                 url,
                 detail,
+                kind: field("type"),
             });
         }
         Ok((bytes, cookies))

@@ -180,7 +180,9 @@ impl KbsClient {
 fn retryable(e: &Error) -> bool {
     match e {
         Error::Http { .. } => true,
-        Error::Broker { status, .. } => *status >= 500 || *status == 401 || *status == 429,
+        Error::Broker { status, .. } => {
+            !e.is_policy_denial() && (*status >= 500 || *status == 401 || *status == 429)
+        }
         _ => false,
     }
 }

@@ -265,10 +265,10 @@ fn bench(c: &mut Criterion) {
     // Parts of the handshake that are not signature work.
     let mut g = c.benchmark_group("parts");
     let cache = rootline_broker::policy::PolicyCache::default();
-    let input = json!({"submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": {"claims": {"measurement": hex::encode([1u8; 48])}}}}});
+    let input = json!({"submods": {"cpu0": {"ear.status": "affirming", "ear.veraison.annotated-evidence": {"rootline-sim": {"measurement": hex::encode([1u8; 48])}}}}});
     // The built-in default policy is decided natively; a resource's own
     // policy (here the default rule plus a path check) runs in regorus.
-    let own = "package policy\nimport rego.v1\ndefault allow := false\nallow if { data[\"resource-path\"] == \"r/k/1\"; input.submods.cpu0[\"ear.status\"] == \"affirming\" }\n";
+    let own = "package policy\nimport rego.v1\ndefault allow := false\nallow if { data.path == \"r/k/1\"; input.submods.cpu0[\"ear.status\"] == \"affirming\" }\n";
     for (name, rego) in [
         (
             "resource_policy_default",

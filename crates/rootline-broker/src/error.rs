@@ -1,8 +1,8 @@
 //! Errors: one crate error enum, and its mapping onto RFC 7807 problem
 //! documents for HTTP.
 //!
-//! A guest sees the status code it expects (401 unauthenticated, 403 denied,
-//! 404 absent) and a `detail` sentence it can act on; internals (SQL errors,
+//! A guest sees the status code it expects (401 unauthenticated or denied by
+//! policy, as Trustee answers both; 404 absent) and a `detail` sentence it can act on; internals (SQL errors,
 //! key material, stack traces) go to the log only, never onto the wire.
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -29,6 +29,9 @@ pub enum Error {
     /// No such resource, policy or reference value.
     #[error("{0} not found")]
     NotFound(String),
+    /// The route exists but not with this method.
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
     /// The request asks for something this broker does not support.
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -75,9 +78,14 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated(_) | Self::Rejected(_) => StatusCode::UNAUTHORIZED,
-            Self::Denied(_) => StatusCode::FORBIDDEN,
+            // A policy denial is 401, as Trustee answers it: guests act on
+            // the status (a 403 was "KBS Server Internal Failed" to them);
+            // the problem type `policy-denied` tells it from the rest.
+            Self::Unauthenticated(_) | Self::Rejected(_) | Self::Denied(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unsupported(_) => StatusCode::BAD_REQUEST,
             Self::Config(_) | Self::Storage(_) | Self::Crypto(_) | Self::Policy(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -92,6 +100,7 @@ impl Error {
             Self::Rejected(_) => ("attestation-rejected", "Attestation rejected"),
             Self::Denied(_) => ("policy-denied", "Denied by policy"),
             Self::NotFound(_) => ("not-found", "Not found"),
+            Self::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             Self::Unsupported(_) => ("unsupported", "Unsupported"),
             _ => ("internal", "Internal error"),
         }
@@ -117,6 +126,7 @@ impl IntoResponse for Error {
                 "attestation-rejected" => "https://rootline.invalid/problems/attestation-rejected",
                 "policy-denied" => "https://rootline.invalid/problems/policy-denied",
                 "not-found" => "https://rootline.invalid/problems/not-found",
+                "method-not-allowed" => "https://rootline.invalid/problems/method-not-allowed",
                 "unsupported" => "https://rootline.invalid/problems/unsupported",
                 _ => "https://rootline.invalid/problems/internal",
             },

@@ -95,6 +95,31 @@ pub fn init_data_digest(init: &kbs_types::InitData) -> Result<(String, Vec<u8>)>
     Ok((alg.to_owned(), d.as_ref().to_vec()))
 }
 
+/// The claims an init-data document adds to a token: its `data` table as
+/// JSON, with the `cdh.toml` and `aa.toml` members (TOML documents inside
+/// the document, as Confidential Containers writes them) parsed into
+/// objects where they parse, as Trustee's attestation service does.
+pub fn init_data_claims(init: &kbs_types::InitData) -> Value {
+    let data: Option<toml::Table> = match init.format.as_str() {
+        "toml" => toml::from_str::<toml::Table>(&init.body)
+            .ok()
+            .and_then(|t| t.get("data").and_then(|d| d.as_table()).cloned()),
+        _ => None,
+    };
+    let mut out = Map::new();
+    for (k, v) in data.into_iter().flatten() {
+        let json = match (k.as_str(), v.as_str()) {
+            ("cdh.toml" | "aa.toml", Some(text)) => toml::from_str::<toml::Table>(text)
+                .ok()
+                .and_then(|t| serde_json::to_value(t).ok())
+                .unwrap_or_else(|| Value::String(text.to_owned())),
+            _ => serde_json::to_value(&v).unwrap_or(Value::Null),
+        };
+        out.insert(k, json);
+    }
+    Value::Object(out)
+}
+
 /// What the verifier is configured to trust.
 #[derive(Debug, Clone, Default)]
 pub struct VerifierConfig {
@@ -157,6 +182,12 @@ fn check_init_data(tee: &str, claims: &Map<String, Value>, digest_bytes: &[u8]) 
                     "init-data was sent but the quote does not cover sha256 PCR 8".into(),
                 )),
             };
+        }
+        "sample" => {
+            // As Trustee: the unsigned sample TEE has no config field, so
+            // init-data is taken as sent (the token is marked insecure).
+            tracing::warn!("the sample TEE does not bind init-data; accepted unchecked");
+            return Ok(());
         }
         other => {
             return Err(Error::Unsupported(format!(
@@ -343,6 +374,7 @@ mod tests {
         check_init_data("snp", &claims, &d).unwrap();
         claims.insert("host_data".into(), hex::encode([0u8; 32]).into());
         assert!(check_init_data("snp", &claims, &d).is_err());
-        assert!(check_init_data("sample", &claims, &d).is_err());
+        assert!(check_init_data("sample", &claims, &d).is_ok());
+        assert!(check_init_data("cca", &claims, &d).is_err());
     }
 }

@@ -78,14 +78,52 @@ fn parse_json<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result
     serde_json::from_slice(body).map_err(|e| Error::Malformed(format!("{what}: {e}")))
 }
 
-/// A tee name this broker may be asked about: `kbs-types`' names plus the
-/// simulated TEE.
-fn known_tee(tee: &str) -> bool {
-    tee == sim::TEE_NAME || kbs_types::Tee::from_str(tee).is_ok()
+/// A tee name this broker may be asked about (`kbs-types`' names plus the
+/// simulated TEE), as a static string for metric labels.
+fn known_tee(tee: &str) -> Option<&'static str> {
+    if tee == sim::TEE_NAME {
+        return Some(sim::TEE_NAME);
+    }
+    let t = kbs_types::Tee::from_str(tee).ok()?;
+    // kbs-types spells each tee once; its Display is that spelling.
+    const NAMES: &[&str] = &[
+        "azsnpvtpm",
+        "az-snp-vtpm",
+        "aztdxvtpm",
+        "az-tdx-vtpm",
+        "sev",
+        "sgx",
+        "snp",
+        "tdx",
+        "cca",
+        "csv",
+        "se",
+        "tpm",
+        "hygon-dcu",
+        "sample",
+        "sampledevice",
+        "nvidia",
+        "nvidia-dpu",
+    ];
+    let name = t.to_string();
+    NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .or(Some("other"))
 }
 
 async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
-    let req: AuthRequest = parse_json("auth request", &body)?;
+    let mut tee = None;
+    let r = auth_inner(&b, &body, &mut tee);
+    b.metrics.auth(tee.unwrap_or("unknown"), r.is_ok());
+    r
+}
+
+/// `/auth`; `tee` is set once the tee is known to be one of ours (a label
+/// value from a closed set).
+fn auth_inner(b: &Broker, body: &[u8], tee: &mut Option<&'static str>) -> Result<Response> {
+    let req: AuthRequest = parse_json("auth request", body)?;
     let version = semver::Version::parse(&req.version).map_err(|_| {
         Error::Unauthenticated(format!("protocol version {:?} is not semver", req.version))
     })?;
@@ -99,8 +137,20 @@ async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
             "protocol version {version} is not supported; this broker speaks {PROTOCOL}"
         )));
     }
-    if !known_tee(&req.tee) {
-        return Err(Error::Unsupported(format!("tee {:?} is unknown", req.tee)));
+    // Unknown tees and a refused sample TEE are 401, as Trustee answers
+    // every /auth failure (guest-components prints a 401's problem detail;
+    // anything else is "KBS Server Internal Failed" to it).
+    *tee = known_tee(&req.tee);
+    if tee.is_none() {
+        return Err(Error::Unauthenticated(format!(
+            "tee {:?} is unknown to this broker",
+            req.tee
+        )));
+    }
+    if req.tee == "sample" && !b.verifier.insecure_sample {
+        return Err(Error::Unauthenticated(
+            "the unsigned sample TEE is refused by this broker (insecure_sample_tee is off)".into(),
+        ));
     }
     // As Trustee: when tee-metadata is present, its primary TEE must be the
     // one announced.
@@ -156,12 +206,31 @@ async fn attest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let cookie = session_cookie(&headers).ok_or_else(|| {
+    let mut tee = "unknown".to_owned();
+    let r = attest_inner(&b, client, &headers, &body, &mut tee).await;
+    match &r {
+        Ok((_, status)) => b.metrics.attestation(&tee, Some(status)),
+        Err(_) => b.metrics.attestation(&tee, None),
+    }
+    r.map(|(resp, _)| resp)
+}
+
+/// `/attest`: the response and the EAR status of the token; `tee` is set
+/// from the session (a name `/auth` accepted).
+async fn attest_inner(
+    b: &Arc<Broker>,
+    client: String,
+    headers: &HeaderMap,
+    body: &[u8],
+    tee: &mut String,
+) -> Result<(Response, &'static str)> {
+    let cookie = session_cookie(headers).ok_or_else(|| {
         Error::Unauthenticated("no kbs-session-id cookie: call /kbs/v0/auth first".into())
     })?;
     let now = b.clock.now();
     let c = b.sessions.open(cookie, now)?;
-    let raw: Value = parse_json("attestation", &body)?;
+    tee.clone_from(&c.tee);
+    let raw: Value = parse_json("attestation", body)?;
     let att = kbs_types::Attestation::deserialize(&raw)
         .map_err(|e| Error::Malformed(format!("attestation: {e}")))?;
     if att.runtime_data.nonce != c.nonce {
@@ -223,7 +292,7 @@ async fn attest(
         Ok(v) => v,
         Err(e) => {
             audit(
-                &b,
+                b,
                 &client,
                 Some(&evidence_digest),
                 "-",
@@ -237,7 +306,7 @@ async fn attest(
     };
     // TPM: the AK proven by credential activation (when EK CAs are trusted).
     let activation = crate::tpm_activation::check_attestation(
-        &b,
+        b,
         &c,
         &att.tee_evidence.primary_evidence,
         &runtime_raw,
@@ -245,7 +314,7 @@ async fn attest(
     if let Err(e) = activation.await {
         let reason = e.to_string();
         audit(
-            &b,
+            b,
             &client,
             Some(&evidence_digest),
             "-",
@@ -267,7 +336,13 @@ async fn attest(
         evidence: verified.get(),
         appraisal: &appraisal,
         runtime_data: &runtime_raw,
-        init_data: init.map(|(alg, d)| json!({"algorithm": alg, "digest": hex::encode(d)})),
+        init_data: init
+            .as_ref()
+            .zip(att.init_data.as_ref())
+            .map(|((_, d), doc)| token::InitDataClaims {
+                digest: hex::encode(d),
+                claims: evidence::init_data_claims(doc),
+            }),
         evidence_digest: &evidence_digest,
         now,
         ttl: b.token_ttl,
@@ -291,11 +366,15 @@ async fn attest(
                 now,
             );
             tracing::info!(tee = %c.tee, status = appraisal.status, %client, "attested");
-            Ok(Json(json!({"token": tok})).into_response())
+            Ok((
+                Json(json!({"token": tok})).into_response(),
+                appraisal.status,
+            ))
         }
-        SessionClaim::Existing(other) if other.binding_digest == binding_digest => {
-            Ok(Json(json!({"token": other.token})).into_response())
-        }
+        SessionClaim::Existing(other) if other.binding_digest == binding_digest => Ok((
+            Json(json!({"token": other.token})).into_response(),
+            appraisal.status,
+        )),
         SessionClaim::Existing(_) => Err(Error::Rejected("nonce already used (replay)".into())),
     }
 }
@@ -421,6 +500,26 @@ async fn resource(
     Path((repo, kind, tag)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
+    let r = resource_inner(&b, client, repo, kind, tag, &headers).await;
+    match &r {
+        Ok((_, path)) => b.metrics.release("released", Some(path)),
+        Err(Error::Denied(_)) => b.metrics.release("denied", None),
+        Err(Error::NotFound(_)) => b.metrics.release("not_found", None),
+        Err(Error::Unauthenticated(_)) => b.metrics.release("unauthenticated", None),
+        Err(_) => b.metrics.release("error", None),
+    }
+    r.map(|(resp, _)| resp)
+}
+
+/// A resource request: the JWE response and the path released.
+async fn resource_inner(
+    b: &Arc<Broker>,
+    client: String,
+    repo: String,
+    kind: String,
+    tag: String,
+    headers: &HeaderMap,
+) -> Result<(Response, String)> {
     for s in [&repo, &kind, &tag] {
         check_segment(s)?;
     }
@@ -433,7 +532,7 @@ async fn resource(
     // A session attested by this replica is known with the claims of the
     // token it signed: no store read and no signature check (the cookie's
     // MAC is checked; a Bearer token must be that very token).
-    let challenge = session_cookie(&headers).map(|c| b.sessions.open(c, now));
+    let challenge = session_cookie(headers).map(|c| b.sessions.open(c, now));
     let recent = challenge
         .as_ref()
         .and_then(|c| c.as_ref().ok())
@@ -472,7 +571,7 @@ async fn resource(
             "the attestation token was issued in insecure test mode ({}) and this broker does not accept such tokens",
             token::INSECURE_CLAIM
         );
-        audit(&b, &client, None, &path, "-", "denied", &reason).await;
+        audit(b, &client, None, &path, "-", "denied", &reason).await;
         return Err(Error::Unauthenticated(reason));
     }
     let digest = claims
@@ -490,7 +589,7 @@ async fn resource(
         None => {
             let reason = format!("policy {policy_name} named by the resource does not exist");
             audit(
-                &b,
+                b,
                 &client,
                 digest.as_deref(),
                 &path,
@@ -511,7 +610,7 @@ async fn resource(
             denial_detail(&claims)
         );
         audit(
-            &b,
+            b,
             &client,
             digest.as_deref(),
             &path,
@@ -529,7 +628,7 @@ async fn resource(
     let secret = b.kek.open(&path, &row.sealed)?;
     let jwe = crate::jwe::encrypt(&tee_key, &secret)?;
     audit(
-        &b,
+        b,
         &client,
         digest.as_deref(),
         &path,
@@ -539,7 +638,7 @@ async fn resource(
     )
     .await;
     tracing::info!(%path, %client, "released");
-    Ok((StatusCode::OK, Json(jwe)).into_response())
+    Ok(((StatusCode::OK, Json(jwe)).into_response(), path))
 }
 
 async fn jwks(State(b): State<Arc<Broker>>) -> Response {

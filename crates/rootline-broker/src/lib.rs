@@ -24,6 +24,7 @@ pub mod jwe;
 pub mod kbs;
 pub mod kek;
 pub mod keys;
+pub mod metrics;
 pub mod policy;
 pub mod session;
 pub mod sim;
@@ -182,6 +183,7 @@ pub struct Broker {
     secure_cookies: bool,
     clock: Clock,
     tpm: tpm_activation::TpmTrust,
+    metrics: metrics::Metrics,
 }
 
 impl std::fmt::Debug for Broker {
@@ -268,6 +270,7 @@ impl Broker {
             secure_cookies: o.secure_cookies,
             clock: o.clock,
             tpm: Default::default(),
+            metrics: Default::default(),
         }))
     }
 
@@ -297,11 +300,72 @@ impl Broker {
 }
 
 /// The broker's HTTP routes: the KBS protocol under `/kbs/v0`, the admin API
-/// under `/admin/v0`, and the token keys at `/.well-known/jwks.json`.
+/// under `/admin/v0`, the token keys at `/.well-known/jwks.json`,
+/// `/healthz` and `/metrics`; any other path is a 404 with a problem
+/// document (Trustee's empty body made guest clients report "error
+/// decoding response body" instead of the cause).
 pub fn app(state: Arc<Broker>) -> Router {
+    use axum::routing::get;
     Router::new()
         .merge(kbs::routes())
         .merge(tpm_activation::routes())
         .merge(admin::routes())
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        // After routing, so that the route template is known.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_request,
+        ))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .with_state(state)
+}
+
+/// `GET /healthz`: the process serves requests (200, empty body, as
+/// Trustee answers it).
+async fn healthz() -> axum::http::StatusCode {
+    axum::http::StatusCode::OK
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn metrics_text(
+    axum::extract::State(b): axum::extract::State<Arc<Broker>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        b.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn no_route(uri: axum::http::Uri) -> Error {
+    Error::NotFound(format!(
+        "route {}: this broker serves /kbs/v0/auth, /kbs/v0/attest, /kbs/v0/resource/REPO/TYPE/TAG, /admin/v0/..., /healthz and /metrics",
+        uri.path()
+    ))
+}
+
+async fn no_method(method: axum::http::Method, uri: axum::http::Uri) -> Error {
+    Error::MethodNotAllowed(format!("{method} {}", uri.path()))
+}
+
+/// Times every request by its route template (a bounded label set).
+async fn time_request(
+    axum::extract::State(b): axum::extract::State<Arc<Broker>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let start = std::time::Instant::now();
+    let resp = next.run(req).await;
+    b.metrics.request(&route, start.elapsed());
+    resp
 }

@@ -2,8 +2,10 @@
 //! claims, compiled once per policy text and evaluated per request.
 //!
 //! Input is the EAR claims of the token; data is
-//! `{"plugin": "resource", "resource-path": "repo/type/tag", "query": {...}}`,
-//! as Trustee hands them to its resource policy. The built-in default
+//! `{"plugin": "resource", "resource-path": ["repo", "type", "tag"], "path":
+//! "repo/type/tag", "query": {...}}`: Trustee's data (its `resource-path` is
+//! the list of segments) plus `path`, so Trustee's resource policies run
+//! unchanged. The built-in default
 //! releases only when cpu0's EAR status is `affirming` (Trustee's default
 //! releases to any non-sample TEE). A resource may name its own policy; a
 //! stored policy called `default` replaces the built-in one.
@@ -87,9 +89,12 @@ fn default_allows(input: &Value) -> bool {
     affirming && !crate::token::is_insecure(input)
 }
 
-/// The data a resource policy sees for `path`, as Trustee hands it over.
+/// The data a resource policy sees for `path`: as Trustee hands it over
+/// (`plugin`, `resource-path` as the list of segments, `query`), plus
+/// `path`, the segments joined with `/`.
 pub fn resource_data(path: &str) -> Value {
-    serde_json::json!({"plugin": "resource", "resource-path": path, "query": {}})
+    let segments: Vec<&str> = path.split('/').collect();
+    serde_json::json!({"plugin": "resource", "resource-path": segments, "path": path, "query": {}})
 }
 
 impl PolicyCache {
@@ -197,7 +202,7 @@ mod tests {
                 .unwrap()
         );
         // A per-resource policy that looks at the path.
-        let p = "package policy\nimport rego.v1\ndefault allow := false\nallow if { data[\"resource-path\"] == \"a/b/c\"; input.submods.cpu0[\"ear.status\"] == \"affirming\" }\n";
+        let p = "package policy\nimport rego.v1\ndefault allow := false\nallow if { data.path == \"a/b/c\"; input.submods.cpu0[\"ear.status\"] == \"affirming\" }\n";
         assert!(c.allow("p", p, &ok, "a/b/c", true).unwrap());
         assert!(!c.allow("p", p, &ok, "x/y/z", true).unwrap());
         // A changed text is recompiled.

@@ -238,6 +238,17 @@ pub fn device_submod(i: usize, tee: &str) -> String {
     }
 }
 
+/// Init-data as a token carries it (Trustee's `init_data` and
+/// `init_data_claims`).
+#[derive(Debug, Clone)]
+pub struct InitDataClaims {
+    /// The digest the TEE's config field holds, hex.
+    pub digest: String,
+    /// The document's `data` table as JSON (`cdh.toml` and `aa.toml`
+    /// parsed into objects, as Trustee does).
+    pub claims: Value,
+}
+
 /// Inputs of one token.
 #[derive(Debug)]
 pub struct TokenInput<'a> {
@@ -249,8 +260,8 @@ pub struct TokenInput<'a> {
     pub appraisal: &'a AppraisalResult,
     /// The runtime data as received.
     pub runtime_data: &'a Value,
-    /// Init-data claims (algorithm and digest), when init-data was sent.
-    pub init_data: Option<Value>,
+    /// Init-data, when it was sent.
+    pub init_data: Option<InitDataClaims>,
     /// SHA-384 of the evidence, hex.
     pub evidence_digest: &'a str,
     /// Issue time.
@@ -271,16 +282,32 @@ pub fn ear_claims(t: &TokenInput<'_>) -> Value {
         "ear.appraisal-policy-id".into(),
         t.appraisal.policy_id.clone().into(),
     );
+    // Trustee's layout (its EAR broker's `transform_claims`), so that
+    // resource policies written for Trustee read the same paths: the
+    // verifier's claims under the TEE's name, `runtime_data_claims`,
+    // `init_data` and `init_data_claims`; rootline adds `tee`, `tcb_status`
+    // and `evidence_digest`.
+    let mut annotated = Map::new();
+    annotated.insert(
+        t.evidence.tee.clone(),
+        Value::Object(t.evidence.claims.clone()),
+    );
+    annotated.insert("tee".into(), t.evidence.tee.clone().into());
+    if let Some(rd) = t.evidence.claims.get("report_data") {
+        annotated.insert("report_data".into(), rd.clone());
+    }
+    annotated.insert("runtime_data_claims".into(), t.runtime_data.clone());
+    if let Some(init) = &t.init_data {
+        annotated.insert("init_data".into(), init.digest.clone().into());
+        annotated.insert("init_data_claims".into(), init.claims.clone());
+    } else {
+        annotated.insert("init_data_claims".into(), Value::Null);
+    }
+    annotated.insert("tcb_status".into(), json!(t.evidence.tcb_status));
+    annotated.insert("evidence_digest".into(), t.evidence_digest.into());
     cpu0.insert(
         "ear.veraison.annotated-evidence".into(),
-        json!({
-            "tee": t.evidence.tee,
-            "claims": t.evidence.claims,
-            "tcb_status": t.evidence.tcb_status,
-            "evidence_digest": t.evidence_digest,
-            "init_data_claims": t.init_data,
-            "runtime_data_claims": t.runtime_data,
-        }),
+        Value::Object(annotated),
     );
     if !t.appraisal.reasons.is_empty() {
         cpu0.insert("rootline.reasons".into(), json!(t.appraisal.reasons));

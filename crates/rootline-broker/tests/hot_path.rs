@@ -54,7 +54,7 @@ async fn an_admin_change_is_in_force_at_once_on_its_replica() {
     g.auth(&c).await;
     assert_eq!(g.attest(&c).await.status, 200);
     let r = g.resource(&c, "default/key/1").await;
-    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.status, 401, "{}", r.text());
     assert!(
         r.text().contains("no reference values are registered"),
         "{}",
@@ -85,7 +85,7 @@ async fn another_replicas_change_is_seen_within_the_cache_bound() {
     let r = g.resource(&cb, "default/key/1").await;
     assert_eq!(
         r.status,
-        403,
+        401,
         "B still used the deleted reference value: {}",
         r.text()
     );

@@ -54,7 +54,7 @@ async fn secret_released_and_decrypted_with_cookie_and_bearer() {
 }
 
 #[tokio::test]
-async fn wrong_measurement_is_403_with_the_reason() {
+async fn wrong_measurement_is_denied_with_401_and_the_reason() {
     let f = fixture().await;
     let c = Client::in_process(&f.broker);
     provision(&c, &f.shared, &M, "default/key/1", b"top secret").await;
@@ -66,9 +66,15 @@ async fn wrong_measurement_is_403_with_the_reason() {
         "the token records the contraindication"
     );
     let r = g.resource(&c, "default/key/1").await;
-    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.status, 401, "{}", r.text());
     let p = r.json();
-    assert_eq!(p["status"], 403);
+    // 401 as Trustee answers a policy denial; the problem type tells it
+    // from an authentication failure.
+    assert_eq!(p["status"], 401);
+    assert!(
+        p["type"].as_str().unwrap().ends_with("/policy-denied"),
+        "{p}"
+    );
     let detail = p["detail"].as_str().unwrap();
     assert!(detail.contains("contraindicated"), "{detail}");
     assert!(
@@ -184,17 +190,33 @@ async fn untrusted_sim_root_and_sample_tee_are_refused_by_default() {
         (cookie, r.json()["nonce"].as_str().unwrap().to_owned())
     }
     let key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
-    let (cookie, nonce) = auth_sample(&c).await;
+    // Refused at /auth already, with 401 (a guest reads that problem's
+    // detail) naming the setting.
     let r = c
         .call(
             "POST",
-            "/kbs/v0/attest",
-            &[("cookie", &cookie)],
-            sample(&nonce, &jwk_of(&key)).to_string().into_bytes(),
+            "/kbs/v0/auth",
+            &[],
+            json!({"version": "0.4.0", "tee": "sample", "extra-params": ""})
+                .to_string()
+                .into_bytes(),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("sample"), "{}", r.text());
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("insecure_sample_tee"), "{}", r.text());
+    // An unknown tee: 401 too, as Trustee.
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/auth",
+            &[],
+            json!({"version": "0.4.0", "tee": "nosuchtee", "extra-params": ""})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("nosuchtee"), "{}", r.text());
 
     // Insecure test mode: accepted, and the token says so.
     let f2 = fixture_with(Arc::new(Shared::new()), None, |o| {
@@ -353,10 +375,10 @@ async fn per_resource_policy_applies() {
     let mut g = Guest::new(&f.shared, M);
     assert_eq!(g.fetch(&c, "default/key/1").await, b"one");
     let r = g.resource(&c, "default/key/2").await;
-    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.text().contains("never"));
     let r = g.resource(&c, "default/key/3").await;
-    assert_eq!(r.status, 403, "{}", r.text());
+    assert_eq!(r.status, 401, "{}", r.text());
     let rows = f.broker.store().list_audit(10).await.unwrap();
     assert_eq!(rows.iter().filter(|r| r.result == "released").count(), 1);
     assert_eq!(rows.iter().filter(|r| r.result == "denied").count(), 2);
@@ -498,11 +520,18 @@ async fn init_data_must_match_the_simulated_host_data() {
                     .unwrap();
             assert_eq!(
                 claims
-                    .pointer(
-                        "/submods/cpu0/ear.veraison.annotated-evidence/init_data_claims/digest"
-                    )
+                    .pointer("/submods/cpu0/ear.veraison.annotated-evidence/init_data")
                     .unwrap(),
                 &json!(hex::encode(digest.as_ref()))
+            );
+            // Trustee's init_data_claims: the document's data table.
+            assert_eq!(
+                claims
+                    .pointer(
+                        "/submods/cpu0/ear.veraison.annotated-evidence/init_data_claims/policy.rego"
+                    )
+                    .unwrap(),
+                "package agent_policy"
             );
             assert_eq!(
                 g.decrypt(&g.resource(&c, "default/key/1").await),
@@ -511,5 +540,52 @@ async fn init_data_must_match_the_simulated_host_data() {
         } else {
             assert!(r.text().contains("host_data"), "{}", r.text());
         }
+    }
+}
+
+/// Drop-in finding 5: an unmatched route answered an empty body (guest
+/// clients: "error decoding response body"), and there was no `/healthz`
+/// or `/metrics`, which Trustee serves and its deployments probe.
+#[tokio::test]
+async fn healthz_metrics_and_unmatched_routes_answer_as_documented() {
+    let f = fixture().await;
+    let c = Client::in_process(&f.broker);
+    let r = c.call("GET", "/healthz", &[], Vec::new()).await;
+    assert_eq!(r.status, 200);
+    for (method, path, status) in [
+        ("GET", "/no/such/route", 404),
+        ("GET", "/kbs/v0/nosuchplugin/a/b/c", 404),
+        ("GET", "/kbs/v0/auth", 405),
+        ("PATCH", "/kbs/v0/resource/a/b/c", 405),
+    ] {
+        let r = c.call(method, path, &[], Vec::new()).await;
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        let p = r.json();
+        assert_eq!(p["status"], status);
+        assert!(p["detail"].as_str().unwrap().contains(path), "{p}");
+    }
+    // One full handshake and one denial, then the counters say so.
+    provision(&c, &f.shared, &M, "default/key/1", b"s").await;
+    let mut g = Guest::new(&f.shared, M);
+    assert_eq!(g.fetch(&c, "default/key/1").await, b"s");
+    let mut bad = Guest::new(&f.shared, [0x22; 48]);
+    bad.auth(&c).await;
+    bad.attest(&c).await;
+    assert_eq!(bad.resource(&c, "default/key/1").await.status, 401);
+    let r = c.call("GET", "/metrics", &[], Vec::new()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let text = r.text();
+    for line in [
+        "rootline_auth_total{tee=\"rootline-sim\",result=\"success\"} 2",
+        "rootline_attestations_total{tee=\"rootline-sim\",result=\"affirming\"} 1",
+        "rootline_attestations_total{tee=\"rootline-sim\",result=\"contraindicated\"} 1",
+        "rootline_releases_total{result=\"released\"} 1",
+        "rootline_releases_total{result=\"denied\"} 1",
+        "kbs_resource_reads_total{resource_path=\"default/key/1\"} 1",
+        "rootline_http_request_duration_seconds_count{route=\"/kbs/v0/attest\"} 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
     }
 }

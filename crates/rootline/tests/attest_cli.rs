@@ -190,7 +190,10 @@ fn sim_guest_gets_its_secret_and_a_wrong_measurement_is_refused() {
     let out = get_resource(&b.url, key, &bad, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("403") && err.contains("measurement"), "{err}");
+    assert!(
+        err.contains("401") && err.contains("denied by policy") && err.contains("measurement"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
 
     // A root the broker does not trust: the attestation itself is refused.

@@ -270,7 +270,7 @@ fn serve_admin_and_guest_over_tcp_then_sigterm() {
         &srv.addr,
         "default/key/1",
     );
-    assert_eq!(st, 403, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(st, 401, "{}", String::from_utf8_lossy(&body));
     let (rc, out) = admin(dir.path(), &url, "admin.key", &["audit", "--json"]);
     assert_eq!(rc, 0);
     let rows: Value = serde_json::from_str(&out).unwrap();

@@ -394,7 +394,7 @@ fn tpm_and_broker(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
             Digest::new(HashAlg::SHA256, rootline_core::from_hex(&v)?),
         );
     }
-    let policy = "package policy\nimport rego.v1\n\ndefault allow := false\n\n# Release the disk key only to a guest whose boot matched every reference value.\nallow if {\n\tinput.submods.cpu0[\"ear.status\"] == \"affirming\"\n\tdata[\"resource-path\"] == \"demo/tpm/disk-key\"\n}\n";
+    let policy = "package policy\nimport rego.v1\n\ndefault allow := false\n\n# Release the disk key only to a guest whose boot matched every reference value.\nallow if {\n\tinput.submods.cpu0[\"ear.status\"] == \"affirming\"\n\tdata.path == \"demo/tpm/disk-key\"\n}\n";
     broker.put_policy("demo-tpm", policy)?;
     let secret = b"demo disk key: 6b1c2f0e9d8a7b3c";
     broker.put_resource("demo/tpm/disk-key", secret, Some("demo-tpm"))?;
@@ -449,8 +449,8 @@ fn tpm_and_broker(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
     match client.get_resource(&session, "demo/tpm/disk-key") {
         Ok(_) => anyhow::bail!("the tampered boot got the secret"),
         Err(e) => {
-            anyhow::ensure!(e.status() == Some(403), "unexpected failure: {e}");
-            println!("  DENIED (403): {e}");
+            anyhow::ensure!(e.is_policy_denial(), "unexpected failure: {e}");
+            println!("  DENIED by policy: {e}");
         }
     }
     let good = EventLog::parse(&std::fs::read(&good_log)?)?;
