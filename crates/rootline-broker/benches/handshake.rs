@@ -171,6 +171,7 @@ fn setup(store_kind: Option<bool>) -> Setup {
             token_ttl: 300,
             secure_cookies: false,
             clock: Clock::default(),
+            trustee_admin: None,
         })
         .await
         .unwrap();

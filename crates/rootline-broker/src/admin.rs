@@ -73,10 +73,19 @@ fn authorize(b: &Broker, headers: &HeaderMap) -> Result<()> {
     if exp <= now {
         return Err(Error::Unauthenticated("admin JWT has expired".into()));
     }
-    if exp - iat > MAX_LIFETIME || iat > now + 60 {
+    // Saturating: `exp - iat` overflowed for a huge exp and a negative iat
+    // and let such a token through in release builds (hardening finding 7).
+    if exp.saturating_sub(iat) > MAX_LIFETIME || iat > now.saturating_add(60) {
         return Err(Error::Unauthenticated(format!(
             "admin JWT lifetime must be at most {MAX_LIFETIME} s and iat not in the future"
         )));
+    }
+    if let Some(nbf) = data.claims.get("nbf") {
+        if nbf.as_i64().is_none_or(|n| n > now.saturating_add(60)) {
+            return Err(Error::Unauthenticated(
+                "admin JWT is not valid yet (nbf)".into(),
+            ));
+        }
     }
     Ok(())
 }

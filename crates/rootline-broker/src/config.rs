@@ -64,6 +64,10 @@ pub struct Config {
     /// PCRs (of the `sha256` bank) that TPM appraisal requires a reference
     /// value for; empty: the policy's default, PCRs 0-7.
     pub tpm_required_pcrs: Vec<u8>,
+    /// Trustee's `[admin]` section, as Trustee spells it: authenticates the
+    /// Trustee-compatible admin routes (`kbs-client config ...`). Absent:
+    /// those routes answer 401.
+    pub admin: Option<crate::trustee_admin::AdminConfig>,
 }
 
 impl Default for Config {
@@ -87,6 +91,7 @@ impl Default for Config {
             tls_key: None,
             tpm_ek_roots: Vec::new(),
             tpm_required_pcrs: Vec::new(),
+            admin: None,
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::evidence::{self, Binding, BindingHash};
 use crate::session::{self, Challenge};
 use crate::store::{AuditRow, SessionClaim, SessionRow};
 use crate::token::{self, TokenInput};
-use crate::{Broker, policy, sim};
+use crate::{Broker, policy, sim, trustee_admin};
 
 /// Protocol versions accepted: 0.x from 0.1 through the 0.4 series (Trustee
 /// itself accepts exactly 0.4.0; its protocol document still shows 0.1.1).
@@ -62,7 +62,28 @@ pub(crate) fn routes() -> Router<Arc<Broker>> {
     Router::new()
         .route("/kbs/v0/auth", post(auth))
         .route("/kbs/v0/attest", post(attest))
-        .route("/kbs/v0/resource/{repo}/{kind}/{tag}", get(resource))
+        .route(
+            "/kbs/v0/resource/{repo}/{kind}/{tag}",
+            get(resource)
+                .post(trustee_admin::set_resource)
+                .delete(trustee_admin::delete_resource),
+        )
+        .route(
+            "/kbs/v0/resource-policy",
+            get(trustee_admin::list_resource_policies).post(trustee_admin::set_resource_policy),
+        )
+        .route(
+            "/kbs/v0/attestation-policy",
+            post(trustee_admin::set_attestation_policy),
+        )
+        .route(
+            "/kbs/v0/reference-value",
+            post(trustee_admin::set_reference_values),
+        )
+        .route(
+            "/kbs/v0/reference-value/{*id}",
+            get(trustee_admin::get_reference_value),
+        )
         .route("/.well-known/jwks.json", get(jwks))
 }
 

@@ -32,6 +32,7 @@ pub mod store;
 pub mod tls;
 pub mod token;
 pub mod tpm_activation;
+pub mod trustee_admin;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -91,6 +92,9 @@ pub struct BrokerOptions {
     pub secure_cookies: bool,
     /// The clock.
     pub clock: Clock,
+    /// Trustee's `[admin]` section for the Trustee-compatible admin routes;
+    /// closed when absent.
+    pub trustee_admin: Option<trustee_admin::AdminConfig>,
 }
 
 impl BrokerOptions {
@@ -162,6 +166,7 @@ impl BrokerOptions {
             token_ttl: i64::try_from(cfg.token_ttl_secs).unwrap_or(300),
             secure_cookies: cfg.secure_cookies,
             clock: Clock::default(),
+            trustee_admin: cfg.admin.clone(),
         })
     }
 }
@@ -184,6 +189,7 @@ pub struct Broker {
     clock: Clock,
     tpm: tpm_activation::TpmTrust,
     metrics: metrics::Metrics,
+    trustee_admin: Option<trustee_admin::TrusteeAdmin>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -243,6 +249,7 @@ impl Broker {
             std::iter::once(signer.public_point())
                 .chain(o.passport_signers.iter().map(Vec::as_slice)),
         );
+        let trustee_admin = trustee_admin::TrusteeAdmin::load(o.trustee_admin.as_ref())?;
         let admin_key = match o.admin_key {
             Some(k) => Some(admin::AdminKey::new(&k)),
             None => {
@@ -271,6 +278,7 @@ impl Broker {
             clock: o.clock,
             tpm: Default::default(),
             metrics: Default::default(),
+            trustee_admin,
         }))
     }
 

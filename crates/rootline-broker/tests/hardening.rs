@@ -207,3 +207,60 @@ async fn insecure_sample_without_reference_values_is_not_affirming() {
     let reasons = claims["submods"]["cpu0"]["rootline.reasons"].to_string();
     assert!(reasons.contains("no reference values"), "{reasons}");
 }
+
+/// An admin JWT signed with the configured admin key, with these claims.
+fn admin_jwt(shared: &Shared, claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&shared.admin_pkcs8),
+    )
+    .unwrap()
+}
+
+/// Finding 7: the admin JWT lifetime check computed `exp - iat`, which
+/// overflowed for a huge `exp` and a negative `iat` (accepted in release
+/// builds, a panic in debug). Finding 8 (part): `nbf` was not checked.
+#[tokio::test]
+async fn admin_jwt_lifetime_overflow_and_nbf_are_refused() {
+    let f = fixture_with(Arc::new(Shared::new()), None, |_| {}).await;
+    let c = Client::in_process(&f.broker);
+    let now = f.broker.clock().now();
+    let aud = rootline_broker::admin::AUDIENCE;
+    for (what, claims) in [
+        (
+            "overflow",
+            json!({"aud": aud, "iat": i64::MIN, "exp": i64::MAX}),
+        ),
+        (
+            "nbf in the future",
+            json!({"aud": aud, "iat": now, "exp": now + 60, "nbf": now + 3000}),
+        ),
+        (
+            "nbf not a number",
+            json!({"aud": aud, "iat": now, "exp": now + 60, "nbf": "soon"}),
+        ),
+    ] {
+        let auth = format!("Bearer {}", admin_jwt(&f.shared, claims));
+        let r = c
+            .call(
+                "GET",
+                "/admin/v0/resources",
+                &[("authorization", &auth)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{what}: {}", r.text());
+    }
+    let ok = json!({"aud": aud, "iat": now, "exp": now + 60, "nbf": now});
+    let auth = format!("Bearer {}", admin_jwt(&f.shared, ok));
+    let r = c
+        .call(
+            "GET",
+            "/admin/v0/resources",
+            &[("authorization", &auth)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}

@@ -76,6 +76,7 @@ fn serve_with(
             token_ttl: 300,
             secure_cookies: false,
             clock: Clock::default(),
+            trustee_admin: None,
         })
         .await
         .unwrap();

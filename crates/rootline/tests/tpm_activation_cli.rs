@@ -60,6 +60,7 @@ fn serve(ek_roots: &[Vec<u8>]) -> Served {
             token_ttl: 300,
             secure_cookies: false,
             clock: Clock::default(),
+            trustee_admin: None,
         })
         .await
         .unwrap();

@@ -82,6 +82,7 @@ pub fn options(shared: &Shared, store: Arc<SqlStore>) -> BrokerOptions {
         token_ttl: 300,
         secure_cookies: false,
         clock: Clock::default(),
+        trustee_admin: None,
     }
 }
 

@@ -191,6 +191,7 @@ pub(crate) fn run(dir: &Path, scripts: Option<&Path>) -> anyhow::Result<u8> {
             token_ttl: 300,
             secure_cookies: false,
             clock: Clock::default(),
+            trustee_admin: None,
         })
         .await?;
         let l = tokio::net::UnixListener::bind(&sock)?;

@@ -192,6 +192,7 @@ impl LocalBroker {
                 token_ttl: 300,
                 secure_cookies: false,
                 clock: Clock::default(),
+                trustee_admin: None,
             })
             .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
