@@ -36,7 +36,14 @@ pub(crate) fn check_binding(
     carried: &[u8],
     bindings: &[Binding],
 ) -> Result<BindingForm> {
-    if let Some(b) = bindings.iter().find(|b| b.matches(carried)) {
+    let tpm = field == "extra_data";
+    if let Some(b) = bindings.iter().find(|b| {
+        if tpm {
+            b.matches_tpm_extra_data(carried)
+        } else {
+            b.matches(carried)
+        }
+    }) {
         return Ok(b.form);
     }
     let expected: Vec<String> = bindings
@@ -165,18 +172,31 @@ fn check_init_data(tee: &str, claims: &Map<String, Value>, digest_bytes: &[u8]) 
         "tdx" => ("mr_config_id", claim_hex(claims, "mr_config_id")),
         "tpm" => {
             let have = claim_hex(claims, "pcrs.sha256.8");
-            let sha = digest::digest(&digest::SHA256, digest_bytes);
-            let mut ext = [0u8; 64];
-            ext.get_mut(32..)
-                .into_iter()
-                .for_each(|t| t.copy_from_slice(sha.as_ref()));
-            let want = digest::digest(&digest::SHA256, &ext);
+            // One extend of PCR 8 from reset: SHA-256(0^32 || m). m is the
+            // init-data digest itself when it is 32 bytes (guest-components'
+            // TPM attester extends with it; Trustee checks that), or its
+            // SHA-256 (rootline's attester, for any digest length).
+            let extend = |m: &[u8]| {
+                let mut ext = vec![0u8; 32];
+                ext.extend_from_slice(m);
+                digest::digest(&digest::SHA256, &ext).as_ref().to_vec()
+            };
+            let mut wants = vec![extend(
+                digest::digest(&digest::SHA256, digest_bytes).as_ref(),
+            )];
+            if digest_bytes.len() == 32 {
+                wants.push(extend(digest_bytes));
+            }
             return match have {
-                Some(h) if h == want.as_ref() => Ok(()),
+                Some(h) if wants.contains(&h) => Ok(()),
                 Some(h) => Err(Error::Rejected(format!(
                     "init-data does not match PCR 8: the quote has {}, the init-data gives {}",
                     hex::encode(h),
-                    hex::encode(want.as_ref())
+                    wants
+                        .iter()
+                        .map(hex::encode)
+                        .collect::<Vec<_>>()
+                        .join(" or ")
                 ))),
                 None => Err(Error::Rejected(
                     "init-data was sent but the quote does not cover sha256 PCR 8".into(),

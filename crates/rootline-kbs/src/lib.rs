@@ -170,6 +170,17 @@ impl Binding {
         Ok(out)
     }
 
+    /// Whether a TPM quote's extraData holds this digest: whole, or cut to
+    /// 32 bytes, as guest-components' TPM attester does (`report_data.
+    /// resize(32, 0)`: a TPM's qualifying data is at most one digest of
+    /// its bank). At least 32 bytes (256 bits) must match.
+    pub fn matches_tpm_extra_data(&self, carried: &[u8]) -> bool {
+        carried == self.digest.as_slice()
+            || (carried.len() >= 32
+                && carried.len() < self.digest.len()
+                && self.digest.starts_with(carried))
+    }
+
     /// Whether `carried` (a TEE's report-data field) holds this digest,
     /// zero-padded to the field's size (SNP, TDX, SGX, the simulated TEE:
     /// 64 bytes), or exactly (a TPM quote's extraData).
@@ -306,6 +317,19 @@ mod tests {
         let rd3 = json!({"nonce": "n", "tee-pubkey": {}, "additional-evidence": "z"});
         let c = Binding::candidates(&rd3, "", BindingHash::Sha384).unwrap();
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn tpm_extra_data_whole_or_cut_to_32_bytes() {
+        let b = Binding {
+            form: BindingForm::WithAdditionalEvidence,
+            digest: (0u8..48).collect(),
+        };
+        assert!(b.matches_tpm_extra_data(&b.digest));
+        assert!(b.matches_tpm_extra_data(&b.digest[..32]));
+        assert!(!b.matches_tpm_extra_data(&b.digest[..31]));
+        assert!(!b.matches_tpm_extra_data(&b.digest[1..33]));
+        assert!(!b.matches_tpm_extra_data(&[]));
     }
 
     #[test]

@@ -7,7 +7,12 @@
 //!   with `--signature`, `--ak` and `--pcrs`;
 //! - a go-tpm-tools `Attestation` protobuf (GCE Shielded VMs, Confidential
 //!   Space): AK public area, quotes per bank, event log, AK certificate;
-//! - Trustee's TPM evidence JSON (`ak_pubkey`, `quote` per bank, `eventlog`);
+//! - Trustee's older TPM evidence JSON (`ak_pubkey`, `quote` per bank,
+//!   `eventlog`);
+//! - the TPM evidence guest-components' attester sends today and Trustee's
+//!   verifier reads (`{"tpm_quote": {"signature", "message", "pcrs"},
+//!   "ak_public"}`: base64 TPMT_SIGNATURE, base64 TPMS_ATTEST, 24 hex
+//!   SHA-256 PCRs, base64 DER SubjectPublicKeyInfo);
 //! - go-attestation's JSON dump (`AK`, `Quote`, `Log`), as in its test data.
 //!
 //! AK trust: every self-signed certificate passed with `--collateral` is a
@@ -160,6 +165,14 @@ fn is_trustee(m: &Map<String, Value>) -> bool {
     m.contains_key("ak_pubkey") && m.get("quote").is_some_and(Value::is_object)
 }
 
+/// guest-components' TPM attester (attestation-agent/attester/src/tpm).
+fn is_guest_components(m: &Map<String, Value>) -> bool {
+    m.get("ak_public").is_some_and(Value::is_string)
+        && m.get("tpm_quote").is_some_and(|q| {
+            q.get("message").is_some() && q.get("signature").is_some() && q.get("pcrs").is_some()
+        })
+}
+
 fn is_go_attestation(m: &Map<String, Value>) -> bool {
     m.get("AK").is_some_and(Value::is_object) && m.get("Quote").is_some_and(Value::is_object)
 }
@@ -170,7 +183,8 @@ pub(crate) fn detect(evidence: &[u8]) -> Option<TeeKind> {
         return Some(TeeKind::Tpm);
     }
     if let Some(m) = json_object(evidence) {
-        return (is_trustee(&m) || is_go_attestation(&m)).then_some(TeeKind::Tpm);
+        return (is_trustee(&m) || is_guest_components(&m) || is_go_attestation(&m))
+            .then_some(TeeKind::Tpm);
     }
     decode_protobuf(evidence).map(|_| TeeKind::Tpm)
 }
@@ -351,6 +365,74 @@ fn trustee_form(m: &Map<String, Value>) -> Result<Evidence, String> {
     })
 }
 
+/// guest-components' TPM evidence: one quote over the SHA-256 bank (PCRs
+/// 0-23 as the attester selects them), its TPMT_SIGNATURE, and the AK as a
+/// DER SubjectPublicKeyInfo. No event log and no AK certificate travel with
+/// it: the AK is trusted only as the caller (or credential activation)
+/// trusts it.
+fn guest_components_form(m: &Map<String, Value>) -> Result<Evidence, String> {
+    let spki = b64(at_map(m, "ak_public"), "ak_public")?;
+    let ak = AkPublic::from_bytes(&spki).map_err(|e| format!("ak_public: {e}"))?;
+    let q = m.get("tpm_quote").unwrap_or(&NULL);
+    let attest = b64(at(q, &["message"]), "tpm_quote.message")?;
+    let sig = b64(at(q, &["signature"]), "tpm_quote.signature")?;
+    let signature = TpmtSignature::parse(&sig).map_err(|e| format!("tpm_quote.signature: {e}"))?;
+    let values: Vec<Vec<u8>> = at(q, &["pcrs"])
+        .as_array()
+        .ok_or("tpm_quote.pcrs is not a list")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_str()
+                .and_then(|s| rootline_core::from_hex(s).ok())
+                .ok_or_else(|| format!("tpm_quote.pcrs[{i}] is not hex"))
+        })
+        .collect::<Result<_, _>>()?;
+    if values.len() > 24 {
+        return Err(format!(
+            "tpm_quote.pcrs holds {} values; a TPM has 24 PCRs",
+            values.len()
+        ));
+    }
+    // The values are the selected PCRs in selection order (the attester
+    // selects the whole SHA-256 bank); the quote's selection says which.
+    let selection = Attest::parse(&attest)
+        .map_err(|e| format!("tpm_quote.message: {e}"))?
+        .quote_info()
+        .map(|(s, _)| s.clone())
+        .ok_or("tpm_quote.message is not a quote (TPM_ST_ATTEST_QUOTE)")?;
+    let pairs = selection.pairs();
+    if pairs.len() != values.len() {
+        return Err(format!(
+            "tpm_quote.pcrs: {} values for a quote selecting {} PCRs",
+            values.len(),
+            pairs.len()
+        ));
+    }
+    let mut pcrs = PcrValues::new();
+    for ((b, i), v) in pairs.into_iter().zip(values) {
+        pcrs.insert(b, i, v)
+            .map_err(|e| format!("tpm_quote.pcrs: {e}"))?;
+    }
+    Ok(Evidence {
+        form: "guest-components tpm evidence",
+        ak,
+        ak_source: AkSource::Evidence,
+        ak_cert: None,
+        intermediates: Vec::new(),
+        quotes: vec![QuoteItem {
+            attest,
+            signature,
+            pcrs: Some(pcrs),
+        }],
+        eventlog: None,
+    })
+}
+
+fn at_map<'a>(m: &'a Map<String, Value>, k: &str) -> &'a Value {
+    m.get(k).unwrap_or(&NULL)
+}
+
 fn go_attestation_form(m: &Value) -> Result<Evidence, String> {
     let ak = TpmtPublic::parse(&b64(at(m, &["AK", "Public"]), "AK.Public")?)
         .and_then(AkPublic::from_tpmt)
@@ -408,6 +490,9 @@ fn read_evidence(req: &Request) -> Result<Evidence, String> {
         return tpm2_tools_form(req);
     }
     if let Some(m) = json_object(&req.evidence) {
+        if is_guest_components(&m) {
+            return guest_components_form(&m);
+        }
         if is_trustee(&m) {
             return trustee_form(&m);
         }
@@ -415,7 +500,7 @@ fn read_evidence(req: &Request) -> Result<Evidence, String> {
             return go_attestation_form(&Value::Object(m));
         }
         return Err(
-            "JSON evidence is neither Trustee TPM evidence nor a go-attestation dump".into(),
+            "JSON evidence is none of the TPM forms: guest-components' {tpm_quote, ak_public}, Trustee's older {ak_pubkey, quote} or a go-attestation dump {AK, Quote}".into(),
         );
     }
     match decode_protobuf(&req.evidence) {

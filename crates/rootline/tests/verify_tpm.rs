@@ -496,3 +496,57 @@ fn eventlog_that_cannot_be_replayed_is_rejected() {
         "{v}"
     );
 }
+
+/// The TPM evidence guest-components' attester sends and Trustee's verifier
+/// (and its test fixture) reads: `{"tpm_quote": {"signature", "message",
+/// "pcrs"}, "ak_public"}`. Made here with a synthetic AK; extraData is a
+/// 48-byte digest cut to 32 bytes, as the attester does.
+#[test]
+fn guest_components_tpm_evidence_json() {
+    let ak = SyntheticAk::rsa_2048().unwrap();
+    let sel = PcrSelection {
+        banks: vec![PcrBank::new(HashAlg::SHA256, &(0..24).collect::<Vec<u8>>())],
+    };
+    let mut vals = PcrValues::new();
+    let mut list = Vec::new();
+    for i in 0..24u8 {
+        let d = HashAlg::SHA256.hash(&[i, 1]).unwrap().bytes;
+        list.push(hex::encode(&d));
+        vals.insert(HashAlg::SHA256, i, d).unwrap();
+    }
+    let nonce = [9u8; 32];
+    let (attest, sig) = ak.quote(&nonce, &sel, &vals).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let spki = ak.ak().unwrap().key.spki_der().unwrap();
+    let evidence = |sig: &[u8], pcrs: &[String]| {
+        json!({
+            "tpm_quote": {"signature": b64.encode(sig), "message": b64.encode(&attest), "pcrs": pcrs},
+            "ak_public": b64.encode(&spki),
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gc-tpm.json");
+    std::fs::write(&file, evidence(&sig, &list).to_string()).unwrap();
+    // Detected without --tee.
+    let (code, v) = rootline(&["verify", p(&file), "--nonce", &hex::encode(nonce), "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["tee"], "tpm");
+    assert_eq!(
+        v["claims"]["evidence_form"],
+        "guest-components tpm evidence"
+    );
+    assert_eq!(v["claims"]["pcrs"]["sha256"]["7"], list[7]);
+    // A PCR value changed, or a bit of the signature: rejected.
+    let mut bad = list.clone();
+    bad[8] = "00".repeat(32);
+    std::fs::write(&file, evidence(&sig, &bad).to_string()).unwrap();
+    let (code, v) = rootline(&["verify", p(&file), "--json"]);
+    assert_eq!(code, 1, "{v}");
+    let mut bad_sig = sig.clone();
+    let last = bad_sig.len() - 1;
+    bad_sig[last] ^= 1;
+    std::fs::write(&file, evidence(&bad_sig, &list).to_string()).unwrap();
+    let (code, v) = rootline(&["verify", p(&file), "--json"]);
+    assert_eq!(code, 1, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("signature"), "{v}");
+}
