@@ -15,8 +15,37 @@ use crate::tpm::{KeyAlg, Tcti, Tpm};
 pub trait Attester: Send {
     /// The KBS `tee` name (`tpm`, `snp`, `tdx`, `rootline-sim`).
     fn tee(&self) -> &str;
-    /// Evidence whose report data (or TPM qualifying data) is `report_data`.
+    /// Evidence whose report data (or TPM qualifying data) is `report_data`,
+    /// in the richest form a rootline broker reads.
     fn evidence(&mut self, report_data: &[u8]) -> Result<Value, Error>;
+
+    /// The same evidence in the form guest-components' attesters send, for
+    /// a broker that is not rootline (Trustee's KBS reads only those).
+    /// Kinds whose rootline form is already that form keep the default.
+    fn guest_components_evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
+        self.evidence(report_data)
+    }
+}
+
+/// Trustee's unsigned `sample` TEE, as guest-components' sample attester
+/// makes it: `{"svn": "1", "report_data": base64}`. INSECURE: nothing signs
+/// it; only for exercising a broker that runs in insecure test mode (a
+/// Trustee KBS accepts it; rootline only with `insecure_sample_tee`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SampleAttester;
+
+impl Attester for SampleAttester {
+    fn tee(&self) -> &str {
+        "sample"
+    }
+
+    fn evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
+        use base64::Engine as _;
+        Ok(serde_json::json!({
+            "svn": "1",
+            "report_data": base64::engine::general_purpose::STANDARD.encode(report_data),
+        }))
+    }
 }
 
 /// The TPM as an evidence source: EK from the default template, an AK
@@ -88,6 +117,20 @@ impl Attester for TpmAttester {
             report_data,
             log.as_deref(),
         );
+        let _ = tpm.flush_ak(ak);
+        let _ = tpm.flush_ek(ek);
+        out
+    }
+
+    /// guest-components' TPM evidence: an RSA-2048 AK (Trustee's verifier
+    /// takes only RSASSA), all 24 SHA-256 PCRs, the report data cut to 32
+    /// bytes as qualifying data. A fresh AK each time: `ak_dir` keeps the
+    /// rootline form's AK, whose algorithm may differ.
+    fn guest_components_evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
+        let mut tpm = Tpm::open(&self.tcti)?;
+        let ek = tpm.create_ek(KeyAlg::Rsa2048)?;
+        let ak = tpm.create_ak(&ek, KeyAlg::Rsa2048)?;
+        let out = crate::tpm_evidence::collect_guest_components(&mut tpm, &ak, report_data);
         let _ = tpm.flush_ak(ak);
         let _ = tpm.flush_ek(ek);
         out

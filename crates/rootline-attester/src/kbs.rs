@@ -2,12 +2,15 @@
 //!
 //! `POST /kbs/v0/auth` gives a nonce and a `kbs-session-id` cookie; the
 //! client makes a fresh TEE key (EC P-256, as guests do), binds
-//! `hash(JCS({nonce, tee-pubkey}))` into its evidence (SHA-384 unless the
-//! broker selected SHA-512), `POST /kbs/v0/attest` returns the EAR token,
-//! and `GET /kbs/v0/resource/REPO/TYPE/TAG` returns a flattened JWE that
-//! only the TEE key opens. Retries follow the guests: the handshake up to 5
-//! times one second apart, a resource GET up to 3 times; a denial (400,
-//! 403, 404) is final and not retried.
+//! `hash(JCS({nonce, tee-pubkey, additional-evidence: ""}))` into its
+//! evidence as current guests do (SHA-384 unless the broker selected
+//! another), `POST /kbs/v0/attest` returns the EAR token, and `GET
+//! /kbs/v0/resource/REPO/TYPE/TAG` returns a flattened JWE that only the
+//! TEE key opens. Retries follow the guests: the handshake up to 5 times
+//! one second apart, a resource GET up to 3 times; a refusal (400, 403,
+//! 404, and a 401 whose problem type is a policy denial) is final and not
+//! retried. Towards a broker that is not rootline (no `rootline-version`
+//! in its challenge), evidence goes in guest-components' forms.
 //!
 //! HTTP is blocking `ureq` over rustls on aws-lc-rs. The token is shown,
 //! not verified: the attester has no reason to trust or distrust its own
@@ -429,7 +432,14 @@ impl KbsClient {
         let challenge = self.auth(attester.tee())?;
         let (key, runtime_data, report_data) = bind_new_key(&challenge)?;
         let t = Instant::now();
-        let evidence = attester.evidence(&report_data)?;
+        // A rootline broker says so in its challenge and reads the richer
+        // forms (TPM: every bank, the event log); any other broker gets the
+        // forms guest-components sends, which Trustee's KBS reads.
+        let evidence = if challenge.rootline {
+            attester.evidence(&report_data)?
+        } else {
+            attester.guest_components_evidence(&report_data)?
+        };
         let evidence_time = t.elapsed();
         let token = self.post_attest(&challenge.cookie, &runtime_data, evidence)?;
         Ok(Session {
@@ -446,7 +456,7 @@ impl KbsClient {
         let req = json!({
             "version": PROTOCOL_VERSION,
             "tee": tee,
-            "extra-params": {"supported-hash-algorithms": ["sha384", "sha512"]},
+            "extra-params": {"supported-hash-algorithms": ["sha256", "sha384", "sha512"]},
         });
         let (body, cookies) = self.exchange("POST", "/kbs/v0/auth", None, None, Some(&req))?;
         let challenge: kbs_types::Challenge = serde_json::from_slice(&body)
@@ -462,10 +472,15 @@ impl KbsClient {
             .and_then(Value::as_str)
             .unwrap_or("sha384")
             .to_ascii_lowercase();
+        let rootline = challenge
+            .extra_params
+            .get(ROOTLINE_MARK)
+            .is_some_and(|v| !v.is_null());
         Ok(Challenge {
             cookie,
             nonce: challenge.nonce,
             hash,
+            rootline,
         })
     }
 
@@ -526,16 +541,24 @@ impl KbsClient {
     }
 }
 
-/// What `/auth` answered: the session cookie, the nonce, and the hash the
-/// broker selected for the binding.
+/// The challenge's extra-params member by which a rootline broker says it
+/// is one (and so reads rootline's richer evidence forms). Guests ignore
+/// members they do not know.
+pub const ROOTLINE_MARK: &str = "rootline-version";
+
+/// What `/auth` answered: the session cookie, the nonce, the hash the
+/// broker selected for the binding, and whether the broker is rootline.
 pub(crate) struct Challenge {
     pub(crate) cookie: String,
     pub(crate) nonce: String,
     pub(crate) hash: String,
+    pub(crate) rootline: bool,
 }
 
-/// A fresh P-256 tee key, the runtime data `{nonce, tee-pubkey}` that binds
-/// it to the challenge, and the report data the evidence must carry.
+/// A fresh P-256 tee key, the runtime data `{nonce, tee-pubkey}` sent with
+/// it, and the report data the evidence must carry: the binding current
+/// guests compute, over `{nonce, tee-pubkey, additional-evidence: ""}`
+/// (this attester sends no device evidence).
 pub(crate) fn bind_new_key(c: &Challenge) -> Result<(TeeKey, Value, Vec<u8>), Error> {
     let key = TeeKey::generate_ec("P-256").map_err(|e| Error::Crypto(e.to_string()))?;
     let runtime_data = json!({
@@ -546,21 +569,16 @@ pub(crate) fn bind_new_key(c: &Challenge) -> Result<(TeeKey, Value, Vec<u8>), Er
     Ok((key, runtime_data, report_data))
 }
 
-/// The report data for `runtime_data`: the selected hash of its RFC 8785
-/// canonical JSON.
+/// The report data for `runtime_data` (`{nonce, tee-pubkey}`) as current
+/// guests bind it: the selected hash of the RFC 8785 canonical JSON of the
+/// runtime data with `additional-evidence: ""` added (rootline-kbs).
 pub fn binding(runtime_data: &Value, hash: &str) -> Result<Vec<u8>, Error> {
-    let canon = serde_json_canonicalizer::to_vec(runtime_data)
-        .map_err(|e| Error::malformed("runtime-data", e.to_string()))?;
-    let alg = match hash {
-        "sha384" => &aws_lc_rs::digest::SHA384,
-        "sha512" => &aws_lc_rs::digest::SHA512,
-        other => {
-            return Err(Error::Unsupported(format!(
-                "binding hash {other:?} selected by the broker"
-            )));
-        }
-    };
-    Ok(aws_lc_rs::digest::digest(alg, &canon).as_ref().to_vec())
+    let h = rootline_kbs::BindingHash::from_name(hash).ok_or_else(|| {
+        Error::Unsupported(format!("binding hash {hash:?} selected by the broker"))
+    })?;
+    rootline_kbs::Binding::current(runtime_data, "", h)
+        .map(|b| b.digest)
+        .map_err(|e| Error::malformed("runtime-data", e))
 }
 
 /// `kbs:///REPO/TYPE/TAG` or `REPO/TYPE/TAG` to `REPO/TYPE/TAG`, each
@@ -747,7 +765,9 @@ mod tests {
         let b: Value =
             serde_json::from_str(r#"{"nonce":"n","tee-pubkey":{"kty":"EC","x":"X","y":"Y"}}"#)
                 .unwrap();
-        let canon = br#"{"nonce":"n","tee-pubkey":{"kty":"EC","x":"X","y":"Y"}}"#;
+        // As current guests: additional-evidence "" is part of the hash.
+        let canon =
+            br#"{"additional-evidence":"","nonce":"n","tee-pubkey":{"kty":"EC","x":"X","y":"Y"}}"#;
         let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, canon);
         assert_eq!(binding(&a, "sha384").unwrap(), want.as_ref());
         assert_eq!(binding(&b, "sha384").unwrap(), want.as_ref());

@@ -1,6 +1,8 @@
-//! TPM evidence in the JSON shape Trustee's TPM attester sends, which
-//! `rootline-verifier` reads: the AK as PEM, one quote per PCR bank with the
-//! quoted values in selection order, and the event log.
+//! TPM evidence in the JSON shapes `rootline-verifier` reads: rootline's
+//! own (Trustee's older TPM attester shape: the AK as PEM, one quote per PCR
+//! bank with the quoted values in selection order, and the event log) and
+//! guest-components' current one (`{tpm_quote: {signature, message, pcrs},
+//! ak_public}`), the only one Trustee's KBS reads.
 //!
 //! The report data (the KBS binding, SHA-384 of the runtime data) goes into
 //! the quote as qualifying data, where a verifier finds it as `extraData`.
@@ -75,6 +77,41 @@ pub fn collect(
         m.insert("eventlog".into(), STANDARD.encode(log).into());
     }
     Ok(out)
+}
+
+/// guest-components' TPM evidence (attestation-agent/attester/src/tpm):
+/// one quote of SHA-256 PCRs 0-23 with `report_data` resized to 32 bytes
+/// as qualifying data, its TPMT_SIGNATURE, the 24 values as hex, and the
+/// AK as a DER SubjectPublicKeyInfo, each base64.
+pub fn collect_guest_components(
+    tpm: &mut Tpm,
+    ak: &Ak,
+    report_data: &[u8],
+) -> Result<Value, Error> {
+    let mut qualifying = report_data.to_vec();
+    qualifying.resize(32, 0);
+    let sel = [(HashAlg::SHA256, (0u8..24).collect::<Vec<u8>>())];
+    let q = tpm.quote(ak, &sel, &qualifying)?;
+    let values = tpm.pcr_read(&sel)?;
+    let pcrs: Vec<Value> = (0u8..24)
+        .map(|i| {
+            values
+                .get(HashAlg::SHA256, i)
+                .map(|v| Value::String(hex::encode(v)))
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::malformed("PCR read", "sha256 values missing"))?;
+    let der = rootline_tpm::TpmtPublic::parse(&ak.public)
+        .and_then(|p| p.public_key().and_then(|k| k.spki_der()))
+        .map_err(|e| Error::malformed("attestation key public area", e.to_string()))?;
+    Ok(json!({
+        "tpm_quote": {
+            "signature": STANDARD.encode(&q.signature),
+            "message": STANDARD.encode(&q.attest),
+            "pcrs": pcrs,
+        },
+        "ak_public": STANDARD.encode(der),
+    }))
 }
 
 /// The default selection: PCRs 0-9 and 14 (firmware, boot loader, kernel,

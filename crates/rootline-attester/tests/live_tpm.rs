@@ -183,3 +183,20 @@ fn credential_activation_round_trip_and_ek_certificate() {
         tpm.flush_ek(ek).unwrap();
     }
 }
+
+/// guest-components' TPM evidence from a real (software) TPM: RSA AK, all
+/// 24 SHA-256 PCRs, the 48-byte report data cut to 32 bytes of qualifying
+/// data. rootline's verifier reads it, and the extraData is that cut.
+#[test]
+fn guest_components_tpm_form_from_swtpm_verifies() {
+    let Some((_dir, t)) = start() else { return };
+    let mut a = rootline_attester::evidence::TpmAttester::new(t.tcti());
+    let report_data = HashAlg::SHA384.hash(b"runtime data").unwrap().bytes;
+    let ev = rootline_attester::Attester::guest_components_evidence(&mut a, &report_data).unwrap();
+    assert_eq!(ev["tpm_quote"]["pcrs"].as_array().unwrap().len(), 24);
+    assert!(ev.get("ak_public").is_some() && ev.get("ak_pubkey").is_none());
+    let out = verify_evidence(&ev, &report_data[..32]);
+    assert!(out.verified, "{:?}", out.error);
+    assert_eq!(out.claims["evidence_form"], "guest-components tpm evidence");
+    assert_eq!(out.claims["extra_data"], hex::encode(&report_data[..32]));
+}

@@ -197,7 +197,12 @@ fn auth_inner(b: &Broker, body: &[u8], tee: &mut Option<&'static str>) -> Result
     let cookie = b.sessions.seal(&c)?;
     let body = kbs_types::Challenge {
         nonce: c.nonce,
-        extra_params: json!({"selected-hash-algorithm": hash.name()}),
+        // `rootline-version` tells rootline's attester that this broker
+        // reads its richer evidence forms; guests ignore it.
+        extra_params: json!({
+            "selected-hash-algorithm": hash.name(),
+            "rootline-version": env!("CARGO_PKG_VERSION"),
+        }),
     };
     let mut resp = Json(body).into_response();
     let sc = session::set_cookie(

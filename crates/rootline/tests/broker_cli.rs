@@ -509,3 +509,118 @@ fn bench_kbs_against_a_served_broker_reports_its_process() {
     assert!(j["broker_us_per_handshake"].as_f64().unwrap() > 0.0, "{j}");
     assert!(j["signature_floor_us"].as_f64().unwrap() > 0.0, "{j}");
 }
+
+/// An EdDSA JWT over `claims`, signed with the Ed25519 PKCS#8 key `pkcs8`
+/// (the admin token Trustee's setup script mints).
+fn eddsa_jwt(pkcs8: &[u8], claims: &Value) -> String {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"EdDSA","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    let kp = Ed25519KeyPair::from_pkcs8(pkcs8).unwrap();
+    format!("{input}.{}", b64(kp.sign(input.as_bytes()).as_ref()))
+}
+
+/// A Trustee-style deployment through the binary: the `[admin]` section of
+/// Trustee's configuration in rootline's TOML, Trustee admin calls with a
+/// role-bearing token, and `rootline get-resource --tee sample` as the guest
+/// (insecure test mode, as Trustee's own client tests run on machines
+/// without a TEE).
+#[test]
+fn trustee_admin_config_and_sample_guest_through_the_binary() {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new()).unwrap();
+    let kp = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+    let mut spki = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    spki.extend_from_slice(kp.public_key().as_ref());
+    let pubkey = dir.path().join("trustee-admin.pub");
+    std::fs::write(
+        &pubkey,
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(&spki)
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("kbs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"insecure_sample_tee = true
+data_dir = "{}"
+
+[admin]
+authorization_mode = "AuthenticatedAuthorization"
+
+[admin.authentication.bearer_jwt]
+identity_providers = [ {{ issuer = "TrusteeInDocker", audience = "KBS", public_key_uri = "file://{}" }} ]
+
+[admin.authorization.regex_acl]
+acls = [ {{ role = "admin", allowed_endpoints = "^/kbs/.+$" }} ]
+"#,
+            dir.path().join("data").display(),
+            pubkey.display()
+        ),
+    )
+    .unwrap();
+    let srv = Server::start(&["--config", config.to_str().unwrap()], &[]);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let token = eddsa_jwt(
+        doc.as_ref(),
+        &json!({"iss": "TrusteeInDocker", "sub": "admin", "aud": ["KBS"], "role": "admin", "iat": now, "exp": now + 600}),
+    );
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    let (st, _, body) = http(
+        &srv.addr,
+        "POST",
+        "/kbs/v0/resource/default/key/k1",
+        &auth,
+        b"sample secret",
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    let allow = "package policy\ndefault allow = false\nallow if { data.plugin == \"resource\" }\n";
+    let policy = json!({"policy": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(allow)});
+    let (st, _, body) = http(
+        &srv.addr,
+        "POST",
+        "/kbs/v0/resource-policy",
+        &auth,
+        policy.to_string().as_bytes(),
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    // Without the token: refused.
+    let (st, _, _) = http(
+        &srv.addr,
+        "POST",
+        "/kbs/v0/resource/default/key/k2",
+        &[],
+        b"x",
+    );
+    assert_eq!(st, 401);
+    let out = Command::new(bin())
+        .args([
+            "get-resource",
+            "kbs:///default/key/k1",
+            "--kbs",
+            &srv.url(),
+            "--tee",
+            "sample",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"sample secret");
+}

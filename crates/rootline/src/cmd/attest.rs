@@ -32,6 +32,11 @@ pub(crate) enum TeeChoice {
     Tdx,
     /// The simulated P-384 TEE (tests and load; a broker trusts it only when configured).
     Sim,
+    /// INSECURE: Trustee's unsigned sample TEE, as guest-components' sample
+    /// attester sends it. Only a broker in insecure test mode (rootline
+    /// `insecure_sample_tee`, or a Trustee KBS) accepts it; for trying the
+    /// protocol on a machine without a TEE.
+    Sample,
 }
 
 /// Flags shared by the attester commands.
@@ -209,6 +214,12 @@ impl TeeArgs {
                     m.copy_from_slice(&b);
                 }
                 Box::new(SimAttester::from_pkcs8(&key, m)?)
+            }
+            TeeChoice::Sample => {
+                eprintln!(
+                    "rootline: --tee sample: unsigned evidence; only a broker in insecure test mode accepts it"
+                );
+                Box::new(rootline_attester::evidence::SampleAttester)
             }
             TeeChoice::Auto => bail!("no TEE detected"),
         })
