@@ -112,6 +112,16 @@ impl Attester for SevGuestAttester {
         // (the verifier takes the VCEK from its collateral).
         Ok(json!({"provider": "sev_guest", "outblob": STANDARD.encode(report)}))
     }
+
+    fn guest_components_evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
+        let v = self.evidence(report_data)?;
+        let report = v
+            .get("outblob")
+            .and_then(Value::as_str)
+            .and_then(|b| STANDARD.decode(b).ok())
+            .ok_or_else(|| Error::malformed("SNP report", "not captured"))?;
+        crate::tsm::snp_guest_components(&report, None)
+    }
 }
 
 #[allow(unsafe_code)]

@@ -239,9 +239,38 @@ impl TsmAttester {
     }
 }
 
+/// SNP evidence as guest-components sends it: the `sev` crate's serde form
+/// of the report, with the certificates of the extended report.
+pub(crate) fn snp_guest_components(report: &[u8], auxblob: Option<&[u8]>) -> Result<Value, Error> {
+    let certs: Vec<(String, Vec<u8>)> = match auxblob {
+        Some(t) if !t.is_empty() => rootline_snp::certtable::parse(t)
+            .map_err(|e| Error::malformed("SNP certificate table", e.to_string()))?
+            .into_iter()
+            .map(|c| (c.guid.name(), c.bytes))
+            .collect(),
+        _ => Vec::new(),
+    };
+    rootline_snp::guest_json::encode(report, &certs)
+        .map_err(|e| Error::malformed("SNP report", e.to_string()))
+}
+
 impl Attester for TsmAttester {
     fn tee(&self) -> &str {
         self.want.tee()
+    }
+
+    fn guest_components_evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
+        if self.want != Provider::Snp {
+            return self.evidence(report_data);
+        }
+        let r = self.tsm.report(report_data)?;
+        if r.provider != Provider::Snp {
+            return Err(Error::Unsupported(format!(
+                "asked for snp evidence but configfs-tsm's provider is {}",
+                r.provider.tee()
+            )));
+        }
+        snp_guest_components(&r.outblob, r.auxblob.as_deref())
     }
 
     fn evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {

@@ -116,6 +116,21 @@ fn configfs_snp_report_from_a_recorded_tree_verifies() {
         ..Default::default()
     });
     assert!(!out.verified);
+    drop(seen);
+
+    // The form guest-components sends (for a broker that is not rootline):
+    // the sev crate's serde JSON with the auxblob's certificates; it
+    // verifies as the configfs capture does.
+    let gc = rootline_attester::Attester::guest_components_evidence(&mut a, &rd).unwrap();
+    assert!(gc.get("attestation_report").is_some(), "{gc}");
+    assert!(gc["cert_chain"].as_array().is_some_and(|c| !c.is_empty()));
+    let out = verify(&Request {
+        evidence: serde_json::to_vec(&gc).unwrap(),
+        tee: Some(TeeKind::Snp),
+        nonce: Some(rd.clone()),
+        ..Default::default()
+    });
+    assert!(out.verified, "{:?}", out.error);
 }
 
 #[test]

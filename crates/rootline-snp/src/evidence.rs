@@ -6,7 +6,10 @@
 //! - an extended report: the report followed by its certificate table;
 //! - the configfs-tsm capture as CBOR or JSON: a map with `outblob`, optional
 //!   `auxblob` (the certificate table) and `provider` (`sev_guest`). JSON
-//!   carries the blobs in base64 (URL-safe or standard, padded or not).
+//!   carries the blobs in base64 (URL-safe or standard, padded or not);
+//! - guest-components' JSON (`{"attestation_report", "cert_chain"}`, the
+//!   `sev` crate's serde form), rebuilt into the report bytes by
+//!   [`crate::guest_json`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -32,6 +35,8 @@ pub struct Evidence {
 struct Parts {
     report: Vec<u8>,
     table: Option<Vec<u8>>,
+    /// Certificates that arrived already split (guest-components JSON).
+    entries: Vec<CertEntry>,
 }
 
 impl Evidence {
@@ -41,7 +46,7 @@ impl Evidence {
         let report = Report::parse(&parts.report)?;
         let cert_table = match parts.table {
             Some(t) => certtable::parse(&t)?,
-            None => Vec::new(),
+            None => parts.entries,
         };
         Ok(Self { report, cert_table })
     }
@@ -61,6 +66,7 @@ fn split(bytes: &[u8], depth: u8) -> Result<Parts> {
         return Ok(Parts {
             report: bytes.to_vec(),
             table: None,
+            entries: Vec::new(),
         });
     }
     match bytes.first() {
@@ -78,6 +84,7 @@ fn split(bytes: &[u8], depth: u8) -> Result<Parts> {
         return Ok(Parts {
             report: report.to_vec(),
             table: Some(table.to_vec()),
+            entries: Vec::new(),
         });
     }
     Err(Error::Evidence(format!(
@@ -136,6 +143,7 @@ fn cbor(bytes: &[u8]) -> Result<Parts> {
     Ok(Parts {
         report,
         table: auxblob.filter(|a| !a.is_empty()),
+        entries: Vec::new(),
     })
 }
 
@@ -150,6 +158,30 @@ fn b64(field: &str, s: &str) -> Result<Vec<u8>> {
 fn json(bytes: &[u8]) -> Result<Parts> {
     let v: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Error::Evidence(format!("JSON: {e}")))?;
+    if crate::guest_json::is_guest_components_json(&v) {
+        let g = crate::guest_json::decode(&v)?;
+        // The key certificates by their sev names; CRL, Empty and unknown
+        // entries are not used to build a chain.
+        let entries = g
+            .certs
+            .into_iter()
+            .filter_map(|(name, bytes)| {
+                let guid = match name.as_str() {
+                    "VCEK" => CertGuid::VCEK,
+                    "VLEK" => CertGuid::VLEK,
+                    "ASK" => CertGuid::ASK,
+                    "ARK" => CertGuid::ARK,
+                    _ => return None,
+                };
+                Some(CertEntry { guid, bytes })
+            })
+            .collect();
+        return Ok(Parts {
+            report: g.report,
+            table: None,
+            entries,
+        });
+    }
     let obj = v
         .as_object()
         .ok_or_else(|| Error::Evidence("JSON evidence is not an object".into()))?;
@@ -168,7 +200,11 @@ fn json(bytes: &[u8]) -> Result<Parts> {
         .map(|a| b64("auxblob", a))
         .transpose()?
         .filter(|a| !a.is_empty());
-    Ok(Parts { report, table })
+    Ok(Parts {
+        report,
+        table,
+        entries: Vec::new(),
+    })
 }
 
 /// True when `bytes` look like SEV-SNP evidence in any supported form: the

@@ -5,6 +5,8 @@
 //!   received.
 //! - [`evidence`]: the forms a report arrives in (raw, hex, extended report,
 //!   configfs-tsm CBOR/JSON) and [`certtable`], the GUID certificate table.
+//! - [`guest_json`]: the JSON Confidential Containers' guest-components send
+//!   (the `sev` crate's serde form), rebuilt into the report bytes.
 //! - [`pki`]: pinned AMD roots ([`TrustAnchors::amd`]), collateral, chains
 //!   VCEK -> ASK -> ARK and VLEK -> ASVK -> ARK, CRLs, VEK extensions.
 //! - [`verify`]: [`Verifier`], which caches verified chains by fingerprint so
@@ -27,6 +29,7 @@ pub mod certtable;
 pub mod claims;
 pub mod error;
 pub mod evidence;
+pub mod guest_json;
 pub mod needs;
 pub mod pki;
 pub mod report;

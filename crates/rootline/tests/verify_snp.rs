@@ -130,3 +130,63 @@ fn must_fail_vcek_exits_one_with_reason() {
     assert!(j["error"].as_str().unwrap().contains("signature"), "{j:#}");
     assert_eq!(j["claims"]["version"], 2);
 }
+
+/// SEV-SNP evidence as guest-components sends it to a KBS (the `sev`
+/// crate's serde JSON with the VCEK in `cert_chain`), made here from
+/// Trustee's real Milan report: it verifies with the claims of the raw
+/// report, detected without `--tee`; a changed measurement byte fails the
+/// signature.
+#[test]
+fn guest_components_snp_json_verifies_and_a_changed_byte_fails() {
+    let (Some(r), Some(vcek), Some(chain)) = (
+        rootline_testkit::vector("snp/trustee/test-report.bin"),
+        rootline_testkit::vector("snp/trustee/test-vcek.der"),
+        rootline_testkit::vector("snp/trustee/ask_ark_milan.pem"),
+    ) else {
+        return;
+    };
+    let raw = std::fs::read(&r).unwrap();
+    let json =
+        rootline_snp::guest_json::encode(&raw, &[("VCEK".into(), std::fs::read(&vcek).unwrap())])
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gc-snp.json");
+    std::fs::write(&file, json.to_string()).unwrap();
+    let (code, j) = run(&[
+        file.to_str().unwrap(),
+        "--collateral",
+        chain.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(code, 0, "{j:#}");
+    assert_eq!(j["tee"], "snp");
+    let (_, from_raw) = run(&[
+        r.to_str().unwrap(),
+        "--collateral",
+        vcek.to_str().unwrap(),
+        "--collateral",
+        chain.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(
+        j["claims"]["measurement"],
+        from_raw["claims"]["measurement"]
+    );
+    let mut bad = json.clone();
+    let m = bad["attestation_report"]["measurement"][0]
+        .as_u64()
+        .unwrap();
+    bad["attestation_report"]["measurement"][0] = (m ^ 1).into();
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let (code, j) = run(&[
+        file.to_str().unwrap(),
+        "--collateral",
+        chain.to_str().unwrap(),
+        "--at",
+        AT,
+    ]);
+    assert_eq!(code, 1, "{j:#}");
+    assert!(j["error"].as_str().unwrap().contains("signature"), "{j:#}");
+}
