@@ -419,3 +419,44 @@ async fn device_evidence_gets_its_own_submodule_and_is_not_trusted_yet() {
         r.text()
     );
 }
+
+/// Trustee's default resource policy's rule (release to any TEE but
+/// `sample`, read from the annotated evidence under the TEE's name) runs
+/// unchanged on rootline's tokens.
+#[tokio::test]
+async fn trustee_default_policy_rule_reads_rootline_tokens() {
+    let shared = Arc::new(Shared::new());
+    let f = fixture_with(shared.clone(), None, |o| o.verifier.insecure_sample = true).await;
+    let c = Client::in_process(&f.broker);
+    let trustee_default = "package policy\n\ndefault allow = false\n\nplugin = data.plugin\n\nallow if {\n\tplugin == \"resource\"\n\tnot input[\"submods\"][\"cpu0\"][\"ear.veraison.annotated-evidence\"][\"sample\"]\n}\n";
+    let r = admin(
+        &c,
+        &shared.admin_pkcs8,
+        "PUT",
+        "/admin/v0/policies/trustee_default",
+        trustee_default.into(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = admin(
+        &c,
+        &shared.admin_pkcs8,
+        "PUT",
+        "/admin/v0/resources/default/key/k1?policy=trustee_default",
+        b"not for sample".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let key = TeeKey::Ec(
+        agreement::PrivateKey::generate(&ECDH_P256).unwrap(),
+        "P-256",
+    );
+    let (a, r) = guest_get(&c, &Attester::Sample, &key, Binding::Current, "default/key/k1").await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(r.status, 401, "{}", r.text());
+    let sim = Attester::Sim(shared.sim(), [0x11; 48]);
+    let (a, r) = guest_get(&c, &sim, &key, Binding::Current, "default/key/k1").await;
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(key.open(&r.body), b"not for sample");
+}
