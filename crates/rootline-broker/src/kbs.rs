@@ -480,6 +480,28 @@ fn unverified_device(tee: &str) -> token::DeviceResult {
     }
 }
 
+fn audit_row(
+    b: &Broker,
+    client: &str,
+    digest: Option<&str>,
+    resource: &str,
+    policy: &str,
+    result: &str,
+    reason: &str,
+) -> AuditRow {
+    AuditRow {
+        at: b.clock.now(),
+        client: client.to_owned(),
+        evidence_digest: digest.map(str::to_owned),
+        resource: resource.to_owned(),
+        policy: policy.to_owned(),
+        result: result.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Records a refusal. A failed write is logged and the refusal stands (a
+/// refusal releases nothing, so it needs no record to be safe).
 async fn audit(
     b: &Broker,
     client: &str,
@@ -489,15 +511,7 @@ async fn audit(
     result: &str,
     reason: &str,
 ) {
-    let row = AuditRow {
-        at: b.clock.now(),
-        client: client.to_owned(),
-        evidence_digest: digest.map(str::to_owned),
-        resource: resource.to_owned(),
-        policy: policy.to_owned(),
-        result: result.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let row = audit_row(b, client, digest, resource, policy, result, reason);
     if let Err(e) = b.store.audit(&row).await {
         tracing::error!(error = %e, "audit log write failed");
     }
@@ -653,7 +667,10 @@ async fn resource_inner(
     let tee_key = token::tee_pubkey(&claims)?;
     let secret = b.kek.open(&path, &row.sealed)?;
     let jwe = crate::jwe::encrypt(&tee_key, &secret)?;
-    audit(
+    // Fail closed: the secret leaves only once its audit row is committed
+    // (hardening finding 3: with the store's write lock held elsewhere, a
+    // secret went out after 5 s with no `released` row).
+    let row = audit_row(
         b,
         &client,
         digest.as_deref(),
@@ -661,8 +678,13 @@ async fn resource_inner(
         &policy_name,
         "released",
         "policy allowed",
-    )
-    .await;
+    );
+    if let Err(e) = b.store.audit(&row).await {
+        tracing::error!(error = %e, %path, "audit write failed: the release is withheld");
+        return Err(Error::Storage(format!(
+            "the audit row of a release could not be written, so nothing was released: {e}"
+        )));
+    }
     tracing::info!(%path, %client, "released");
     Ok(((StatusCode::OK, Json(jwe)).into_response(), path))
 }

@@ -451,7 +451,14 @@ async fn trustee_default_policy_rule_reads_rootline_tokens() {
         agreement::PrivateKey::generate(&ECDH_P256).unwrap(),
         "P-256",
     );
-    let (a, r) = guest_get(&c, &Attester::Sample, &key, Binding::Current, "default/key/k1").await;
+    let (a, r) = guest_get(
+        &c,
+        &Attester::Sample,
+        &key,
+        Binding::Current,
+        "default/key/k1",
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.text());
     assert_eq!(r.status, 401, "{}", r.text());
     let sim = Attester::Sim(shared.sim(), [0x11; 48]);

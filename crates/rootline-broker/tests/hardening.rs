@@ -264,3 +264,46 @@ async fn admin_jwt_lifetime_overflow_and_nbf_are_refused() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// Finding 3: the audit log failed open. With the SQLite write lock held by
+/// another connection, a secret was released after 5 s with no `released`
+/// row. Now the release is withheld (500) until its row is committed.
+#[tokio::test]
+async fn release_without_a_committed_audit_row_is_withheld() {
+    let f = fixture_with(Arc::new(Shared::new()), None, |_| {}).await;
+    let c = Client::in_process(&f.broker);
+    let m = [0x11; 48];
+    common::provision(&c, &f.shared, &m, "default/key/1", b"audited").await;
+    let mut g = common::Guest::new(&f.shared, m);
+    assert_eq!(g.auth(&c).await.status, 200);
+    assert_eq!(g.attest(&c).await.status, 200);
+    // Another process holds the database's write lock.
+    let db = f.dir.path().join("broker.db");
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let r = g.resource(&c, "default/key/1").await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(!r.text().contains("audited"));
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    // Once the store takes writes again, the release goes out with its row.
+    let r = g.resource(&c, "default/key/1").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(g.decrypt(&r), b"audited");
+    let r = admin(
+        &c,
+        &f.shared.admin_pkcs8,
+        "GET",
+        "/admin/v0/audit",
+        Vec::new(),
+    )
+    .await;
+    let rows = r.json();
+    let released = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| row["result"] == "released")
+        .count();
+    assert_eq!(released, 1, "{rows}");
+}

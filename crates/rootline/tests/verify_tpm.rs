@@ -550,3 +550,23 @@ fn guest_components_tpm_evidence_json() {
     assert_eq!(code, 1, "{v}");
     assert!(v["error"].as_str().unwrap().contains("signature"), "{v}");
 }
+
+/// Hardening finding 11: inputs were read whole before any limit (a 2 GB
+/// file peaked at 8.4 GB of RSS, /dev/zero ran out of memory). Now evidence
+/// is read up to its kind's maximum and refused beyond it, exit 2.
+#[test]
+fn oversized_or_endless_evidence_is_refused_before_it_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(2 << 30).unwrap(); // sparse: 2 GiB of zeros without the disk
+    for path in [big.to_str().unwrap(), "/dev/zero"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+            .args(["verify", "--tee", "tpm", path, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("larger than 16 MiB"), "{path}: {err}");
+    }
+}

@@ -82,12 +82,12 @@ impl EvidenceArgs {
         for p in &self.collateral {
             collateral.push(Collateral {
                 origin: p.clone(),
-                bytes: read_input(p)?,
+                bytes: super::read_limited(p, super::MAX_EVIDENCE, "collateral")?,
             });
         }
         let opt = |p: &Option<PathBuf>| p.as_deref().map(read_input).transpose();
         Ok(Request {
-            evidence: read_input(&self.evidence)?,
+            evidence: super::read_limited(&self.evidence, super::MAX_EVIDENCE, "evidence")?,
             tee: self.tee,
             collateral,
             at,

@@ -29,8 +29,6 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::read_input;
-
 /// Subcommands of `rootline bench`.
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -143,14 +141,14 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
     for p in &a.collateral {
         given.push(Collateral {
             origin: p.clone(),
-            bytes: read_input(p)?,
+            bytes: super::read_limited(p, super::MAX_EVIDENCE, "collateral")?,
         });
     }
     let client = super::fetch::client(&a.fetch, None);
     let mut results = Vec::new();
     let mut curves = Vec::new();
     for path in &a.evidence {
-        let evidence = read_input(path)?;
+        let evidence = super::read_limited(path, super::MAX_EVIDENCE, "evidence")?;
         let kind = rootline_verifier::detect(&evidence)
             .with_context(|| format!("{}: not SNP, TDX, SGX or TPM evidence", path.display()))?;
         // One run may mix kinds: each evidence gets the files its kind reads.

@@ -90,7 +90,7 @@ fn uki(a: UkiArgs) -> anyhow::Result<u8> {
     let alg = HashAlg::from_name(&a.bank)
         .filter(|h| h.hasher().is_some())
         .with_context(|| format!("--bank {:?} is not a bank rootline can hash", a.bank))?;
-    let bytes = read_input(&a.uki)?;
+    let bytes = super::read_limited(&a.uki, 1 << 30, "unified kernel image")?;
     let p = rootline_uki::predict(&bytes, alg)
         .with_context(|| format!("cannot measure {}", a.uki.display()))?;
     let checks = match &a.eventlog {

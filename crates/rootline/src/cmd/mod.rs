@@ -21,7 +21,44 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-/// Reads a whole input file, naming it in the error.
+/// The most any input file may hold unless its kind says otherwise
+/// ([`read_limited`]): more than any event log, policy, key or reference
+/// file rootline reads.
+pub(crate) const MAX_INPUT: u64 = 64 << 20;
+
+/// The most an evidence or collateral file may hold: an SNP extended report
+/// is at most 1 MiB, a TDX quote with its CCEL or a TPM quote with its event
+/// log a few MiB.
+pub(crate) const MAX_EVIDENCE: u64 = 16 << 20;
+
+/// Reads a whole input file of at most [`MAX_INPUT`] bytes, naming it in
+/// the error.
 pub(crate) fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    read_limited(path, MAX_INPUT, "input")
+}
+
+/// Reads at most `max` bytes of `path` (and one more, to tell that there
+/// are more): a 2 GB file or /dev/zero given by mistake is refused after
+/// `max` bytes instead of exhausting memory (hardening finding 11).
+pub(crate) fn read_limited(path: &Path, max: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let too_big = || {
+        anyhow::anyhow!(
+            "{} is larger than {} MiB, more than any {what} rootline reads: is it the right file?",
+            path.display(),
+            max >> 20
+        )
+    };
+    if f.metadata().is_ok_and(|m| m.is_file() && m.len() > max) {
+        return Err(too_big());
+    }
+    let mut out = Vec::new();
+    f.take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if out.len() as u64 > max {
+        return Err(too_big());
+    }
+    Ok(out)
 }

@@ -74,11 +74,11 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     for p in &a.collateral {
         collateral.push(Collateral {
             origin: p.clone(),
-            bytes: read_input(p)?,
+            bytes: super::read_limited(p, super::MAX_EVIDENCE, "collateral")?,
         });
     }
     let opt = |p: &Option<PathBuf>| p.as_deref().map(read_input).transpose();
-    let evidence = read_input(&a.evidence)?;
+    let evidence = super::read_limited(&a.evidence, super::MAX_EVIDENCE, "evidence")?;
     let kind = a.tee.or_else(|| rootline_verifier::detect(&evidence));
     let at_s = at.unwrap_or_else(OffsetDateTime::now_utc).unix_timestamp();
     let client = super::fetch::client(&a.fetch, kind);
