@@ -61,6 +61,24 @@ impl From<sqlx::migrate::MigrateError> for Error {
     }
 }
 
+/// `text` safe to write into a line-oriented log: control characters
+/// (newlines, carriage returns, escape sequences) and the Unicode line and
+/// paragraph separators are escaped. Error messages quote what a client
+/// sent (a serde error names the offending value), and a raw newline in one
+/// let a client write a forged `released` line into the log (hardening
+/// finding 6).
+pub fn loggable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A result with the crate error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -113,10 +131,14 @@ impl IntoResponse for Error {
         let (kind, title) = self.kind();
         // Internals are logged, not sent.
         let detail = if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %loggable(&self.to_string()), "request failed");
             "the broker could not complete the request; the operator's log has the cause".to_owned()
         } else {
-            tracing::info!(status = status.as_u16(), error = %self, "request refused");
+            tracing::info!(
+                status = status.as_u16(),
+                error = %loggable(&self.to_string()),
+                "request refused"
+            );
             self.to_string()
         };
         let body = Problem {

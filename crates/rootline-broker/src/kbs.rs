@@ -513,7 +513,7 @@ async fn audit(
 ) {
     let row = audit_row(b, client, digest, resource, policy, result, reason);
     if let Err(e) = b.store.audit(&row).await {
-        tracing::error!(error = %e, "audit log write failed");
+        tracing::error!(error = %crate::loggable(&e.to_string()), "audit log write failed");
     }
 }
 
@@ -680,7 +680,7 @@ async fn resource_inner(
         "policy allowed",
     );
     if let Err(e) = b.store.audit(&row).await {
-        tracing::error!(error = %e, %path, "audit write failed: the release is withheld");
+        tracing::error!(error = %crate::loggable(&e.to_string()), %path, "audit write failed: the release is withheld");
         return Err(Error::Storage(format!(
             "the audit row of a release could not be written, so nothing was released: {e}"
         )));

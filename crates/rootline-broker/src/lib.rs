@@ -40,7 +40,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use axum::Router;
 
 pub use config::Config;
-pub use error::{Error, Result};
+pub use error::{Error, Result, loggable};
 
 use crate::appraise::{Appraiser, PolicyAppraiser};
 use crate::evidence::VerifierConfig;

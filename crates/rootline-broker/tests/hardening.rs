@@ -307,3 +307,77 @@ async fn release_without_a_committed_audit_row_is_withheld() {
         .count();
     assert_eq!(released, 1, "{rows}");
 }
+
+/// A writer for tracing that keeps what it is given.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Finding 6: a serde error quoting an attacker-chosen value kept its raw
+/// newline and was logged as is, so a client wrote a forged `released`
+/// line into the log. Control characters are now escaped in logged errors.
+#[tokio::test]
+async fn log_injection_through_an_error_message_is_escaped() {
+    let f = fixture_with(Arc::new(Shared::new()), None, |_| {}).await;
+    let c = Client::in_process(&f.broker);
+    let cap = Captured::default();
+    let writer = cap.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/auth",
+            &[],
+            json!({"version": "0.4.0", "tee": "rootline-sim", "extra-params": {}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let forged = "EVIL\n2026-12-07T00:00:00.000000Z  INFO rootline_broker::kbs: released path=default/key/1\u{1b}[2K";
+    let body = json!({
+        "runtime-data": {"nonce": "n", "tee-pubkey": {"kty": forged, "x": "a", "y": "b"}},
+        "tee-evidence": {"primary_evidence": {}, "additional_evidence": ""},
+    });
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/attest",
+            &[("cookie", &cookie)],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let log = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("EVIL"), "the refusal was not logged: {log}");
+    for line in log.lines() {
+        assert!(
+            !line.trim_start().starts_with("2026-12-07T00:00:00.000000Z"),
+            "forged line in the log:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape sequence in the log:\n{log}"
+    );
+}
