@@ -102,6 +102,10 @@ pub fn init_data_digest(init: &kbs_types::InitData) -> Result<(String, Vec<u8>)>
     Ok((alg.to_owned(), d.as_ref().to_vec()))
 }
 
+/// Longest init-data member copied into a token as it is (see
+/// [`init_data_claims`]).
+pub const MAX_INIT_DATA_CLAIM: usize = 4096;
+
 /// The claims an init-data document adds to a token: its `data` table as
 /// JSON, with the `cdh.toml` and `aa.toml` members (TOML documents inside
 /// the document, as Confidential Containers writes them) parsed into
@@ -115,6 +119,17 @@ pub fn init_data_claims(init: &kbs_types::InitData) -> Value {
     };
     let mut out = Map::new();
     for (k, v) in data.into_iter().flatten() {
+        // The token carries these claims: a large member (an agent policy
+        // of many kilobytes) is named by its digest instead, so that tokens
+        // stay small enough for an Authorization header.
+        if let Some(text) = v.as_str().filter(|t| t.len() > MAX_INIT_DATA_CLAIM) {
+            let d = digest::digest(&digest::SHA256, text.as_bytes());
+            out.insert(
+                k,
+                serde_json::json!({"sha256": hex::encode(d.as_ref()), "bytes": text.len()}),
+            );
+            continue;
+        }
         let json = match (k.as_str(), v.as_str()) {
             ("cdh.toml" | "aa.toml", Some(text)) => toml::from_str::<toml::Table>(text)
                 .ok()

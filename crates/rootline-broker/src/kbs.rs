@@ -269,6 +269,16 @@ async fn attest_inner(
         .get("runtime-data")
         .cloned()
         .ok_or_else(|| Error::Malformed("attestation has no runtime-data".into()))?;
+    // Runtime data is copied into the token, the session row and the
+    // recent-session cache: bounded (hardening finding 4: 20 sessions with
+    // megabytes of it reached 1.64 GB). A nonce and the largest tee-pubkey
+    // (RSA-4096, P-521) take well under 2 KiB.
+    let runtime_len = serde_json::to_vec(&runtime_raw).map_or(usize::MAX, |v| v.len());
+    if runtime_len > MAX_RUNTIME_DATA {
+        return Err(Error::Malformed(format!(
+            "runtime-data is {runtime_len} bytes; at most {MAX_RUNTIME_DATA} are accepted (a nonce and a tee-pubkey)"
+        )));
+    }
     let evidence_digest = {
         let canon = evidence::canonical_json(raw.get("tee-evidence").unwrap_or(&Value::Null))
             .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
@@ -439,11 +449,24 @@ fn denial_detail(claims: &Value) -> String {
     parts.join("; ")
 }
 
+/// Bytes of runtime data accepted (see [`attest_inner`]).
+pub const MAX_RUNTIME_DATA: usize = 8 * 1024;
+
+/// Bytes of device evidence (`additional_evidence`) accepted: NVIDIA's
+/// evidence for eight GPUs with their certificate chains fits well within.
+pub const MAX_DEVICE_EVIDENCE: usize = 1 << 20;
+
 /// Device evidence beside the CPU's, as guest-components sends it in
 /// `tee-evidence.additional_evidence`: an empty string, or the JSON text of
 /// a map from tee name (`nvidia`...) to that device's evidence. Parsed so
 /// that each device is named in the token; malformed text is refused.
 fn device_evidence(text: &str) -> Result<Vec<(String, Value)>> {
+    if text.len() > MAX_DEVICE_EVIDENCE {
+        return Err(Error::Malformed(format!(
+            "tee-evidence.additional_evidence is {} bytes; at most {MAX_DEVICE_EVIDENCE} are accepted",
+            text.len()
+        )));
+    }
     let t = text.trim();
     if t.is_empty() {
         return Ok(Vec::new());

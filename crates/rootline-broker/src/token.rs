@@ -288,10 +288,13 @@ pub fn ear_claims(t: &TokenInput<'_>) -> Value {
     // `init_data` and `init_data_claims`; rootline adds `tee`, `tcb_status`
     // and `evidence_digest`.
     let mut annotated = Map::new();
-    annotated.insert(
-        t.evidence.tee.clone(),
-        Value::Object(t.evidence.claims.clone()),
-    );
+    // The per-event listing of a TPM event log served appraisal (naming
+    // the first event a reference does not accept); the token keeps the
+    // replay's summary (`event_log`) and the PCRs, not every event, so that
+    // it stays small enough for an Authorization header (Trustee #1563).
+    let mut claims = t.evidence.claims.clone();
+    claims.remove("events");
+    annotated.insert(t.evidence.tee.clone(), Value::Object(claims));
     annotated.insert("tee".into(), t.evidence.tee.clone().into());
     if let Some(rd) = t.evidence.claims.get("report_data") {
         annotated.insert("report_data".into(), rd.clone());

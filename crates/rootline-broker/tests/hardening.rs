@@ -381,3 +381,53 @@ async fn log_injection_through_an_error_message_is_escaped() {
         "escape sequence in the log:\n{log}"
     );
 }
+
+/// Finding 4: memory held per session. Runtime data was unbounded (copied
+/// into the token, the cache and the store), and the recent-session cache
+/// kept 65,536 entries of about 8 KB. Runtime data is now capped, and the
+/// cache is bounded by bytes, oldest out.
+#[tokio::test]
+async fn runtime_data_is_capped_and_the_session_cache_is_bounded_by_bytes() {
+    let f = fixture_with(Arc::new(Shared::new()), None, |_| {}).await;
+    let c = Client::in_process(&f.broker);
+    let mut g = common::Guest::new(&f.shared, [0x11; 48]);
+    assert_eq!(g.auth(&c).await.status, 200);
+    let mut body = g.attestation(&common::jwk_of(&g.tee_key));
+    body["runtime-data"]["padding"] = "x".repeat(64 << 10).into();
+    let r = g.post_attestation(&c, &body).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("runtime-data is"), "{}", r.text());
+    let r = g
+        .post_attestation(&c, &{
+            let mut b = g.attestation(&common::jwk_of(&g.tee_key));
+            b["tee-evidence"]["additional_evidence"] = " ".repeat(1_200_000).into();
+            b
+        })
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // The cache: far more sessions than its budget holds.
+    let recent = rootline_broker::session::Recent::default();
+    let token: Arc<str> = "t".repeat(2200).into();
+    let claims = Arc::new(json!({"submods": {}}));
+    for i in 0..20_000 {
+        recent.insert(
+            &format!("nonce-{i}"),
+            rootline_broker::session::RecentSession {
+                expires_at: i64::MAX,
+                token: token.clone(),
+                claims: claims.clone(),
+            },
+            0,
+        );
+    }
+    let (n, bytes) = recent.usage();
+    assert!(
+        bytes <= rootline_broker::session::RECENT_MAX_BYTES,
+        "{bytes}"
+    );
+    assert!(n > 1000 && n < 20_000, "{n} entries");
+    // The newest are kept, the oldest went.
+    assert!(recent.get("nonce-19999", 0).is_some());
+    assert!(recent.get("nonce-0", 0).is_none());
+}
