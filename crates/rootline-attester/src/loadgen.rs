@@ -32,6 +32,11 @@ pub struct LoadConfig {
     pub sim_pkcs8: Vec<u8>,
     /// The measurement the guests report.
     pub measurement: [u8; 48],
+    /// INSECURE: guests send Trustee's unsigned `sample` evidence instead
+    /// of the simulated TEE's, so that a broker that does not know the
+    /// simulated TEE (Trustee's KBS in its test mode) is measured with the
+    /// same client.
+    pub sample: bool,
 }
 
 /// What happened.
@@ -104,7 +109,9 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadReport, Error> {
     }
     crate::kbs::resource_path(&cfg.resource)?;
     // Check the root once before starting threads.
-    SimAttester::from_pkcs8(&cfg.sim_pkcs8, cfg.measurement)?;
+    if !cfg.sample {
+        SimAttester::from_pkcs8(&cfg.sim_pkcs8, cfg.measurement)?;
+    }
     let started = AtomicU64::new(0);
     let errors = AtomicU64::new(0);
     let first_error = std::sync::Mutex::new(None::<String>);
@@ -119,10 +126,14 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadReport, Error> {
                 s.spawn(move || {
                     let mut lat = Vec::new();
                     let mut ev_time = Duration::ZERO;
-                    let (Ok(mut client), Ok(mut sim)) = (
-                        KbsClient::new(&cfg.url, None),
-                        SimAttester::from_pkcs8(&cfg.sim_pkcs8, cfg.measurement),
-                    ) else {
+                    let attester: Result<Box<dyn crate::Attester>, Error> = if cfg.sample {
+                        Ok(Box::new(crate::evidence::SampleAttester))
+                    } else {
+                        SimAttester::from_pkcs8(&cfg.sim_pkcs8, cfg.measurement)
+                            .map(|a| Box::new(a) as Box<dyn crate::Attester>)
+                    };
+                    let (Ok(mut client), Ok(mut sim)) = (KbsClient::new(&cfg.url, None), attester)
+                    else {
                         return (lat, ev_time);
                     };
                     client.retry = Retry::none();
@@ -130,7 +141,7 @@ pub fn run(cfg: &LoadConfig) -> Result<LoadReport, Error> {
                         && started.fetch_add(1, Ordering::Relaxed) < cfg.max_handshakes
                     {
                         let t = Instant::now();
-                        let r = client.attest_once(&mut sim).and_then(|session| {
+                        let r = client.attest_once(sim.as_mut()).and_then(|session| {
                             ev_time += session.evidence_time;
                             client.get_resource(&session, &cfg.resource)
                         });

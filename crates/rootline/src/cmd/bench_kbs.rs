@@ -49,6 +49,12 @@ pub(crate) struct KbsArgs {
     /// With --url: the measurement the guests report (48 bytes, hex).
     #[arg(long, value_name = "HEX")]
     sim_measurement: Option<String>,
+    /// With --url: the evidence the guests send. `sample` (INSECURE,
+    /// unsigned) measures a broker in insecure test mode that does not
+    /// know rootline's simulated TEE, such as Trustee's KBS, with the same
+    /// client; --sim-key is then not needed.
+    #[arg(long, value_enum, default_value_t = BenchTee::Sim)]
+    tee: BenchTee,
     /// The resource each handshake fetches.
     #[arg(
         long,
@@ -72,6 +78,23 @@ pub(crate) struct KbsArgs {
 
 const MEASUREMENT: [u8; 48] = [0x5a; 48];
 
+/// Evidence the load generator's guests send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BenchTee {
+    /// rootline's simulated P-384 TEE (one ECDSA P-384 signature).
+    Sim,
+    /// Trustee's unsigned sample TEE (insecure test mode only).
+    Sample,
+}
+
+/// Peak resident memory (VmHWM) of process `pid`, in bytes.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
     let tmp;
     let mut _local = None;
@@ -87,37 +110,53 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                     "--url {u}: the load generator runs against this machine only (127.0.0.1, ::1, localhost)"
                 );
             }
-            let key = a
-                .sim_key
-                .as_ref()
-                .context("--url needs --sim-key (the simulated root the broker trusts)")?;
-            if !key.exists() {
-                let (sim, pkcs8) = SimAttester::generate(MEASUREMENT)?;
-                super::serve::write_private(key, &pkcs8)?;
-                println!(
-                    "wrote a simulated-TEE root to {}; start the broker with --sim-root {}",
-                    key.display(),
-                    hex::encode(sim.public_key())
-                );
-                return Ok(0);
+            if a.tee == BenchTee::Sample {
+                broker_pid = u
+                    .parse::<ureq::http::Uri>()
+                    .ok()
+                    .and_then(|uri| match rootline_attester::kbs::ip_and_port(&uri) {
+                        (ip, Some(port)) => super::local_broker::listening_pid(ip, port),
+                        (_, None) => None,
+                    })
+                    .filter(|pid| *pid != std::process::id());
+                (u.clone(), Vec::new(), MEASUREMENT)
+            } else {
+                let key = a
+                    .sim_key
+                    .as_ref()
+                    .context("--url needs --sim-key (the simulated root the broker trusts)")?;
+                if !key.exists() {
+                    let (sim, pkcs8) = SimAttester::generate(MEASUREMENT)?;
+                    super::serve::write_private(key, &pkcs8)?;
+                    println!(
+                        "wrote a simulated-TEE root to {}; start the broker with --sim-root {}",
+                        key.display(),
+                        hex::encode(sim.public_key())
+                    );
+                    return Ok(0);
+                }
+                let mut m = MEASUREMENT;
+                if let Some(h) = &a.sim_measurement {
+                    let b = rootline_core::from_hex(h).context("--sim-measurement is not hex")?;
+                    anyhow::ensure!(b.len() == 48, "--sim-measurement must be 48 bytes");
+                    m.copy_from_slice(&b);
+                }
+                broker_pid = u
+                    .parse::<ureq::http::Uri>()
+                    .ok()
+                    .and_then(|uri| match rootline_attester::kbs::ip_and_port(&uri) {
+                        (ip, Some(port)) => super::local_broker::listening_pid(ip, port),
+                        (_, None) => None,
+                    })
+                    .filter(|pid| *pid != std::process::id());
+                (u.clone(), super::read_input(key)?, m)
             }
-            let mut m = MEASUREMENT;
-            if let Some(h) = &a.sim_measurement {
-                let b = rootline_core::from_hex(h).context("--sim-measurement is not hex")?;
-                anyhow::ensure!(b.len() == 48, "--sim-measurement must be 48 bytes");
-                m.copy_from_slice(&b);
-            }
-            broker_pid = u
-                .parse::<ureq::http::Uri>()
-                .ok()
-                .and_then(|uri| match rootline_attester::kbs::ip_and_port(&uri) {
-                    (ip, Some(port)) => super::local_broker::listening_pid(ip, port),
-                    (_, None) => None,
-                })
-                .filter(|pid| *pid != std::process::id());
-            (u.clone(), super::read_input(key)?, m)
         }
         None => {
+            anyhow::ensure!(
+                a.tee == BenchTee::Sim,
+                "--tee sample needs --url: the in-process broker does not run in insecure test mode"
+            );
             tmp = tempfile::tempdir()?;
             let (sim, pkcs8) = SimAttester::generate(MEASUREMENT)?;
             let b = super::local_broker::LocalBroker::start(
@@ -151,6 +190,7 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
         resource: a.resource.clone(),
         sim_pkcs8,
         measurement,
+        sample: a.tee == BenchTee::Sample,
     };
     let broker_cpu_ns = || match (broker_pid, &a.url) {
         (Some(pid), _) => super::local_broker::process_cpu_ns(pid),
@@ -169,10 +209,22 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
         .filter(|ns| *ns > 0 && r.handshakes > 0)
         .map(|ns| ns as f64 / 1e9);
     let broker_name = broker_pid.and_then(super::local_broker::process_name);
+    // Memory counts as much as CPU: the broker's peak resident set (the
+    // whole process, load generator included, for the in-process broker).
+    let rss = match (broker_pid, &a.url) {
+        (Some(pid), _) => peak_rss(pid),
+        (None, None) => peak_rss(std::process::id()),
+        (None, Some(_)) => None,
+    };
+    let rss_mb = rss.map(|b| b as f64 / (1 << 20) as f64);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let broker_us = broker_cpu.map(|c| c * 1e6 / r.handshakes as f64);
     // The signature work of one handshake, measured now on this machine.
-    let floor_us = broker_us.map(|_| signature_floor_us()).transpose()?;
+    // (Not for the sample TEE, whose evidence carries no signature.)
+    let floor_us = broker_us
+        .filter(|_| a.tee == BenchTee::Sim)
+        .map(|_| signature_floor_us())
+        .transpose()?;
     let outside = broker_us.zip(floor_us).map(|(b, f)| ((b - f) / b).max(0.0));
     if a.json {
         println!(
@@ -198,6 +250,9 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 "handshakes_per_broker_core_second": broker_cpu.map(|c| r.handshakes as f64 / c.max(1e-9)),
                 "signature_floor_us": floor_us,
                 "fraction_outside_signature_work": outside,
+                "broker_peak_rss_mb": rss_mb,
+                "peak_rss_includes_load_generator": a.url.is_none(),
+                "tee": format!("{:?}", a.tee).to_lowercase(),
             }))?
         );
     } else {
@@ -227,6 +282,16 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 c,
                 c * 1e6 / r.handshakes as f64,
                 r.handshakes as f64 / c.max(1e-9)
+            );
+        }
+        if let Some(mb) = rss_mb {
+            println!(
+                "peak resident memory {mb:.0} MB{}",
+                if a.url.is_none() {
+                    " (this process: broker and load generator)"
+                } else {
+                    " (broker process)"
+                }
             );
         }
         if a.url.is_some() && broker_pid.is_none() {
