@@ -723,6 +723,16 @@ impl SqlStore {
     pub async fn connect_with(url: &str, sqlite_full_sync: bool) -> Result<Self> {
         install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        // One connection first, for its error: the pool retries until its
+        // acquire timeout (30 s) and then says only "pool timed out", not
+        // that the server refused the connection or the password.
+        {
+            use sqlx::Connection as _;
+            let c = sqlx::AnyConnection::connect(url)
+                .await
+                .map_err(|e| Error::Storage(format!("cannot open the database: {e}")))?;
+            let _ = c.close().await;
+        }
         let pool = AnyPoolOptions::new()
             .after_connect(move |conn, _| {
                 Box::pin(async move {

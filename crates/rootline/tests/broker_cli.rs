@@ -624,3 +624,90 @@ acls = [ {{ role = "admin", allowed_endpoints = "^/kbs/.+$" }} ]
     );
     assert_eq!(out.stdout, b"sample secret");
 }
+
+/// `rootline serve` that is expected to refuse to start: its exit code and
+/// standard error.
+fn serve_fails(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(bin())
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("ROOTLINE_KEK")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Hardening finding 8: storage and configuration hygiene. A deleted KEK
+/// was silently replaced, a world-writable KEK file accepted, the data
+/// directory was 0755 and broker.db 0644, a password in the database URL's
+/// query was printed, and an unreachable database said only "pool timed
+/// out" after 30 s.
+#[test]
+fn storage_and_configuration_hygiene() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    {
+        let _srv = Server::start(&["--data-dir", d], &[]);
+    }
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("broker.db")), 0o600);
+    assert_eq!(mode(&data.join("kek")), 0o600);
+
+    // The generated KEK deleted: refused, and not replaced.
+    std::fs::remove_file(data.join("kek")).unwrap();
+    let (code, err) = serve_fails(&["--data-dir", d]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("kek is missing"), "{err}");
+    assert!(!data.join("kek").exists());
+
+    // A KEK file others may write: refused.
+    let kek = dir.path().join("kek.hex");
+    std::fs::write(&kek, "11".repeat(32)).unwrap();
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let other = dir.path().join("other");
+    let (code, err) = serve_fails(&[
+        "--data-dir",
+        other.to_str().unwrap(),
+        "--kek-file",
+        kek.to_str().unwrap(),
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("writable by group or others"), "{err}");
+
+    // Passwords are not printed, wherever the URL carries them.
+    let out = Command::new(bin())
+        .args([
+            "serve",
+            "--print-config",
+            "--database-url",
+            "postgres://app:hunter2@127.0.0.1:1/kbs?password=hunter3",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!text.contains("hunter"), "{text}");
+
+    // An unreachable database: the cause, not "pool timed out".
+    std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, err) = serve_fails(&[
+        "--database-url",
+        "postgres://app:hunter2@127.0.0.1:1/kbs",
+        "--kek-file",
+        kek.to_str().unwrap(),
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        !err.contains("pool timed out") && err.to_lowercase().contains("refused"),
+        "{err}"
+    );
+}

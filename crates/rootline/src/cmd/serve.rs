@@ -151,18 +151,57 @@ fn layered(a: &Args) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-/// A database URL with any password replaced.
+/// A database URL with any password replaced: in the user information
+/// (`user:secret@host`) and in query parameters (`?password=secret`,
+/// `sslpassword=`), which PostgreSQL's URLs also accept.
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
+            let creds = &base[s + 3..at];
             match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..s + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let parts: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&parts.join("&"));
     }
+    out
+}
+
+/// Refuses a KEK file that others may write (they could swap the key that
+/// seals every secret); warns when others may read it.
+fn check_kek_file(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        bail!(
+            "KEK file {} is writable by group or others (mode {:o}): anyone who can replace it can read every secret stored afterwards; run chmod 600 on it",
+            path.display(),
+            mode & 0o777
+        );
+    }
+    if mode & 0o044 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "the KEK file is readable by group or others");
+    }
+    Ok(())
 }
 
 fn redacted(cfg: &Config) -> serde_json::Value {
@@ -178,6 +217,7 @@ fn load_kek(cfg: &Config) -> anyhow::Result<Kek> {
         return Kek::from_text_or_raw(text.to_string_lossy().as_bytes()).context("ROOTLINE_KEK");
     }
     if let Some(p) = &cfg.kek_file {
+        check_kek_file(p)?;
         let raw = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
         return Kek::from_text_or_raw(&raw).with_context(|| format!("KEK file {}", p.display()));
     }
@@ -186,9 +226,20 @@ fn load_kek(cfg: &Config) -> anyhow::Result<Kek> {
     }
     let path = cfg.data_dir.join("kek");
     if path.exists() {
+        check_kek_file(&path)?;
         let raw =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         return Kek::from_text_or_raw(&raw).with_context(|| format!("KEK file {}", path.display()));
+    }
+    // A database without its generated KEK: the key was deleted or moved.
+    // A new one would seal new secrets while every stored one stays
+    // unreadable, so refuse instead of replacing it.
+    if let Some(db) = sqlite_path(&cfg.database_url()).filter(|d| d.exists()) {
+        bail!(
+            "{} holds a database but {} is missing: the key that seals its secrets was deleted or moved. Restore it, or move the database away to start afresh",
+            db.display(),
+            path.display()
+        );
     }
     let (kek, raw) = Kek::generate()?;
     write_private(&path, hex::encode(raw).as_bytes())?;
@@ -262,14 +313,52 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// The file of a `sqlite://PATH?...` URL.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let p = rest.split('?').next().unwrap_or(rest);
+    (!p.is_empty() && p != ":memory:").then(|| PathBuf::from(p))
+}
+
+/// Makes the data directory and the SQLite files private to this user (the
+/// database holds sealed secrets, session tokens and the audit log).
+fn make_private(cfg: &Config) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let set = |p: &Path, mode: u32| -> anyhow::Result<()> {
+        if p.exists() {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("cannot restrict {}", p.display()))?;
+        }
+        Ok(())
+    };
+    if cfg.database_url.is_none() {
+        set(&cfg.data_dir, 0o700)?;
+    }
+    if let Some(db) = sqlite_path(&cfg.database_url()) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.clone().into_os_string();
+            name.push(suffix);
+            set(Path::new(&name), 0o600)?;
+        }
+    }
+    Ok(())
+}
+
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(config = %redacted(&cfg), "configuration");
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.data_dir)
+            .with_context(|| format!("cannot create {}", cfg.data_dir.display()))?;
+    }
     let kek = load_kek(&cfg)?;
     let store = SqlStore::connect_with(&cfg.database_url(), cfg.sqlite_full_sync)
         .await
         .with_context(|| format!("database {}", redact_url(&cfg.database_url())))?;
+    make_private(&cfg)?;
     let opts = BrokerOptions::from_config(&cfg, Arc::new(store), kek)?;
     let broker = Broker::new(opts).await?;
     let ek_roots = cfg
@@ -340,6 +429,14 @@ mod tests {
             "postgres://app:***@db:5432/kbs"
         );
         assert_eq!(redact_url("postgres://app@db/kbs"), "postgres://app@db/kbs");
+        assert_eq!(
+            redact_url("postgres://db/kbs?user=app&password=hunter2&sslmode=require"),
+            "postgres://db/kbs?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://app:p@ss@db/kbs?sslpassword=x"),
+            "postgres://app:***@db/kbs?sslpassword=***"
+        );
         assert_eq!(
             redact_url("sqlite://x.db?mode=rwc"),
             "sqlite://x.db?mode=rwc"
