@@ -135,9 +135,11 @@ fn known_tee(tee: &str) -> Option<&'static str> {
 }
 
 async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
+    let t = std::time::Instant::now();
     let mut tee = None;
     let r = auth_inner(&b, &body, &mut tee);
     b.metrics.auth(tee.unwrap_or("unknown"), r.is_ok());
+    b.metrics.request("/kbs/v0/auth", t.elapsed());
     r
 }
 
@@ -232,12 +234,14 @@ async fn attest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let mut tee = "unknown".to_owned();
+    let t = std::time::Instant::now();
+    let mut tee = "unknown";
     let r = attest_inner(&b, client, &headers, &body, &mut tee).await;
     match &r {
-        Ok((_, status)) => b.metrics.attestation(&tee, Some(status)),
-        Err(_) => b.metrics.attestation(&tee, None),
+        Ok((_, status)) => b.metrics.attestation(tee, Some(status)),
+        Err(_) => b.metrics.attestation(tee, None),
     }
+    b.metrics.request("/kbs/v0/attest", t.elapsed());
     r.map(|(resp, _)| resp)
 }
 
@@ -248,14 +252,15 @@ async fn attest_inner(
     client: String,
     headers: &HeaderMap,
     body: &[u8],
-    tee: &mut String,
+    tee: &mut &'static str,
 ) -> Result<(Response, &'static str)> {
     let cookie = session_cookie(headers).ok_or_else(|| {
         Error::Unauthenticated("no kbs-session-id cookie: call /kbs/v0/auth first".into())
     })?;
     let now = b.clock.now();
     let c = b.sessions.open(cookie, now)?;
-    tee.clone_from(&c.tee);
+    // A name /auth accepted, as a label from the closed set.
+    *tee = known_tee(&c.tee).unwrap_or("other");
     let raw: Value = parse_json("attestation", body)?;
     let att = kbs_types::Attestation::deserialize(&raw)
         .map_err(|e| Error::Malformed(format!("attestation: {e}")))?;
@@ -273,7 +278,11 @@ async fn attest_inner(
     // recent-session cache: bounded (hardening finding 4: 20 sessions with
     // megabytes of it reached 1.64 GB). A nonce and the largest tee-pubkey
     // (RSA-4096, P-521) take well under 2 KiB.
-    let runtime_len = serde_json::to_vec(&runtime_raw).map_or(usize::MAX, |v| v.len());
+    // The runtime data's canonical JSON, once: its size, the session row's
+    // binding digest and both binding candidates derive from it.
+    let runtime_canon = evidence::canonical_json(&runtime_raw)
+        .map_err(|e| Error::Malformed(format!("runtime-data cannot be canonicalised: {e}")))?;
+    let runtime_len = runtime_canon.len();
     if runtime_len > MAX_RUNTIME_DATA {
         return Err(Error::Malformed(format!(
             "runtime-data is {runtime_len} bytes; at most {MAX_RUNTIME_DATA} are accepted (a nonce and a tee-pubkey)"
@@ -284,10 +293,7 @@ async fn attest_inner(
             .map_err(|e| Error::Malformed(format!("tee-evidence: {e}")))?;
         hex::encode(BindingHash::Sha384.digest(&canon))
     };
-    let binding_digest = hex::encode(evidence::runtime_data_hash(
-        &runtime_raw,
-        BindingHash::Sha384,
-    )?);
+    let binding_digest = hex::encode(BindingHash::Sha384.digest(&runtime_canon));
     // An attested session answers /attest again with the same token (as
     // Trustee does), but only for the same runtime data: the token is bound
     // to that tee-pubkey, so it is useless to anyone without its private key.
@@ -297,9 +303,13 @@ async fn attest_inner(
     let hash = BindingHash::from_name(&c.hash).unwrap_or(BindingHash::Sha384);
     // Current guests hash {nonce, tee-pubkey, additional-evidence}, older
     // ones the runtime data as sent: both are accepted, the evidence decides.
-    let bindings =
-        Binding::candidates(&runtime_raw, &att.tee_evidence.additional_evidence, hash)
-            .map_err(|e| Error::Malformed(format!("runtime-data cannot be canonicalised: {e}")))?;
+    let bindings = Binding::candidates_from(
+        &runtime_raw,
+        &runtime_canon,
+        &att.tee_evidence.additional_evidence,
+        hash,
+    )
+    .map_err(|e| Error::Malformed(format!("runtime-data cannot be canonicalised: {e}")))?;
     let init = att
         .init_data
         .as_ref()
@@ -563,7 +573,10 @@ async fn resource(
     Path((repo, kind, tag)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
+    let t = std::time::Instant::now();
     let r = resource_inner(&b, client, repo, kind, tag, &headers).await;
+    b.metrics
+        .request("/kbs/v0/resource/{repo}/{kind}/{tag}", t.elapsed());
     match &r {
         Ok((_, path)) => b.metrics.release("released", Some(path)),
         Err(Error::Denied(_)) => b.metrics.release("denied", None),

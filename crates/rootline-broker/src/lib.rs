@@ -320,11 +320,6 @@ pub fn app(state: Arc<Broker>) -> Router {
         .merge(admin::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        // After routing, so that the route template is known.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            time_request,
-        ))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .with_state(state)
@@ -360,20 +355,4 @@ async fn no_route(uri: axum::http::Uri) -> Error {
 
 async fn no_method(method: axum::http::Method, uri: axum::http::Uri) -> Error {
     Error::MethodNotAllowed(format!("{method} {}", uri.path()))
-}
-
-/// Times every request by its route template (a bounded label set).
-async fn time_request(
-    axum::extract::State(b): axum::extract::State<Arc<Broker>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let start = std::time::Instant::now();
-    let resp = next.run(req).await;
-    b.metrics.request(&route, start.elapsed());
-    resp
 }

@@ -3,7 +3,9 @@
 //!
 //! Counted where the decision is made, not guessed from status codes:
 //! handshakes (`/auth`), attestations and releases by TEE and result, and
-//! request latency per route as a histogram. Trustee's metric names that
+//! the latency of the three KBS routes as histograms, timed in their
+//! handlers (a middleware layer around every route cost 10-15 us of broker
+//! CPU per handshake, 3% of it). Trustee's metric names that
 //! its dashboards read (`kbs_attestation_*`, `kbs_auth_*`, `kbs_policy_*`,
 //! `kbs_resource_reads_total`, `kbs_http_requests_total`) are served too,
 //! with Trustee's labels, so that a deployment that moves over keeps its
@@ -15,7 +17,7 @@
 //! and one histogram family behind one mutex, about 50 ns a request, and the
 //! format is a few lines of text.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,13 +35,21 @@ struct Histogram {
     sum: f64,
 }
 
-/// A metric's name and its labels, rendered `name{k="v",...}`.
-type Key = (&'static str, Vec<(&'static str, String)>);
+/// A metric's name and up to two labels, all from closed sets of static
+/// strings, so that counting allocates nothing (this runs three times per
+/// handshake).
+type Key = (&'static str, [(&'static str, &'static str); 2]);
+
+/// No label in this slot.
+const NONE: (&str, &str) = ("", "");
 
 #[derive(Default)]
 struct Inner {
-    counters: BTreeMap<Key, u64>,
-    latency: BTreeMap<String, Histogram>,
+    counters: HashMap<Key, u64>,
+    /// `kbs_resource_reads_total` by resource path (paths of resources an
+    /// administrator created).
+    reads: HashMap<String, u64>,
+    latency: HashMap<String, Histogram>,
 }
 
 /// The broker's metrics.
@@ -107,60 +117,57 @@ const HELP: &[(&str, &str)] = &[
 ];
 
 impl Metrics {
-    fn add(&self, name: &'static str, labels: Vec<(&'static str, String)>) {
+    fn add(&self, name: &'static str, labels: [(&'static str, &'static str); 2]) {
         if let Ok(mut m) = self.inner.lock() {
             *m.counters.entry((name, labels)).or_default() += 1;
         }
     }
 
-    /// An `/auth` request for `tee` ended with `ok`.
-    pub fn auth(&self, tee: &str, ok: bool) {
+    /// An `/auth` request for `tee` (a name from the broker's closed set)
+    /// ended with `ok`.
+    pub fn auth(&self, tee: &'static str, ok: bool) {
         let result = if ok { "success" } else { "refused" };
-        self.add(
-            "rootline_auth_total",
-            vec![("tee", tee.to_owned()), ("result", result.into())],
-        );
-        self.add("kbs_auth_requests_total", Vec::new());
+        self.add("rootline_auth_total", [("tee", tee), ("result", result)]);
+        self.add("kbs_auth_requests_total", [NONE, NONE]);
         if ok {
-            self.add("kbs_auth_successes_total", Vec::new());
+            self.add("kbs_auth_successes_total", [NONE, NONE]);
         }
     }
 
     /// An attestation for `tee`: `Some(status)` when a token was issued with
     /// that EAR status, `None` when the evidence was refused.
-    pub fn attestation(&self, tee: &str, status: Option<&str>) {
+    pub fn attestation(&self, tee: &'static str, status: Option<&'static str>) {
         self.add(
             "rootline_attestations_total",
-            vec![
-                ("tee", tee.to_owned()),
-                ("result", status.unwrap_or("rejected").to_owned()),
-            ],
+            [("tee", tee), ("result", status.unwrap_or("rejected"))],
         );
-        self.add("kbs_attestation_requests_total", Vec::new());
+        self.add("kbs_attestation_requests_total", [NONE, NONE]);
         let family = if status.is_some() {
             "kbs_attestation_successes_total"
         } else {
             "kbs_attestation_failures_total"
         };
-        self.add(family, vec![("tee_type", tee.to_owned())]);
+        self.add(family, [("tee_type", tee), NONE]);
     }
 
     /// A resource request ended with `result` (`released`, `denied`,
     /// `not_found`, `unauthenticated`); `path` is named only for releases
     /// (an existing resource, so the label set stays bounded).
     pub fn release(&self, result: &'static str, path: Option<&str>) {
-        self.add("rootline_releases_total", vec![("result", result.into())]);
+        self.add("rootline_releases_total", [("result", result), NONE]);
         match result {
             "released" => {
-                self.add("kbs_policy_approvals_total", Vec::new());
-                if let Some(p) = path {
-                    self.add(
-                        "kbs_resource_reads_total",
-                        vec![("resource_path", p.to_owned())],
-                    );
+                self.add("kbs_policy_approvals_total", [NONE, NONE]);
+                if let (Some(p), Ok(mut m)) = (path, self.inner.lock()) {
+                    match m.reads.get_mut(p) {
+                        Some(n) => *n += 1,
+                        None => {
+                            m.reads.insert(p.to_owned(), 1);
+                        }
+                    }
                 }
             }
-            "denied" => self.add("kbs_policy_violations_total", Vec::new()),
+            "denied" => self.add("kbs_policy_violations_total", [NONE, NONE]),
             _ => {}
         }
     }
@@ -172,10 +179,13 @@ impl Metrics {
         if let Ok(mut m) = self.inner.lock() {
             if route.starts_with("/kbs") {
                 *m.counters
-                    .entry(("kbs_http_requests_total", Vec::new()))
+                    .entry(("kbs_http_requests_total", [NONE, NONE]))
                     .or_default() += 1;
             }
-            let h = m.latency.entry(route.to_owned()).or_default();
+            let h = match m.latency.get_mut(route) {
+                Some(h) => h,
+                None => m.latency.entry(route.to_owned()).or_default(),
+            };
             for (c, b) in h.counts.iter_mut().zip(BUCKETS) {
                 if secs <= b {
                     *c += 1;
@@ -197,31 +207,42 @@ impl Metrics {
                 .replace('"', "\\\"")
                 .replace('\n', "\\n")
         };
+        // Sorted, so that the exposition is stable from one scrape to the next.
+        let mut counters: Vec<(&Key, &u64)> = m.counters.iter().collect();
+        counters.sort();
+        let mut reads: Vec<(&String, &u64)> = m.reads.iter().collect();
+        reads.sort();
         for (name, help) in HELP {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
-            for ((n, labels), v) in m.counters.range((*name, Vec::new())..) {
-                if n != name {
-                    break;
+            if *name == "kbs_resource_reads_total" {
+                for (p, v) in &reads {
+                    let _ = writeln!(out, "{name}{{resource_path=\"{}\"}} {v}", esc(p));
                 }
+                continue;
+            }
+            for ((n, labels), v) in counters.iter().filter(|((n, _), _)| n == name) {
                 let l: Vec<String> = labels
                     .iter()
+                    .filter(|(k, _)| !k.is_empty())
                     .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
                     .collect();
                 if l.is_empty() {
-                    let _ = writeln!(out, "{name} {v}");
+                    let _ = writeln!(out, "{n} {v}");
                 } else {
-                    let _ = writeln!(out, "{name}{{{}}} {v}", l.join(","));
+                    let _ = writeln!(out, "{n}{{{}}} {v}", l.join(","));
                 }
             }
         }
         let name = "rootline_http_request_duration_seconds";
         let _ = writeln!(
             out,
-            "# HELP {name} Time from request to response, by route template."
+            "# HELP {name} Time spent handling a KBS request (auth, attest, resource), by route template."
         );
         let _ = writeln!(out, "# TYPE {name} histogram");
-        for (route, h) in &m.latency {
+        let mut latency: Vec<(&String, &Histogram)> = m.latency.iter().collect();
+        latency.sort_by(|a, b| a.0.cmp(b.0));
+        for (route, h) in latency {
             let route = esc(route);
             for (c, b) in h.counts.iter().zip(BUCKETS) {
                 let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"{b}\"}} {c}");

@@ -156,16 +156,60 @@ impl Binding {
         additional_evidence: &str,
         hash: BindingHash,
     ) -> Result<Vec<Self>, String> {
+        let as_sent = canonical_json(runtime_data)?;
+        Self::candidates_from(runtime_data, &as_sent, additional_evidence, hash)
+    }
+
+    /// As [`Binding::candidates`], given the canonical JSON of the runtime
+    /// data as sent (which a caller may need for itself too).
+    ///
+    /// The current form's canonical JSON is the as-sent one with the
+    /// `additional-evidence` member spliced in first: JCS sorts members, and
+    /// `additional-evidence` sorts before `nonce` and `tee-pubkey`. That
+    /// saves canonicalising the runtime data twice on every attestation;
+    /// when another member would sort first, the object is canonicalised
+    /// whole (`splice_agrees_with_canonicalising_whole` checks both).
+    pub fn candidates_from(
+        runtime_data: &Value,
+        as_sent: &[u8],
+        additional_evidence: &str,
+        hash: BindingHash,
+    ) -> Result<Vec<Self>, String> {
         let mut out = Vec::with_capacity(2);
-        if let Some(full) = with_additional_evidence(runtime_data, additional_evidence) {
+        if let Some(m) = runtime_data
+            .as_object()
+            .filter(|m| !m.contains_key(ADDITIONAL_EVIDENCE))
+        {
+            let first_sorts_later = m.keys().all(|k| {
+                k.encode_utf16()
+                    .cmp(ADDITIONAL_EVIDENCE.encode_utf16())
+                    .is_gt()
+            });
+            let full = match as_sent.strip_prefix(b"{") {
+                Some(rest) if first_sorts_later => {
+                    let mut v = Vec::with_capacity(as_sent.len() + additional_evidence.len() + 32);
+                    v.extend_from_slice(b"{\"additional-evidence\":");
+                    serde_json::to_writer(&mut v, additional_evidence)
+                        .map_err(|e| e.to_string())?;
+                    if rest != b"}" {
+                        v.push(b',');
+                    }
+                    v.extend_from_slice(rest);
+                    v
+                }
+                _ => canonical_json(
+                    &with_additional_evidence(runtime_data, additional_evidence)
+                        .unwrap_or_else(|| runtime_data.clone()),
+                )?,
+            };
             out.push(Self {
                 form: BindingForm::WithAdditionalEvidence,
-                digest: hash.digest(&canonical_json(&full)?),
+                digest: hash.digest(&full),
             });
         }
         out.push(Self {
             form: BindingForm::AsSent,
-            digest: hash.digest(&canonical_json(runtime_data)?),
+            digest: hash.digest(as_sent),
         });
         Ok(out)
     }
@@ -330,6 +374,28 @@ mod tests {
         assert!(!b.matches_tpm_extra_data(&b.digest[..31]));
         assert!(!b.matches_tpm_extra_data(&b.digest[1..33]));
         assert!(!b.matches_tpm_extra_data(&[]));
+    }
+
+    #[test]
+    fn splice_agrees_with_canonicalising_whole() {
+        let cases = [
+            json!({"nonce": "n", "tee-pubkey": {"kty": "EC", "x": "1"}}),
+            json!({}),
+            json!({"b": 1}),
+            json!({"a": 1, "nonce": "n"}),
+            json!({"additional-evidencf": 1}),
+            json!({"additional-evidenc": 1}),
+            json!({"\u{e000}": 1, "nonce": "x"}),
+        ];
+        for rd in cases {
+            for ae in ["", "{\"nvidia\":{\"x\":\"\\n\"}}"] {
+                let got = Binding::candidates(&rd, ae, BindingHash::Sha384).unwrap();
+                let full = with_additional_evidence(&rd, ae).unwrap();
+                let want =
+                    BindingHash::Sha384.digest(&serde_json_canonicalizer::to_vec(&full).unwrap());
+                assert_eq!(got[0].digest, want, "{rd} {ae}");
+            }
+        }
     }
 
     #[test]
