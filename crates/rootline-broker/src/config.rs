@@ -64,6 +64,14 @@ pub struct Config {
     /// PCRs (of the `sha256` bank) that TPM appraisal requires a reference
     /// value for; empty: the policy's default, PCRs 0-7.
     pub tpm_required_pcrs: Vec<u8>,
+    /// Seconds a client has to send a request's headers (and an idle
+    /// keep-alive connection to start its next request).
+    pub header_timeout_secs: u64,
+    /// Seconds to receive a request's body and answer it (408 beyond).
+    pub request_timeout_secs: u64,
+    /// Connections served at once (kept below the file-descriptor limit,
+    /// whose soft value is raised to the hard one at start-up).
+    pub max_connections: usize,
     /// Trustee's `[admin]` section, as Trustee spells it: authenticates the
     /// Trustee-compatible admin routes (`kbs-client config ...`). Absent:
     /// those routes answer 401.
@@ -91,6 +99,9 @@ impl Default for Config {
             tls_key: None,
             tpm_ek_roots: Vec::new(),
             tpm_required_pcrs: Vec::new(),
+            header_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 1024,
             admin: None,
         }
     }

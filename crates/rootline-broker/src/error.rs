@@ -29,6 +29,9 @@ pub enum Error {
     /// No such resource, policy or reference value.
     #[error("{0} not found")]
     NotFound(String),
+    /// The client did not send its request in time.
+    #[error("request timeout: {0}")]
+    TimedOut(String),
     /// The route exists but not with this method.
     #[error("method not allowed: {0}")]
     MethodNotAllowed(String),
@@ -104,6 +107,7 @@ impl Error {
             }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unsupported(_) => StatusCode::BAD_REQUEST,
             Self::Config(_) | Self::Storage(_) | Self::Crypto(_) | Self::Policy(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -119,6 +123,7 @@ impl Error {
             Self::Denied(_) => ("policy-denied", "Denied by policy"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            Self::TimedOut(_) => ("request-timeout", "Request timeout"),
             Self::Unsupported(_) => ("unsupported", "Unsupported"),
             _ => ("internal", "Internal error"),
         }
@@ -149,6 +154,7 @@ impl IntoResponse for Error {
                 "policy-denied" => "https://rootline.invalid/problems/policy-denied",
                 "not-found" => "https://rootline.invalid/problems/not-found",
                 "method-not-allowed" => "https://rootline.invalid/problems/method-not-allowed",
+                "request-timeout" => "https://rootline.invalid/problems/request-timeout",
                 "unsupported" => "https://rootline.invalid/problems/unsupported",
                 _ => "https://rootline.invalid/problems/internal",
             },

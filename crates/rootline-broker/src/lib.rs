@@ -26,6 +26,7 @@ pub mod kek;
 pub mod keys;
 pub mod metrics;
 pub mod policy;
+pub mod server;
 pub mod session;
 pub mod sim;
 pub mod store;
@@ -348,7 +349,7 @@ async fn metrics_text(
 
 async fn no_route(uri: axum::http::Uri) -> Error {
     Error::NotFound(format!(
-        "route {}: this broker serves /kbs/v0/auth, /kbs/v0/attest, /kbs/v0/resource/REPO/TYPE/TAG, /admin/v0/..., /healthz and /metrics",
+        "route {} (this broker serves /kbs/v0/auth, /kbs/v0/attest, /kbs/v0/resource/REPO/TYPE/TAG, /admin/v0/..., /healthz and /metrics)",
         uri.path()
     ))
 }

@@ -431,3 +431,67 @@ async fn runtime_data_is_capped_and_the_session_cache_is_bounded_by_bytes() {
     assert!(recent.get("nonce-19999", 0).is_some());
     assert!(recent.get("nonce-0", 0).is_none());
 }
+
+/// Finding 2: no HTTP timeouts or connection limits. Stalled headers and
+/// stalled bodies held connections (and their buffers) for ever; 1,100 idle
+/// sockets locked every client out. Now a stalled header is cut off, a
+/// stalled body gets 408, and after many stalled clients a normal client
+/// is still served.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_a_normal_client_is_still_served() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let f = fixture_with(Arc::new(Shared::new()), None, |_| {}).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = rootline_broker::server::Limits {
+        header_timeout: std::time::Duration::from_millis(500),
+        request_timeout: std::time::Duration::from_secs(1),
+        max_connections: 8,
+    };
+    let app = rootline_broker::app(f.broker.clone());
+    tokio::spawn(rootline_broker::server::serve(
+        listener,
+        None,
+        app,
+        limits,
+        std::future::pending(),
+    ));
+    // Reads until the server closes (or 10 s pass, which would fail).
+    async fn until_closed(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        let r =
+            tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        assert!(r.is_ok(), "the server kept a stalled connection open");
+        out
+    }
+    // Headers never finished.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    until_closed(&mut s).await;
+    // A body that stalls: 408.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"version\"",
+    )
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&until_closed(&mut s).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // Many stalled clients at once (more than the connection cap)...
+    let mut stalled = Vec::new();
+    for _ in 0..40 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\n").await;
+        stalled.push(s);
+    }
+    // ...and a normal client still gets its answer.
+    let c = Client::Socket(addr);
+    let r = c.call("GET", "/healthz", &[], Vec::new()).await;
+    assert_eq!(r.status, 200);
+    // The stalled ones were cut off.
+    for s in &mut stalled {
+        until_closed(s).await;
+    }
+}

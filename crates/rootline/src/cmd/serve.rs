@@ -6,14 +6,13 @@
 //! The effective configuration is logged with secrets redacted; the KEK is
 //! read from `ROOTLINE_KEK` or a file and never printed.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use rootline_broker::kek::Kek;
 use rootline_broker::store::SqlStore;
-use rootline_broker::tls::{PeerAddr, TlsListener};
+
 use rootline_broker::{Broker, BrokerOptions, Config};
 
 /// Flags of `rootline serve`.
@@ -24,8 +23,10 @@ pub(crate) struct Args {
     /// insecure_sample_tee, sim_roots, collateral, admin_public_key,
     /// passport_signers, token_key, tls_cert, tls_key, tpm_ek_roots (EK CA
     /// certificates: TPM evidence must then prove its AK by credential
-    /// activation), tpm_required_pcrs. Environment variables and flags
-    /// override it.
+    /// activation), tpm_required_pcrs, header_timeout_secs (10),
+    /// request_timeout_secs (30), max_connections (1024), and Trustee's
+    /// [admin] section (docs/trustee-migration.md). Environment variables
+    /// and flags override it.
     #[arg(long, env = "ROOTLINE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8080). Port 0 picks a free
@@ -388,32 +389,29 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             }
         })
     };
-    match (&cfg.tls_cert, &cfg.tls_key) {
-        (Some(c), Some(k)) => {
-            let tls = rootline_broker::tls::server_config(
-                &std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?,
-                &std::fs::read(k).with_context(|| format!("cannot read {}", k.display()))?,
-            )?;
-            println!("listening on https://{addr}");
-            tracing::info!(%addr, "listening (TLS)");
-            axum::serve(
-                TlsListener::new(listener, tls)?,
-                app.into_make_service_with_connect_info::<PeerAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        }
-        _ => {
-            println!("listening on http://{addr}");
-            tracing::info!(%addr, "listening");
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
-        }
-    }
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => Some(rootline_broker::tls::server_config(
+            &std::fs::read(c).with_context(|| format!("cannot read {}", c.display()))?,
+            &std::fs::read(k).with_context(|| format!("cannot read {}", k.display()))?,
+        )?),
+        _ => None,
+    };
+    let limits = rootline_broker::server::Limits {
+        header_timeout: std::time::Duration::from_secs(cfg.header_timeout_secs.max(1)),
+        request_timeout: std::time::Duration::from_secs(cfg.request_timeout_secs.max(1)),
+        max_connections: rootline_broker::server::connection_cap(cfg.max_connections),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
+    tracing::info!(
+        %addr,
+        tls = tls.is_some(),
+        max_connections = limits.max_connections,
+        header_timeout_secs = limits.header_timeout.as_secs(),
+        request_timeout_secs = limits.request_timeout.as_secs(),
+        "listening"
+    );
+    rootline_broker::server::serve(listener, tls, app, limits, shutdown_signal()).await?;
     purger.abort();
     Ok(())
 }
