@@ -172,6 +172,7 @@ fn setup(store_kind: Option<bool>) -> Setup {
             secure_cookies: false,
             clock: Clock::default(),
             trustee_admin: None,
+            audit_retention_days: 90,
         })
         .await
         .unwrap();

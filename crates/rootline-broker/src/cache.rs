@@ -267,4 +267,8 @@ impl Store for CachedStore {
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
         self.inner.list_audit(limit).await
     }
+
+    async fn purge_audit(&self, before: i64) -> Result<u64> {
+        self.inner.purge_audit(before).await
+    }
 }

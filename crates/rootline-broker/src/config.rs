@@ -72,6 +72,9 @@ pub struct Config {
     /// Connections served at once (kept below the file-descriptor limit,
     /// whose soft value is raised to the hard one at start-up).
     pub max_connections: usize,
+    /// Days an audit row is kept (0: for ever); older rows are dropped by
+    /// the periodic purge.
+    pub audit_retention_days: u64,
     /// Trustee's `[admin]` section, as Trustee spells it: authenticates the
     /// Trustee-compatible admin routes (`kbs-client config ...`). Absent:
     /// those routes answer 401.
@@ -102,6 +105,7 @@ impl Default for Config {
             header_timeout_secs: 10,
             request_timeout_secs: 30,
             max_connections: 1024,
+            audit_retention_days: 90,
             admin: None,
         }
     }

@@ -544,6 +544,9 @@ async fn audit(
     result: &str,
     reason: &str,
 ) {
+    if !b.refusal_audited(client, b.clock.now()) {
+        return;
+    }
     let row = audit_row(b, client, digest, resource, policy, result, reason);
     if let Err(e) = b.store.audit(&row).await {
         tracing::error!(error = %crate::loggable(&e.to_string()), "audit log write failed");

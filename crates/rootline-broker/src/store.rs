@@ -143,6 +143,11 @@ pub trait Store: Send + Sync {
     }
     /// The newest `limit` audit rows, newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>>;
+    /// Drops audit rows older than `before` (retention); returns how many.
+    async fn purge_audit(&self, before: i64) -> Result<u64> {
+        let _ = before;
+        Ok(0)
+    }
 }
 
 /// The numbered migrations, embedded at build time (no database needed).
@@ -950,6 +955,14 @@ impl Store for SqlStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(session_row).transpose()
+    }
+
+    async fn purge_audit(&self, before: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     async fn purge_sessions(&self, now: i64) -> Result<u64> {

@@ -495,3 +495,53 @@ async fn slow_clients_are_cut_off_and_a_normal_client_is_still_served() {
         until_closed(s).await;
     }
 }
+
+/// Finding 5: one free cookie allowed unlimited failing `/attest` calls,
+/// each an audit row (5,000 rows in 2.2 s), with no retention. Refusals
+/// are now audited at most REFUSALS_AUDITED_PER_MINUTE per client address
+/// a minute, and rows past the retention are dropped by the purge.
+#[tokio::test]
+async fn refusal_audit_rows_are_capped_per_client_and_expire() {
+    let f = fixture_with(Arc::new(Shared::new()), None, |o| {
+        o.audit_retention_days = 1
+    })
+    .await;
+    let (c, _server) = Client::serve(&f.broker).await;
+    let mut g = common::Guest::new(&f.shared, [0x11; 48]);
+    assert_eq!(g.auth(&c).await.status, 200);
+    let cap = rootline_broker::REFUSALS_AUDITED_PER_MINUTE as usize;
+    for _ in 0..cap + 40 {
+        // Evidence bound to another key: rejected, each an audit candidate.
+        let other = common::jwk_of(
+            &aws_lc_rs::agreement::PrivateKey::generate(&aws_lc_rs::agreement::ECDH_P256).unwrap(),
+        );
+        let body = g.attestation(&other);
+        assert_eq!(g.post_attestation(&c, &body).await.status, 401);
+    }
+    let rows = admin(
+        &Client::in_process(&f.broker),
+        &f.shared.admin_pkcs8,
+        "GET",
+        "/admin/v0/audit?limit=10000",
+        Vec::new(),
+    )
+    .await
+    .json();
+    let n = rows.as_array().unwrap().len();
+    assert_eq!(n, cap, "audit rows written for one client in a minute");
+    // Two days later the purge drops them.
+    f.broker.clock().advance(2 * 86_400);
+    f.broker.purge().await.unwrap();
+    let jwt =
+        rootline_broker::admin::mint(&f.shared.admin_pkcs8, f.broker.clock().now(), 60).unwrap();
+    let auth = format!("Bearer {jwt}");
+    let rows = Client::in_process(&f.broker)
+        .call(
+            "GET",
+            "/admin/v0/audit?limit=10000",
+            &[("authorization", &auth)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(rows.json(), json!([]));
+}

@@ -63,6 +63,10 @@ pub enum Error {
     /// The log is empty.
     #[error("the event log is empty")]
     Empty,
+    /// The log holds nothing but fill bytes (all zero or all 0xff): an
+    /// unused log area, not a log.
+    #[error("the event log holds only {0} fill bytes (all zero or all 0xff) and no event")]
+    OnlyPadding(usize),
     /// The Spec ID event is malformed.
     #[error("malformed Spec ID event: {0}")]
     SpecId(String),
@@ -202,6 +206,11 @@ impl EventLog {
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         if bytes.is_empty() {
             return Err(Error::Empty);
+        }
+        // Hardening finding 12: a log of zeros parsed as one EV_PREBOOT_CERT
+        // event with a zero digest and replayed with exit 0.
+        if is_padding(bytes) {
+            return Err(Error::OnlyPadding(bytes.len()));
         }
         let mut r = Reader::new(bytes);
         // The first event is always in the SHA-1 format (PFP 10.2.1).

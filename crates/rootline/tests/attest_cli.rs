@@ -77,6 +77,7 @@ fn serve_with(
             secure_cookies: false,
             clock: Clock::default(),
             trustee_admin: None,
+            audit_retention_days: 90,
         })
         .await
         .unwrap();

@@ -348,3 +348,22 @@ fn every_bit_flip_of_a_real_log_is_caught_or_unprotected() {
     eprintln!("{caught} flips caught, {silent} in unprotected bytes");
     assert!(caught > silent);
 }
+
+/// Hardening finding 12 (part): `eventlog replay` exited 0 on a log of
+/// zeros (parsed as one EV_PREBOOT_CERT event). A log area holding only fill
+/// bytes is not a log: exit 2, saying so.
+#[test]
+fn log_of_zeros_or_erased_flash_is_not_a_log() {
+    let dir = tempfile::tempdir().unwrap();
+    for fill in [0u8, 0xff] {
+        let p = dir.path().join(format!("fill-{fill}.bin"));
+        std::fs::write(&p, vec![fill; 4096]).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rootline"))
+            .args(["eventlog", "replay", p.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "fill {fill:#x}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no event"), "{err}");
+    }
+}

@@ -61,6 +61,7 @@ fn serve(ek_roots: &[Vec<u8>]) -> Served {
             secure_cookies: false,
             clock: Clock::default(),
             trustee_admin: None,
+            audit_retention_days: 90,
         })
         .await
         .unwrap();

@@ -83,6 +83,7 @@ pub fn options(shared: &Shared, store: Arc<SqlStore>) -> BrokerOptions {
         secure_cookies: false,
         clock: Clock::default(),
         trustee_admin: None,
+        audit_retention_days: 90,
     }
 }
 

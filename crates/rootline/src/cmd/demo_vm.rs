@@ -192,6 +192,7 @@ pub(crate) fn run(dir: &Path, scripts: Option<&Path>) -> anyhow::Result<u8> {
             secure_cookies: false,
             clock: Clock::default(),
             trustee_admin: None,
+            audit_retention_days: 90,
         })
         .await?;
         let l = tokio::net::UnixListener::bind(&sock)?;

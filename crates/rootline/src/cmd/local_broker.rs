@@ -193,6 +193,7 @@ impl LocalBroker {
                 secure_cookies: false,
                 clock: Clock::default(),
                 trustee_admin: None,
+                audit_retention_days: 90,
             })
             .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -24,7 +24,8 @@ pub(crate) struct Args {
     /// passport_signers, token_key, tls_cert, tls_key, tpm_ek_roots (EK CA
     /// certificates: TPM evidence must then prove its AK by credential
     /// activation), tpm_required_pcrs, header_timeout_secs (10),
-    /// request_timeout_secs (30), max_connections (1024), and Trustee's
+    /// request_timeout_secs (30), max_connections (1024),
+    /// audit_retention_days (90; 0 keeps rows for ever), and Trustee's
     /// [admin] section (docs/trustee-migration.md). Environment variables
     /// and flags override it.
     #[arg(long, env = "ROOTLINE_CONFIG", value_name = "FILE")]
