@@ -649,12 +649,35 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
                 .into(),
         );
     }
-    if first.ak_restricted == Some(false) {
-        out.warnings.push(
-            "the AK is not a restricted signing key: it could sign data that merely looks like a quote"
-                .into(),
-        );
-    }
+    // Hardening finding 12: the AK's attributes come from its TPM public
+    // area, which nothing signs unless the caller pinned it (--ak) or a
+    // broker proved it by credential activation; editing them suppressed
+    // or raised the warning at will. So the warning says what is known.
+    let attributes = match (first.ak_restricted, ev.ak_source == AkSource::Caller) {
+        (Some(false), _) => {
+            out.warnings.push(
+                "the AK is not a restricted signing key: it could sign data that merely looks like a quote"
+                    .into(),
+            );
+            "not restricted"
+        }
+        (Some(true), true) => "restricted (pinned by the caller)",
+        (Some(true), false) => {
+            out.warnings.push(
+                "the AK's attributes (restricted, fixedTPM) are as the evidence states them and nothing authenticates them: pin the AK with --ak, or prove it by credential activation"
+                    .into(),
+            );
+            "restricted as claimed by the evidence, not authenticated"
+        }
+        (None, _) => {
+            out.warnings.push(
+                "the AK came as a bare public key: whether it is a restricted signing key is unknown"
+                    .into(),
+            );
+            "unknown (bare public key)"
+        }
+    };
+    out.claims.insert("ak_attributes".into(), json!(attributes));
     let mut pcr_claim = Map::new();
     for (bank, regs) in &all_pcrs {
         let mut m = Map::new();

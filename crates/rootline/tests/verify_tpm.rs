@@ -570,3 +570,40 @@ fn oversized_or_endless_evidence_is_refused_before_it_is_read_whole() {
         assert!(err.contains("larger than 16 MiB"), "{path}: {err}");
     }
 }
+
+/// Hardening finding 12: the AK's attribute fields come from its public
+/// area, which nothing signs when the evidence carries it, so editing them
+/// raised or suppressed the "not restricted" warning at will. Now an
+/// evidence-borne AK always comes with a warning that says what is known,
+/// whatever its attributes claim.
+#[test]
+fn ak_attributes_from_the_evidence_are_never_taken_as_authenticated() {
+    use base64::Engine as _;
+    let Some(f) = rootline_testkit::vector("tpm-quote/go-attestation/windows_gcp_shielded_vm.json")
+    else {
+        return;
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+    let mut public = b64.decode(doc["AK"]["Public"].as_str().unwrap()).unwrap();
+    assert_eq!(public[5] & 0x01, 0x01, "the vector's AK is restricted");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edited.json");
+    let warnings = |v: &Value| v["warnings"].to_string();
+    // As it is: restricted, but only as the evidence claims.
+    let (code, v) = rootline(&["verify", p(&f), "--nonce", "", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(warnings(&v).contains("nothing authenticates them"), "{v}");
+    assert_eq!(
+        v["claims"]["ak_attributes"],
+        "restricted as claimed by the evidence, not authenticated"
+    );
+    // The restricted bit cleared by an editor: the quote still verifies
+    // (the public area is not signed) and the warning says not restricted.
+    public[5] &= !0x01;
+    doc["AK"]["Public"] = b64.encode(&public).into();
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let (code, v) = rootline(&["verify", p(&file), "--nonce", "", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(warnings(&v).contains("not a restricted signing key"), "{v}");
+}
