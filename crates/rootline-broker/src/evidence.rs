@@ -185,8 +185,15 @@ fn check_init_data(tee: &str, claims: &Map<String, Value>, digest_bytes: &[u8]) 
     let (field, have) = match tee {
         "snp" | sim::TEE_NAME => ("host_data", claim_hex(claims, "host_data")),
         "tdx" => ("mr_config_id", claim_hex(claims, "mr_config_id")),
-        "tpm" => {
-            let have = claim_hex(claims, "pcrs.sha256.8");
+        "tpm" | "az-snp-vtpm" | "az-tdx-vtpm" => {
+            let have = claim_hex(
+                claims,
+                if tee == "tpm" {
+                    "pcrs.sha256.8"
+                } else {
+                    "tpm.pcrs.sha256.8"
+                },
+            );
             // One extend of PCR 8 from reset: SHA-256(0^32 || m). m is the
             // init-data digest itself when it is 32 bytes (guest-components'
             // TPM attester extends with it; Trustee checks that), or its
@@ -264,7 +271,9 @@ pub fn verifies_inline(tee: &str) -> bool {
 fn binding_claim(kind: TeeKind) -> Option<&'static str> {
     match kind {
         TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx => Some("report_data"),
-        TeeKind::Tpm => Some("extra_data"),
+        // Azure: the vTPM quote's extraData, signed by the AK the HCL
+        // report's runtime data carries (bound into the hardware report).
+        TeeKind::Tpm | TeeKind::AzureSnp | TeeKind::AzureTdx => Some("extra_data"),
         _ => None,
     }
 }

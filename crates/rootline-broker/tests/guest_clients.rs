@@ -467,3 +467,60 @@ async fn trustee_default_policy_rule_reads_rootline_tokens() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(key.open(&r.body), b"not for sample");
 }
+
+/// Azure evidence as guest-components' az-snp-vtpm attester sends it
+/// (Trustee's real fixture) is read and verified by the broker: it fails
+/// only on the binding, since it was made for another nonce, and the
+/// refusal names the vTPM quote's extraData.
+#[tokio::test]
+async fn azure_snp_vtpm_evidence_is_read_and_judged_on_its_binding() {
+    let Some(dir) = rootline_testkit::vector("azure/trustee-az-snp-vtpm") else {
+        return;
+    };
+    let evidence: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("evidence-v1.json")).unwrap()).unwrap();
+    let f = fixture_with(Arc::new(Shared::new()), None, |_| {}).await;
+    let c = Client::in_process(&f.broker);
+    let key = TeeKey::Ec(
+        agreement::PrivateKey::generate(&ECDH_P256).unwrap(),
+        "P-256",
+    );
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/auth",
+            &[],
+            json!({"version": "0.4.0", "tee": "az-snp-vtpm", "extra-params": {}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let nonce = r.json()["nonce"].as_str().unwrap().to_owned();
+    let body = json!({
+        "runtime-data": {"nonce": nonce, "tee-pubkey": key.jwk()},
+        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
+    });
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/attest",
+            &[("cookie", &cookie)],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("extra_data 6368616c6c656e6765 does not bind"),
+        "{}",
+        r.text()
+    );
+}

@@ -17,6 +17,7 @@
     clippy::indexing_slicing
 )]
 
+mod azure;
 mod dcap;
 mod snp;
 mod tpm;
@@ -118,6 +119,9 @@ pub fn verify(req: &Request) -> Outcome {
         Some(kind @ TeeKind::Snp) => snp::verify(req, Outcome::new(Some(kind))),
         Some(kind @ (TeeKind::Tdx | TeeKind::Sgx)) => dcap::verify(req, Outcome::new(Some(kind))),
         Some(kind @ TeeKind::Tpm) => tpm::verify(req, Outcome::new(Some(kind))),
+        Some(kind @ (TeeKind::AzureSnp | TeeKind::AzureTdx)) => {
+            azure::verify(req, kind, Outcome::new(Some(kind)))
+        }
         Some(kind) => Outcome::new(Some(kind)).reject(format!(
             "verification of {kind} evidence is not supported yet"
         )),
@@ -127,7 +131,10 @@ pub fn verify(req: &Request) -> Outcome {
 /// Guesses the TEE kind from the evidence bytes; `None` when no module
 /// recognises them.
 pub fn detect(evidence: &[u8]) -> Option<TeeKind> {
-    snp::detect(evidence)
+    // Azure first: its TDX form carries a `td_quote` member that the DCAP
+    // detection would take for a bare quote.
+    azure::detect(evidence)
+        .or_else(|| snp::detect(evidence))
         .or_else(|| dcap::detect(evidence))
         .or_else(|| tpm::detect(evidence))
 }

@@ -1,0 +1,482 @@
+//! Verification of one piece of Azure evidence, in the order that makes a
+//! rejection most useful: the hardware report first (it is the root of
+//! trust), then the runtime data it binds, then the vTPM quote signed by the
+//! key the runtime data names, then the bindings to what the caller expects.
+//!
+//! SNP: the report inside the HCL report is verified by `rootline-snp` with
+//! the VCEK from the evidence chained to the pinned AMD roots, at VMPL 0.
+//! TDX: the TD quote is verified by `rootline-dcap` against the pinned Intel
+//! root and the caller's collateral, and must have been made from the
+//! TDREPORT inside the HCL report. Without collateral every other check
+//! still runs; only if all of them pass is the answer "collateral missing".
+
+use rootline_core::Verified;
+use rootline_dcap::quote::Body;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::AzureKind;
+use crate::error::{Error, Result};
+use crate::evidence::Evidence;
+use crate::hcl::{HclReport, ReportType};
+use crate::runtime::RuntimeData;
+use crate::tdreport::TdReport;
+use crate::vtpm;
+
+/// What the caller expects, and when.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Judge certificates, CRLs and TCB info at this instant; now when absent.
+    pub at: Option<OffsetDateTime>,
+    /// The KBS report data (guest-components puts the whole runtime-data
+    /// digest there): the vTPM quote's extraData must equal it, and for
+    /// evidence v2 the runtime data's `user-data` must start with it.
+    /// Freshness is not checked when absent, and the result says so.
+    pub report_data: Option<Vec<u8>>,
+    /// The init-data digest (32 bytes): PCR 8 must be
+    /// SHA-256(32 zero bytes || digest), as Trustee checks. Not checked when absent.
+    pub init_data_hash: Option<Vec<u8>>,
+}
+
+/// Collateral beyond what the evidence carries.
+#[derive(Clone, Debug, Default)]
+pub struct Collateral {
+    /// SNP: CRLs and certificates (the VCEK comes with the evidence; the
+    /// AMD roots are pinned).
+    pub snp: rootline_snp::Collateral,
+    /// TDX: Intel's TCB info, QE identity, CRLs and issuer chains.
+    pub tdx: rootline_dcap::CollateralParts,
+}
+
+impl Collateral {
+    /// No collateral.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a collateral file for evidence of `kind`, recognised by content
+    /// (`rootline-snp` or `rootline-dcap` rules).
+    pub fn add(&mut self, kind: AzureKind, origin: &str, bytes: &[u8]) -> Result<()> {
+        match kind {
+            AzureKind::Snp => self.snp.add(origin, bytes).map_err(Error::Snp),
+            AzureKind::Tdx => self.tdx.add(origin, bytes).map_err(Error::Tdx),
+        }
+    }
+}
+
+/// Verified evidence: its claims and the caveats that did not cause rejection.
+#[derive(Clone, Debug)]
+pub struct Appraisal {
+    /// SNP or TDX.
+    pub kind: AzureKind,
+    /// The evidence version (0, 1, 2).
+    pub evidence_version: u32,
+    /// The hardware claims (as `rootline-snp` or `rootline-dcap` name them),
+    /// then `hcl_report`, `runtime_data`, `user_data`, `tpm` and `extra_data`.
+    pub claims: Map<String, Value>,
+    /// TDX: Intel's TCB status.
+    pub tcb_status: Option<String>,
+    /// TDX: advisories attached to the TCB status.
+    pub advisory_ids: Vec<String>,
+    /// Caveats (freshness not checked, no CRL...).
+    pub warnings: Vec<String>,
+}
+
+/// Rejected evidence: why, and what could be read from it.
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    /// The kind, when the evidence decoded far enough to tell.
+    pub kind: Option<AzureKind>,
+    /// The first check that failed.
+    pub error: Error,
+    /// Claims gathered before the failure.
+    pub claims: Map<String, Value>,
+    /// TDX: the TCB status, when it was evaluated.
+    pub tcb_status: Option<String>,
+    /// TDX: advisories.
+    pub advisory_ids: Vec<String>,
+    /// Caveats gathered before the failure.
+    pub warnings: Vec<String>,
+}
+
+/// A verifier with pinned AMD and Intel roots; it keeps `rootline-snp`'s
+/// and `rootline-dcap`'s caches of verified chains and collateral.
+#[derive(Debug)]
+pub struct Verifier {
+    snp: rootline_snp::Verifier,
+    dcap: rootline_dcap::Verifier,
+}
+
+#[derive(Default)]
+struct Work {
+    hw: Map<String, Value>,
+    rest: Map<String, Value>,
+    tcb_status: Option<String>,
+    advisory_ids: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Work {
+    fn claims(&mut self) -> Map<String, Value> {
+        let mut m = std::mem::take(&mut self.hw);
+        m.extend(std::mem::take(&mut self.rest));
+        m
+    }
+}
+
+fn claims_map<T: serde::Serialize>(c: &T) -> Map<String, Value> {
+    match serde_json::to_value(c) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+fn sha256(b: &[u8]) -> Vec<u8> {
+    rootline_core::HashAlg::SHA256
+        .hash(b)
+        .map(|d| d.bytes)
+        .unwrap_or_default()
+}
+
+/// report_data[0..32] must be the SHA-256 of the runtime data.
+fn check_binding(report_data: &[u8; 64], var_hash: &[u8]) -> Result<()> {
+    let head = report_data.get(..32).unwrap_or_default();
+    if head != var_hash {
+        return Err(Error::Mismatch {
+            field: "report_data",
+            reason: format!(
+                "the hardware report's report_data[0..32] is {} but the sha-256 of the hcl runtime data is {}: the runtime data (and the attestation key in it) is not what the hardware signed",
+                hex::encode(head),
+                hex::encode(var_hash)
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl Verifier {
+    /// A verifier trusting exactly these SNP and DCAP verifiers' roots.
+    pub fn new(snp: rootline_snp::Verifier, dcap: rootline_dcap::Verifier) -> Self {
+        Self { snp, dcap }
+    }
+
+    /// AMD's pinned Milan, Genoa and Turin roots and the pinned Intel SGX
+    /// Root CA (an error only if the pinned Intel constant were corrupt).
+    pub fn pinned() -> Result<Self> {
+        Ok(Self::new(
+            rootline_snp::Verifier::amd(),
+            rootline_dcap::Verifier::intel().map_err(Error::Tdx)?,
+        ))
+    }
+
+    /// Decodes evidence bytes (any version) and verifies them. `kind`, when
+    /// given, must be the kind of the evidence.
+    pub fn verify(
+        &self,
+        evidence: &[u8],
+        kind: Option<AzureKind>,
+        collateral: &Collateral,
+        opts: &Options,
+    ) -> std::result::Result<Verified<Appraisal>, Box<Rejection>> {
+        let reject = |kind, error| {
+            Box::new(Rejection {
+                kind,
+                error,
+                claims: Map::new(),
+                tcb_status: None,
+                advisory_ids: Vec::new(),
+                warnings: Vec::new(),
+            })
+        };
+        let ev = Evidence::decode(evidence).map_err(|e| reject(kind, e))?;
+        if let Some(k) = kind.filter(|k| *k != ev.kind) {
+            return Err(reject(
+                Some(ev.kind),
+                Error::Mismatch {
+                    field: "tee",
+                    reason: format!("{} was expected but the evidence is {}", k, ev.kind),
+                },
+            ));
+        }
+        self.verify_evidence(&ev, collateral, opts)
+    }
+
+    /// Verifies decoded evidence.
+    pub fn verify_evidence(
+        &self,
+        ev: &Evidence,
+        collateral: &Collateral,
+        opts: &Options,
+    ) -> std::result::Result<Verified<Appraisal>, Box<Rejection>> {
+        let mut w = Work::default();
+        match self.check(ev, collateral, opts, &mut w) {
+            Ok(()) => Ok(Verified::new(Appraisal {
+                kind: ev.kind,
+                evidence_version: ev.version,
+                claims: w.claims(),
+                tcb_status: w.tcb_status,
+                advisory_ids: w.advisory_ids,
+                warnings: w.warnings,
+            })),
+            Err(error) => Err(Box::new(Rejection {
+                kind: Some(ev.kind),
+                error,
+                claims: w.claims(),
+                tcb_status: w.tcb_status.take(),
+                advisory_ids: std::mem::take(&mut w.advisory_ids),
+                warnings: std::mem::take(&mut w.warnings),
+            })),
+        }
+    }
+
+    fn check(&self, ev: &Evidence, coll: &Collateral, opts: &Options, w: &mut Work) -> Result<()> {
+        w.rest.insert("evidence_version".into(), json!(ev.version));
+        let hcl = HclReport::parse(&ev.hcl_report)?;
+        let want = match ev.kind {
+            AzureKind::Snp => ReportType::SNP,
+            AzureKind::Tdx => ReportType::TDX,
+        };
+        if hcl.report_type != want {
+            return Err(Error::Mismatch {
+                field: "hcl report type",
+                reason: format!(
+                    "the evidence is {} evidence but its hcl report carries a {} report",
+                    ev.kind, hcl.report_type
+                ),
+            });
+        }
+        let var_hash = hcl.var_data_sha256();
+        w.rest.insert(
+            "hcl_report".into(),
+            json!({
+                "version": hcl.version,
+                "request_type": hcl.request_type.to_string(),
+                "report_type": hcl.report_type.to_string(),
+                "runtime_data_version": hcl.runtime_version,
+                "hash_type": hcl.hash_type.to_string(),
+                "runtime_data_sha256": hex::encode(&var_hash),
+            }),
+        );
+        let deferred = match ev.kind {
+            AzureKind::Snp => {
+                self.check_snp(ev, &hcl, &var_hash, coll, opts, w)?;
+                None
+            }
+            AzureKind::Tdx => self.check_tdx(ev, &hcl, &var_hash, coll, opts, w)?,
+        };
+
+        // The runtime data is bound: read it.
+        let rt = RuntimeData::parse(hcl.var_data)?;
+        w.rest
+            .insert("runtime_data".into(), Value::Object(rt.json.clone()));
+        let user_data = match rt.user_data_bytes() {
+            Ok(u) => u,
+            // Trustee reads user-data only for v2.
+            Err(e) if ev.version < 2 => {
+                w.warnings
+                    .push(format!("{e}; not used by evidence v{}", ev.version));
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(u) = &user_data {
+            w.rest.insert("user_data".into(), json!(hex::encode(u)));
+        }
+
+        // The vTPM quote, signed by the attestation key the hardware bound.
+        if let Ok(a) = rootline_tpm::Attest::parse(&ev.tpm_quote.message) {
+            w.rest
+                .insert("extra_data".into(), json!(hex::encode(&a.extra_data)));
+        }
+        let q = vtpm::verify(&ev.tpm_quote, &rt.ak, opts.report_data.as_deref())?.into_inner();
+        w.rest.insert("tpm".into(), Value::Object(q.claims()));
+
+        match &opts.report_data {
+            None => w.warnings.push(
+                "freshness not checked: no report data (nonce) was given; extra_data shows what the vtpm quote carries"
+                    .into(),
+            ),
+            Some(expected) if ev.version >= 2 => {
+                let u = user_data.ok_or_else(|| Error::Mismatch {
+                    field: "user-data",
+                    reason: "evidence v2 carries the report data in the runtime data's user-data, and it has none".into(),
+                })?;
+                if !u.starts_with(expected) {
+                    return Err(Error::Mismatch {
+                        field: "user-data",
+                        reason: format!(
+                            "the runtime data's user-data {} does not start with the expected report data {}",
+                            hex::encode(&u),
+                            hex::encode(expected)
+                        ),
+                    });
+                }
+            }
+            Some(_) => {}
+        }
+
+        if let Some(h) = &opts.init_data_hash {
+            check_init_data(&q.pcrs, h)?;
+        }
+        match deferred {
+            Some(why) => Err(Error::CollateralMissing(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_snp(
+        &self,
+        ev: &Evidence,
+        hcl: &HclReport<'_>,
+        var_hash: &[u8],
+        coll: &Collateral,
+        opts: &Options,
+        w: &mut Work,
+    ) -> Result<()> {
+        let report = rootline_snp::Report::parse(hcl.hw_report).map_err(Error::Snp)?;
+        w.hw = claims_map(&rootline_snp::Claims::from_report(
+            &report,
+            report.product_hint(),
+        ));
+        let vcek = ev
+            .vcek
+            .as_deref()
+            .ok_or_else(|| Error::evidence("vcek", "missing"))?;
+        match x509_parser::parse_x509_certificate(vcek) {
+            Ok(([], _)) => {}
+            Ok((rest, _)) => {
+                return Err(Error::evidence(
+                    "vcek",
+                    format!("{} bytes after the certificate", rest.len()),
+                ));
+            }
+            Err(e) => return Err(Error::evidence("vcek", format!("not a certificate: {e}"))),
+        }
+        let mut c = coll.snp.clone();
+        c.add("the evidence's vcek", vcek).map_err(Error::Snp)?;
+        let o = rootline_snp::Options {
+            at: opts.at,
+            nonce: None,
+        };
+        // rootline-snp's nonce is the whole REPORT_DATA; here the binding
+        // is the runtime-data hash, checked below, and freshness comes from
+        // the vTPM quote: its "freshness not checked" caveat does not apply.
+        let keep = |s: &String| !s.starts_with("freshness not checked");
+        match self.snp.verify_report(&report, &c, &o) {
+            Ok(v) => {
+                let a = v.into_inner();
+                w.hw = claims_map(&a.claims);
+                w.warnings.extend(a.warnings.into_iter().filter(keep));
+            }
+            Err(r) => {
+                if let Some(c) = &r.claims {
+                    w.hw = claims_map(c);
+                }
+                w.warnings.extend(r.warnings.into_iter().filter(keep));
+                return Err(Error::Snp(r.error));
+            }
+        }
+        if report.vmpl != 0 {
+            return Err(Error::Mismatch {
+                field: "vmpl",
+                reason: format!(
+                    "the snp report was requested at vmpl {}; the paravisor's report comes from vmpl 0",
+                    report.vmpl
+                ),
+            });
+        }
+        check_binding(&report.report_data, var_hash)
+    }
+
+    /// Returns why the TCB could not be judged when only collateral is
+    /// missing (every other TDX check passed).
+    fn check_tdx(
+        &self,
+        ev: &Evidence,
+        hcl: &HclReport<'_>,
+        var_hash: &[u8],
+        coll: &Collateral,
+        opts: &Options,
+        w: &mut Work,
+    ) -> Result<Option<String>> {
+        let td = TdReport::parse(hcl.hw_report)?;
+        td.check_hashes()?;
+        let raw = ev
+            .td_quote
+            .as_deref()
+            .ok_or_else(|| Error::evidence("td_quote", "missing"))?;
+        let quote = rootline_dcap::Quote::parse(raw).map_err(|e| Error::Tdx(e.into()))?;
+        let Body::Td(body) = &quote.body else {
+            return Err(Error::Unsupported {
+                field: "td_quote",
+                value: "an sgx quote (v3); azure tdx evidence carries a tdx quote (v4 or v5)"
+                    .into(),
+            });
+        };
+        let at = opts
+            .at
+            .unwrap_or_else(OffsetDateTime::now_utc)
+            .unix_timestamp();
+        let checked = self.dcap.check(raw, &coll.tdx, at, None);
+        w.hw = checked.claims.to_map();
+        // Freshness comes from the vTPM quote, not the TD quote's report data.
+        w.warnings.extend(
+            checked
+                .warnings
+                .into_iter()
+                .filter(|s| !s.starts_with("no nonce given")),
+        );
+        if let Some(v) = checked.verdict {
+            w.tcb_status = Some(v.tcb_status);
+            w.advisory_ids = v.advisory_ids;
+        }
+        let deferred = match checked.error {
+            None => None,
+            Some(rootline_dcap::Error::NoCollateral) => Some(
+                "no intel collateral (tcb info, qe identity, crls) was supplied for the td quote: its signatures and pck chain verified, its tcb status was not evaluated"
+                    .to_owned(),
+            ),
+            Some(rootline_dcap::Error::IncompleteCollateral(m)) => Some(format!(
+                "incomplete intel collateral for the td quote, missing {m}: its signatures and pck chain verified, its tcb status was not evaluated"
+            )),
+            Some(e) => return Err(Error::Tdx(e)),
+        };
+        td.check_quote_body(body)?;
+        check_binding(&body.report_data, var_hash)?;
+        Ok(deferred)
+    }
+}
+
+/// PCR 8 must hold the init-data digest extended once into a zero PCR.
+fn check_init_data(pcrs: &rootline_tpm::PcrValues, digest: &[u8]) -> Result<()> {
+    if digest.len() != 32 {
+        return Err(Error::Mismatch {
+            field: "init data",
+            reason: format!(
+                "the expected init-data digest is {} bytes; pcr 8 is extended with 32",
+                digest.len()
+            ),
+        });
+    }
+    let mut input = vec![0u8; 32];
+    input.extend_from_slice(digest);
+    let want = sha256(&input);
+    let got = pcrs
+        .get(rootline_core::HashAlg::SHA256, 8)
+        .ok_or_else(|| Error::Mismatch {
+            field: "init data",
+            reason: "the vtpm quote does not cover sha256 pcr 8".into(),
+        })?;
+    if got != want {
+        return Err(Error::Mismatch {
+            field: "init data",
+            reason: format!(
+                "sha256 pcr 8 is {}, expected {} for init-data digest {}",
+                hex::encode(got),
+                hex::encode(&want),
+                hex::encode(digest)
+            ),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! The vTPM quote of Azure evidence, verified with `rootline-tpm`.
+//!
+//! guest-components sends the quote as three parts: the raw
+//! RSASSA-PKCS1-v1_5 SHA-256 signature (not a TPMT_SIGNATURE), the
+//! TPMS_ATTEST bytes, and the 24 SHA-256 PCR values the quote selects. The
+//! key is the HCL report's `HCLAkPub`, which the hardware report binds
+//! through the runtime-data hash. rootline-tpm checks the signature over the
+//! bytes received, the magic and type, extraData against the expected report
+//! data, and the PCR digest; the values are matched to the quote's own
+//! selection, so a PCR is only ever claimed under the index the TPM signed.
+
+use rootline_core::{HashAlg, Verified};
+use rootline_tpm::{
+    AkPublic, AlgId, Attest, PcrValues, PublicKey, QuoteCheck, QuoteClaims, TpmtSignature,
+    verify_quote,
+};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+
+/// Largest signature accepted: an RSA-4096 signature.
+pub const MAX_SIGNATURE: usize = 512;
+/// Largest TPMS_ATTEST accepted (a quote of every bank is well below this).
+pub const MAX_MESSAGE: usize = 4096;
+/// A TPM has 24 PCRs per bank.
+pub const MAX_PCRS: usize = 24;
+
+/// The vTPM quote as the evidence carries it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TpmQuote {
+    /// RSASSA-PKCS1-v1_5 SHA-256 signature over `message`.
+    pub signature: Vec<u8>,
+    /// TPMS_ATTEST, as received.
+    pub message: Vec<u8>,
+    /// PCR values in the quote's selection order (SHA-256 bank 0..23).
+    pub pcrs: Vec<Vec<u8>>,
+}
+
+/// A verified vTPM quote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VtpmQuote {
+    /// What rootline-tpm verified.
+    pub quote: QuoteClaims,
+    /// The PCR values, now covered by the signed digest.
+    pub pcrs: PcrValues,
+}
+
+impl VtpmQuote {
+    /// Claims in the shape of rootline's TPM claims: `pcrs {bank: {index:
+    /// hex}}`, `extra_data`, clock and firmware facts, the AK fingerprint.
+    pub fn claims(&self) -> Map<String, Value> {
+        let a = &self.quote.attest;
+        let mut pcrs = Map::new();
+        for (bank, regs) in self.pcrs.banks() {
+            let mut m = Map::new();
+            for (i, v) in regs {
+                m.insert(i.to_string(), json!(hex::encode(v)));
+            }
+            pcrs.insert(bank.to_string(), Value::Object(m));
+        }
+        let mut m = Map::new();
+        m.insert("pcrs".into(), Value::Object(pcrs));
+        m.insert("extra_data".into(), json!(hex::encode(&a.extra_data)));
+        m.insert(
+            "firmware_version".into(),
+            json!(format!("{:#018x}", a.firmware_version)),
+        );
+        m.insert("clock".into(), json!(a.clock_info.clock));
+        m.insert("reset_count".into(), json!(a.clock_info.reset_count));
+        m.insert("restart_count".into(), json!(a.clock_info.restart_count));
+        m.insert("safe".into(), json!(a.clock_info.safe));
+        m.insert(
+            "qualified_signer".into(),
+            json!(hex::encode(&a.qualified_signer)),
+        );
+        m.insert(
+            "ak_fingerprint".into(),
+            json!(self.quote.ak_fingerprint.clone()),
+        );
+        m
+    }
+}
+
+/// Verifies `q` with the attestation key `ak`; `nonce`, when given, must be
+/// the quote's extraData.
+pub fn verify(q: &TpmQuote, ak: &PublicKey, nonce: Option<&[u8]>) -> Result<Verified<VtpmQuote>> {
+    if q.signature.is_empty() || q.signature.len() > MAX_SIGNATURE {
+        return Err(Error::evidence(
+            "tpm_quote.signature",
+            format!(
+                "{} bytes; an RSA signature of at most {MAX_SIGNATURE} is expected",
+                q.signature.len()
+            ),
+        ));
+    }
+    if q.message.len() > MAX_MESSAGE {
+        return Err(Error::evidence(
+            "tpm_quote.message",
+            format!("{} bytes, at most {MAX_MESSAGE} accepted", q.message.len()),
+        ));
+    }
+    let attest = Attest::parse(&q.message).map_err(Error::Tpm)?;
+    let selection = attest
+        .quote_info()
+        .map(|(s, _)| s.clone())
+        .ok_or(Error::Tpm(rootline_tpm::Error::WrongType {
+            expected: rootline_tpm::StructureTag::ATTEST_QUOTE,
+            found: attest.tag,
+        }))?;
+    let pairs = selection.pairs();
+    if pairs.len() != q.pcrs.len() || q.pcrs.len() > MAX_PCRS {
+        return Err(Error::evidence(
+            "tpm_quote.pcrs",
+            format!(
+                "{} values for a quote that selects {} pcrs",
+                q.pcrs.len(),
+                pairs.len()
+            ),
+        ));
+    }
+    let mut pcrs = PcrValues::new();
+    for ((bank, index), v) in pairs.into_iter().zip(&q.pcrs) {
+        pcrs.insert(bank, index, v.clone())
+            .map_err(|e| Error::evidence("tpm_quote.pcrs", e.to_string()))?;
+    }
+    let signature = TpmtSignature::Rsa {
+        scheme: AlgId::RSASSA,
+        hash: HashAlg::SHA256,
+        sig: q.signature.clone(),
+    };
+    let ak = AkPublic {
+        key: ak.clone(),
+        tpmt: None,
+    };
+    let checked = verify_quote(&QuoteCheck {
+        attest: &q.message,
+        signature: &signature,
+        ak: &ak,
+        nonce,
+        pcrs: Some(&pcrs),
+    })
+    .map_err(Error::Tpm)?;
+    Ok(checked.map(|quote| VtpmQuote { quote, pcrs }))
+}

@@ -1,0 +1,68 @@
+//! Azure confidential VMs (`az-snp-vtpm`, `az-tdx-vtpm`): the paravisor's
+//! HCL report with the hardware report inside, its runtime data and the
+//! vTPM quote, through `rootline-azure` (which verifies on rootline's own
+//! SNP, DCAP and TPM code).
+//!
+//! The nonce is the vTPM quote's extraData (and, for evidence version 2,
+//! the start of the runtime data's `user-data`), where guest-components
+//! puts the KBS binding.
+
+use std::sync::OnceLock;
+
+use rootline_azure::{AzureKind, Collateral, Options, Verifier};
+use rootline_core::TeeKind;
+
+use crate::{Outcome, Request};
+
+fn verifier() -> Result<&'static Verifier, String> {
+    static V: OnceLock<Result<Verifier, String>> = OnceLock::new();
+    V.get_or_init(|| Verifier::pinned().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Verifies Azure vTPM evidence of `kind`.
+pub(crate) fn verify(req: &Request, kind: TeeKind, mut out: Outcome) -> Outcome {
+    let Some(az) = AzureKind::from_tee(kind) else {
+        return out.reject(format!("{kind} is not an Azure kind"));
+    };
+    let v = match verifier() {
+        Ok(v) => v,
+        Err(e) => return out.reject(e),
+    };
+    let mut coll = Collateral::default();
+    for c in &req.collateral {
+        if let Err(e) = coll.add(az, &c.origin.display().to_string(), &c.bytes) {
+            return out.reject(e.to_string());
+        }
+    }
+    let opts = Options {
+        at: req.at,
+        report_data: req.nonce.clone(),
+        ..Default::default()
+    };
+    match v.verify(&req.evidence, Some(az), &coll, &opts) {
+        Ok(a) => {
+            let a = a.into_inner();
+            out.claims = a.claims;
+            out.tcb_status = a.tcb_status;
+            out.advisory_ids = a.advisory_ids;
+            out.warnings = a.warnings;
+            out.verified = true;
+            out.error = None;
+            out
+        }
+        Err(r) => {
+            out.claims = r.claims;
+            out.tcb_status = r.tcb_status;
+            out.advisory_ids = r.advisory_ids;
+            out.warnings = r.warnings;
+            out.reject(r.error.to_string())
+        }
+    }
+}
+
+/// Recognises Azure vTPM evidence by content.
+pub(crate) fn detect(evidence: &[u8]) -> Option<TeeKind> {
+    rootline_azure::detect(evidence).map(AzureKind::tee)
+}

@@ -1,0 +1,31 @@
+//! Fuzzes Azure evidence: the JSON forms, the HCL report, the TDREPORT and
+//! the runtime data, then full verification of whatever decodes (pinned
+//! roots, no collateral). Any bytes give a value or an error, never a panic,
+//! and a parsed HCL report's parts lie inside the input.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use rootline_azure::{Collateral, Evidence, HclReport, Options, RuntimeData, TdReport, Verifier};
+
+fn verifier() -> Option<&'static Verifier> {
+    static V: OnceLock<Option<Verifier>> = OnceLock::new();
+    V.get_or_init(|| Verifier::pinned().ok()).as_ref()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = rootline_azure::detect(data);
+    let _ = TdReport::parse(data);
+    let _ = RuntimeData::parse(data);
+    if let Ok(h) = HclReport::parse(data) {
+        assert!(h.hw_report.len() + h.var_data.len() <= data.len());
+        if let Ok(t) = TdReport::parse(h.hw_report) {
+            let _ = t.check_hashes();
+        }
+        let _ = RuntimeData::parse(h.var_data);
+    }
+    if let (Ok(ev), Some(v)) = (Evidence::decode(data), verifier()) {
+        let _ = v.verify_evidence(&ev, &Collateral::new(), &Options::default());
+    }
+});
