@@ -72,6 +72,9 @@ pub struct Config {
     /// Connections served at once (kept below the file-descriptor limit,
     /// whose soft value is raised to the hard one at start-up).
     pub max_connections: usize,
+    /// MiB of request bodies held at once across all connections; a body
+    /// that would overdraw it is refused rather than buffered.
+    pub body_budget_mb: usize,
     /// Days an audit row is kept (0: for ever); older rows are dropped by
     /// the periodic purge.
     pub audit_retention_days: u64,
@@ -106,6 +109,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_connections: 1024,
             audit_retention_days: 90,
+            body_budget_mb: 128,
             admin: None,
         }
     }

@@ -13,6 +13,10 @@
 //!   connection waiting for its next request);
 //! - a request timeout around reading the body and handling it: a stalled
 //!   body is cut off with 408 and its buffer freed;
+//! - a budget of bytes for request bodies being received, shared by all
+//!   connections: with 500 clients each stalled after 1.9 MB of a 2 MB
+//!   body, the broker held 1.45 GB; a body that would overdraw the budget
+//!   is refused (503) instead of buffered;
 //! - a TLS handshake timeout;
 //! - a graceful drain on shutdown, bounded in time.
 
@@ -40,6 +44,8 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// Bytes of request bodies held at once across all connections.
+    pub body_budget: usize,
 }
 
 impl Default for Limits {
@@ -48,7 +54,72 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            body_budget: 128 << 20,
         }
+    }
+}
+
+/// A request body that takes its bytes out of a shared budget as they
+/// arrive and gives them back when it is dropped (once the handler has
+/// collected it, or the connection is cut).
+struct Budgeted {
+    inner: hyper::body::Incoming,
+    budget: Arc<Semaphore>,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Set when the budget refused a frame: the connection is then closed
+    /// after the answer, not kept waiting for the rest of the body.
+    spent: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The budget for request bodies is spent.
+#[derive(Debug)]
+struct BudgetSpent;
+
+impl std::fmt::Display for BudgetSpent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the broker is receiving too many request bodies at once; retry shortly")
+    }
+}
+
+impl std::error::Error for BudgetSpent {}
+
+impl http_body::Body for Budgeted {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        let frame = match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => f,
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(data) = frame.data_ref() {
+            let n = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            match self.budget.clone().try_acquire_many_owned(n) {
+                Ok(p) => match &mut self.held {
+                    Some(h) => h.merge(p),
+                    None => self.held = Some(p),
+                },
+                Err(_) => {
+                    self.spent.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(Box::new(BudgetSpent))));
+                }
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -66,6 +137,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let budget = Arc::new(Semaphore::new(
+        limits.body_budget.clamp(1 << 20, Semaphore::MAX_PERMITS),
+    ));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
@@ -93,13 +167,16 @@ pub async fn serve(
         let app = app.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
+        let budget = budget.clone();
         tokio::spawn(async move {
             let _permit = permit;
             match acceptor {
-                None => serve_connection(stream, addr, app, limits, watcher).await,
+                None => serve_connection(stream, addr, app, limits, budget, watcher).await,
                 Some(a) => {
                     match tokio::time::timeout(limits.header_timeout, a.accept(stream)).await {
-                        Ok(Ok(tls)) => serve_connection(tls, addr, app, limits, watcher).await,
+                        Ok(Ok(tls)) => {
+                            serve_connection(tls, addr, app, limits, budget, watcher).await
+                        }
                         Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
                     }
@@ -122,6 +199,7 @@ async fn serve_connection<IO>(
     addr: SocketAddr,
     app: Router,
     limits: Limits,
+    budget: Arc<Semaphore>,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -129,25 +207,53 @@ async fn serve_connection<IO>(
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(addr));
         let app = app.clone();
+        let budget = budget.clone();
         async move {
-            let req = req.map(axum::body::Body::new);
-            match tokio::time::timeout(limits.request_timeout, app.oneshot(req)).await {
-                Ok(r) => r,
+            let spent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let req = req.map(|inner| {
+                axum::body::Body::new(Budgeted {
+                    inner,
+                    budget,
+                    held: None,
+                    spent: spent.clone(),
+                })
+            });
+            let (mut resp, close) = match tokio::time::timeout(
+                limits.request_timeout,
+                app.oneshot(req),
+            )
+            .await
+            {
+                Ok(Ok(r)) => (r, spent.load(std::sync::atomic::Ordering::Relaxed)),
+                Ok(Err(never)) => match never {},
                 Err(_) => {
                     tracing::info!(%addr, "request timed out: its body or its answer took too long");
-                    Ok(axum::response::IntoResponse::into_response(
-                        Error::TimedOut(format!(
-                            "the request was not received and answered within {} s",
-                            limits.request_timeout.as_secs()
-                        )),
-                    ))
+                    let r = axum::response::IntoResponse::into_response(Error::TimedOut(format!(
+                        "the request was not received and answered within {} s",
+                        limits.request_timeout.as_secs()
+                    )));
+                    (r, true)
                 }
+            };
+            // A body left unread would keep hyper waiting for the rest of it
+            // on a client that sends nothing more: close instead.
+            if close {
+                resp.headers_mut().insert(
+                    axum::http::header::CONNECTION,
+                    axum::http::HeaderValue::from_static("close"),
+                );
             }
+            Ok::<_, std::convert::Infallible>(resp)
         }
     });
     let mut b = hyper::server::conn::http1::Builder::new();
+    // max_buf_size: hyper's read buffer grows to about 400 KB per
+    // connection by default; 64 KB holds any request head a guest sends
+    // (a Bearer token is 2-3 KB) and bounds what a thousand slow clients
+    // can park in the broker.
     b.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 * 1024)
         .keep_alive(true);
     let conn = b.serve_connection(TokioIo::new(io), svc);
     if let Err(e) = watcher.watch(conn).await {

@@ -447,6 +447,7 @@ async fn slow_clients_are_cut_off_and_a_normal_client_is_still_served() {
         header_timeout: std::time::Duration::from_millis(500),
         request_timeout: std::time::Duration::from_secs(1),
         max_connections: 8,
+        body_budget: 16 << 20,
     };
     let app = rootline_broker::app(f.broker.clone());
     tokio::spawn(rootline_broker::server::serve(

@@ -3,7 +3,6 @@
 //! on 127.0.0.1 at a port the kernel picks, configured through the store
 //! (the same rows the admin API writes).
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -199,13 +198,15 @@ impl LocalBroker {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let app = rootline_broker::app(broker);
-            tokio::spawn(async move {
-                let _ = axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .await;
-            });
+            // The same accept loop and limits as `rootline serve`, so that
+            // what `bench kbs` measures is what a deployment runs.
+            tokio::spawn(rootline_broker::server::serve(
+                listener,
+                None,
+                app,
+                rootline_broker::server::Limits::default(),
+                std::future::pending(),
+            ));
             anyhow::Ok((store, addr))
         })?;
         Ok(Self {

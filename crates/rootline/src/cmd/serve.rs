@@ -24,7 +24,8 @@ pub(crate) struct Args {
     /// passport_signers, token_key, tls_cert, tls_key, tpm_ek_roots (EK CA
     /// certificates: TPM evidence must then prove its AK by credential
     /// activation), tpm_required_pcrs, header_timeout_secs (10),
-    /// request_timeout_secs (30), max_connections (1024),
+    /// request_timeout_secs (30), max_connections (1024), body_budget_mb
+    /// (128: request bodies held at once),
     /// audit_retention_days (90; 0 keeps rows for ever), and Trustee's
     /// [admin] section (docs/trustee-migration.md). Environment variables
     /// and flags override it.
@@ -401,6 +402,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         header_timeout: std::time::Duration::from_secs(cfg.header_timeout_secs.max(1)),
         request_timeout: std::time::Duration::from_secs(cfg.request_timeout_secs.max(1)),
         max_connections: rootline_broker::server::connection_cap(cfg.max_connections),
+        body_budget: cfg.body_budget_mb.saturating_mul(1 << 20),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{addr}");
