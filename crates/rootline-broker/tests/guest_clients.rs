@@ -290,24 +290,7 @@ async fn guest_components_binding_to_anything_else_is_refused() {
         Attester::Sample,
         Attester::Tpm(SyntheticAk::rsa_2048().unwrap()),
     ] {
-        let r = c
-            .call(
-                "POST",
-                "/kbs/v0/auth",
-                &[],
-                json!({"version": "0.4.0", "tee": attester.tee(), "extra-params": {}})
-                    .to_string()
-                    .into_bytes(),
-            )
-            .await;
-        let cookie = r
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let nonce = r.json()["nonce"].as_str().unwrap().to_owned();
+        let (cookie, nonce) = common::auth_as(&c, attester.tee(), json!({})).await;
         // Bound to `other`'s key, sent with `key`'s; then bound with device
         // evidence that is not sent.
         for bound in [
@@ -353,24 +336,7 @@ async fn device_evidence_gets_its_own_submodule_and_is_not_trusted_yet() {
         agreement::PrivateKey::generate(&ECDH_P256).unwrap(),
         "P-256",
     );
-    let r = c
-        .call(
-            "POST",
-            "/kbs/v0/auth",
-            &[],
-            json!({"version": "0.4.0", "tee": rootline_broker::sim::TEE_NAME, "extra-params": {}})
-                .to_string()
-                .into_bytes(),
-        )
-        .await;
-    let cookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let nonce = r.json()["nonce"].as_str().unwrap().to_owned();
+    let (cookie, nonce) = common::auth_as(&c, rootline_broker::sim::TEE_NAME, json!({})).await;
     let device = json!({"nvidia": {"evidence_list": []}}).to_string();
     let bound = json!({"tee-pubkey": key.jwk(), "nonce": nonce, "additional-evidence": device});
     let rd = aws_lc_rs::digest::digest(
@@ -485,25 +451,7 @@ async fn azure_snp_vtpm_evidence_is_read_and_judged_on_its_binding() {
         agreement::PrivateKey::generate(&ECDH_P256).unwrap(),
         "P-256",
     );
-    let r = c
-        .call(
-            "POST",
-            "/kbs/v0/auth",
-            &[],
-            json!({"version": "0.4.0", "tee": "az-snp-vtpm", "extra-params": {}})
-                .to_string()
-                .into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let cookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let nonce = r.json()["nonce"].as_str().unwrap().to_owned();
+    let (cookie, nonce) = common::auth_as(&c, "az-snp-vtpm", json!({})).await;
     let body = json!({
         "runtime-data": {"nonce": nonce, "tee-pubkey": key.jwk()},
         "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},

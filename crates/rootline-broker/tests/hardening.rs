@@ -30,25 +30,7 @@ fn sample_attestation(nonce: &str, key: &kbs_types::TeePubKey) -> Value {
 
 /// auth + attest with the sample TEE; returns the cookie and the token.
 async fn sample_session(c: &Client, key: &agreement::PrivateKey) -> (String, String) {
-    let r = c
-        .call(
-            "POST",
-            "/kbs/v0/auth",
-            &[],
-            json!({"version": "0.4.0", "tee": "sample", "extra-params": ""})
-                .to_string()
-                .into_bytes(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let cookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let nonce = r.json()["nonce"].as_str().unwrap().to_owned();
+    let (cookie, nonce) = common::auth_as(c, "sample", json!("")).await;
     let r = c
         .call(
             "POST",
@@ -218,6 +200,19 @@ fn admin_jwt(shared: &Shared, claims: Value) -> String {
     .unwrap()
 }
 
+/// The status of `GET /admin/v0/resources` with an admin JWT of `claims`.
+async fn list_with(c: &Client, shared: &Shared, claims: Value) -> u16 {
+    let auth = format!("Bearer {}", admin_jwt(shared, claims));
+    c.call(
+        "GET",
+        "/admin/v0/resources",
+        &[("authorization", &auth)],
+        Vec::new(),
+    )
+    .await
+    .status
+}
+
 /// Finding 7: the admin JWT lifetime check computed `exp - iat`, which
 /// overflowed for a huge `exp` and a negative `iat` (accepted in release
 /// builds, a panic in debug). Finding 8 (part): `nbf` was not checked.
@@ -241,28 +236,10 @@ async fn admin_jwt_lifetime_overflow_and_nbf_are_refused() {
             json!({"aud": aud, "iat": now, "exp": now + 60, "nbf": "soon"}),
         ),
     ] {
-        let auth = format!("Bearer {}", admin_jwt(&f.shared, claims));
-        let r = c
-            .call(
-                "GET",
-                "/admin/v0/resources",
-                &[("authorization", &auth)],
-                Vec::new(),
-            )
-            .await;
-        assert_eq!(r.status, 401, "{what}: {}", r.text());
+        assert_eq!(list_with(&c, &f.shared, claims).await, 401, "{what}");
     }
     let ok = json!({"aud": aud, "iat": now, "exp": now + 60, "nbf": now});
-    let auth = format!("Bearer {}", admin_jwt(&f.shared, ok));
-    let r = c
-        .call(
-            "GET",
-            "/admin/v0/resources",
-            &[("authorization", &auth)],
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(list_with(&c, &f.shared, ok).await, 200);
 }
 
 /// Finding 3: the audit log failed open. With the SQLite write lock held by
@@ -337,23 +314,7 @@ async fn log_injection_through_an_error_message_is_escaped() {
         .with_max_level(tracing::Level::INFO)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let r = c
-        .call(
-            "POST",
-            "/kbs/v0/auth",
-            &[],
-            json!({"version": "0.4.0", "tee": "rootline-sim", "extra-params": {}})
-                .to_string()
-                .into_bytes(),
-        )
-        .await;
-    let cookie = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, _) = common::auth_as(&c, "rootline-sim", json!({})).await;
     let forged = "EVIL\n2026-12-07T00:00:00.000000Z  INFO rootline_broker::kbs: released path=default/key/1\u{1b}[2K";
     let body = json!({
         "runtime-data": {"nonce": "n", "tee-pubkey": {"kty": forged, "x": "a", "y": "b"}},

@@ -169,25 +169,7 @@ async fn untrusted_sim_root_and_sample_tee_are_refused_by_default() {
         })
     };
     async fn auth_sample(c: &Client) -> (String, String) {
-        let r = c
-            .call(
-                "POST",
-                "/kbs/v0/auth",
-                &[],
-                json!({"version": "0.4.0", "tee": "sample", "extra-params": ""})
-                    .to_string()
-                    .into_bytes(),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let cookie = r
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        (cookie, r.json()["nonce"].as_str().unwrap().to_owned())
+        common::auth_as(c, "sample", json!("")).await
     }
     let key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
     // Refused at /auth already, with 401 (a guest reads that problem's

@@ -402,3 +402,27 @@ pub async fn provision(
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// `POST /kbs/v0/auth` for `tee` with `extra_params`, asserting 200; the
+/// session cookie (`kbs-session-id=...`) and the nonce.
+pub async fn auth_as(c: &Client, tee: &str, extra_params: Value) -> (String, String) {
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/auth",
+            &[("content-type", "application/json")],
+            json!({"version": "0.4.0", "tee": tee, "extra-params": extra_params})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "auth as {tee}: {}", r.text());
+    let cookie = r
+        .header("set-cookie")
+        .expect("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    (cookie, r.json()["nonce"].as_str().unwrap().to_owned())
+}
