@@ -173,6 +173,7 @@ fn setup(store_kind: Option<bool>) -> Setup {
             clock: Clock::default(),
             trustee_admin: None,
             audit_retention_days: 90,
+            rate_limit_per_client: 20.0,
         })
         .await
         .unwrap();

@@ -72,6 +72,9 @@ pub struct Config {
     /// Connections served at once (kept below the file-descriptor limit,
     /// whose soft value is raised to the hard one at start-up).
     pub max_connections: usize,
+    /// `/auth` and `/attest` requests a second per client address (bursts of
+    /// twice that; loopback exempt; 0: no limit).
+    pub rate_limit_per_client: f64,
     /// MiB of request bodies held at once across all connections; a body
     /// that would overdraw it is refused rather than buffered.
     pub body_budget_mb: usize,
@@ -110,6 +113,7 @@ impl Default for Config {
             max_connections: 1024,
             audit_retention_days: 90,
             body_budget_mb: 128,
+            rate_limit_per_client: 20.0,
             admin: None,
         }
     }

@@ -29,6 +29,9 @@ pub enum Error {
     /// No such resource, policy or reference value.
     #[error("{0} not found")]
     NotFound(String),
+    /// The client sent more handshake requests than its rate allows.
+    #[error("rate limited: {0}")]
+    RateLimited(String),
     /// The client did not send its request in time.
     #[error("request timeout: {0}")]
     TimedOut(String),
@@ -108,6 +111,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unsupported(_) => StatusCode::BAD_REQUEST,
             Self::Config(_) | Self::Storage(_) | Self::Crypto(_) | Self::Policy(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -124,6 +128,7 @@ impl Error {
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             Self::TimedOut(_) => ("request-timeout", "Request timeout"),
+            Self::RateLimited(_) => ("rate-limited", "Too many requests"),
             Self::Unsupported(_) => ("unsupported", "Unsupported"),
             _ => ("internal", "Internal error"),
         }
@@ -155,6 +160,7 @@ impl IntoResponse for Error {
                 "not-found" => "https://rootline.invalid/problems/not-found",
                 "method-not-allowed" => "https://rootline.invalid/problems/method-not-allowed",
                 "request-timeout" => "https://rootline.invalid/problems/request-timeout",
+                "rate-limited" => "https://rootline.invalid/problems/rate-limited",
                 "unsupported" => "https://rootline.invalid/problems/unsupported",
                 _ => "https://rootline.invalid/problems/internal",
             },
@@ -162,8 +168,13 @@ impl IntoResponse for Error {
             status: status.as_u16(),
             detail,
         };
+        let retry_after = matches!(self, Self::RateLimited(_));
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut resp = (status, bytes).into_response();
+        if retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

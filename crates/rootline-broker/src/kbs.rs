@@ -134,7 +134,12 @@ fn known_tee(tee: &str) -> Option<&'static str> {
         .or(Some("other"))
 }
 
-async fn auth(State(b): State<Arc<Broker>>, body: Bytes) -> Result<Response> {
+async fn auth(
+    State(b): State<Arc<Broker>>,
+    ClientAddr(client): ClientAddr,
+    body: Bytes,
+) -> Result<Response> {
+    b.rate_limit(&client)?;
     let t = std::time::Instant::now();
     let mut tee = None;
     let r = auth_inner(&b, &body, &mut tee);
@@ -234,6 +239,7 @@ async fn attest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
+    b.rate_limit(&client)?;
     let t = std::time::Instant::now();
     let mut tee = "unknown";
     let r = attest_inner(&b, client, &headers, &body, &mut tee).await;

@@ -98,6 +98,9 @@ pub struct BrokerOptions {
     pub trustee_admin: Option<trustee_admin::AdminConfig>,
     /// Days audit rows are kept (0: for ever).
     pub audit_retention_days: i64,
+    /// `/auth` and `/attest` requests a second per client address, loopback
+    /// exempt (0: no limit).
+    pub rate_limit_per_client: f64,
 }
 
 impl BrokerOptions {
@@ -171,6 +174,7 @@ impl BrokerOptions {
             clock: Clock::default(),
             trustee_admin: cfg.admin.clone(),
             audit_retention_days: i64::try_from(cfg.audit_retention_days).unwrap_or(i64::MAX),
+            rate_limit_per_client: cfg.rate_limit_per_client,
         })
     }
 }
@@ -198,6 +202,11 @@ pub struct Broker {
     audit_retention: i64,
     /// Refusals audited per client address in the current minute.
     refusal_budget: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
+    /// Handshake requests a second per client address (0: no limit).
+    rate_per_client: f64,
+    /// Token buckets of the client addresses.
+    rate_buckets:
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, std::time::Instant)>>,
 }
 
 /// Refusals written to the audit log per client address and minute.
@@ -292,6 +301,8 @@ impl Broker {
             trustee_admin,
             audit_retention: o.audit_retention_days.saturating_mul(86_400),
             refusal_budget: Default::default(),
+            rate_per_client: o.rate_limit_per_client,
+            rate_buckets: Default::default(),
         }))
     }
 
@@ -326,6 +337,53 @@ impl Broker {
             }
         }
         self.store.purge_sessions(now).await
+    }
+
+    /// Admits one `/auth` or `/attest` request from `client` (address and
+    /// port), or refuses it with 429 when the address has spent its rate.
+    /// A token bucket per address: `rate_limit_per_client` requests a
+    /// second, bursts of twice that (a guest makes two per boot, a fleet
+    /// behind one NAT booting together fits in the burst). Loopback is
+    /// exempt: those are the owner's own processes (a relay for guests
+    /// without a network, load generators). Unknown addresses are not
+    /// limited. Hardening finding 5: one address could spend the broker's
+    /// CPU on handshakes without bound.
+    pub(crate) fn rate_limit(&self, client: &str) -> Result<()> {
+        if self.rate_per_client <= 0.0 {
+            return Ok(());
+        }
+        let Ok(addr) = client.parse::<std::net::SocketAddr>() else {
+            return Ok(());
+        };
+        let ip = addr.ip();
+        if ip.is_loopback() {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        let burst = self.rate_per_client * 2.0;
+        let mut m = self
+            .rate_buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.len() > 100_000 {
+            // Buckets that refilled completely hold no state worth keeping.
+            let rate = self.rate_per_client;
+            m.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+        }
+        let (tokens, at) = m.entry(ip).or_insert((burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.rate_per_client).min(burst);
+        *at = now;
+        if *tokens < 1.0 {
+            return Err(Error::RateLimited(format!(
+                "{ip} sent more than {} handshake requests a second; retry after a second",
+                self.rate_per_client
+            )));
+        }
+        *tokens -= 1.0;
+        Ok(())
     }
 
     /// Whether a refusal from `client` (address and port) gets an audit

@@ -78,6 +78,7 @@ fn serve_with(
             clock: Clock::default(),
             trustee_admin: None,
             audit_retention_days: 90,
+            rate_limit_per_client: 20.0,
         })
         .await
         .unwrap();

@@ -62,6 +62,7 @@ fn serve(ek_roots: &[Vec<u8>]) -> Served {
             clock: Clock::default(),
             trustee_admin: None,
             audit_retention_days: 90,
+            rate_limit_per_client: 20.0,
         })
         .await
         .unwrap();

@@ -84,6 +84,7 @@ pub fn options(shared: &Shared, store: Arc<SqlStore>) -> BrokerOptions {
         clock: Clock::default(),
         trustee_admin: None,
         audit_retention_days: 90,
+        rate_limit_per_client: 20.0,
     }
 }
 

@@ -193,6 +193,7 @@ pub(crate) fn run(dir: &Path, scripts: Option<&Path>) -> anyhow::Result<u8> {
             clock: Clock::default(),
             trustee_admin: None,
             audit_retention_days: 90,
+            rate_limit_per_client: 20.0,
         })
         .await?;
         let l = tokio::net::UnixListener::bind(&sock)?;

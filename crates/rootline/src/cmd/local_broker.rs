@@ -193,6 +193,7 @@ impl LocalBroker {
                 clock: Clock::default(),
                 trustee_admin: None,
                 audit_retention_days: 90,
+                rate_limit_per_client: 20.0,
             })
             .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

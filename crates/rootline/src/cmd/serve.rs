@@ -25,7 +25,8 @@ pub(crate) struct Args {
     /// certificates: TPM evidence must then prove its AK by credential
     /// activation), tpm_required_pcrs, header_timeout_secs (10),
     /// request_timeout_secs (30), max_connections (1024), body_budget_mb
-    /// (128: request bodies held at once),
+    /// (128: request bodies held at once), rate_limit_per_client (20 /auth
+    /// and /attest requests a second per address, loopback exempt, 0: off),
     /// audit_retention_days (90; 0 keeps rows for ever), and Trustee's
     /// [admin] section (docs/trustee-migration.md). Environment variables
     /// and flags override it.
