@@ -105,33 +105,25 @@ fn known_tee(tee: &str) -> Option<&'static str> {
     if tee == sim::TEE_NAME {
         return Some(sim::TEE_NAME);
     }
-    let t = kbs_types::Tee::from_str(tee).ok()?;
-    // kbs-types spells each tee once; its Display is that spelling.
-    const NAMES: &[&str] = &[
-        "azsnpvtpm",
-        "az-snp-vtpm",
-        "aztdxvtpm",
-        "az-tdx-vtpm",
-        "sev",
-        "sgx",
-        "snp",
-        "tdx",
-        "cca",
-        "csv",
-        "se",
-        "tpm",
-        "hygon-dcu",
-        "sample",
-        "sampledevice",
-        "nvidia",
-        "nvidia-dpu",
-    ];
-    let name = t.to_string();
-    NAMES
-        .iter()
-        .find(|n| **n == name)
-        .copied()
-        .or(Some("other"))
+    use kbs_types::Tee;
+    // The match is exhaustive, so a tee kbs-types adds fails the build here
+    // instead of becoming an unnamed label.
+    Some(match Tee::from_str(tee).ok()? {
+        Tee::AzSnpVtpm => "az-snp-vtpm",
+        Tee::AzTdxVtpm => "az-tdx-vtpm",
+        Tee::Nvidia => "nvidia",
+        Tee::Sgx => "sgx",
+        Tee::Snp => "snp",
+        Tee::Tdx => "tdx",
+        Tee::Cca => "cca",
+        Tee::Csv => "csv",
+        Tee::Se => "se",
+        Tee::HygonDcu => "hygondcu",
+        Tee::NvidiaDpu => "nvidia-dpu",
+        Tee::Tpm => "tpm",
+        Tee::Sample => "sample",
+        Tee::SampleDevice => "sampledevice",
+    })
 }
 
 async fn auth(
@@ -280,12 +272,12 @@ async fn attest_inner(
         .get("runtime-data")
         .cloned()
         .ok_or_else(|| Error::Malformed("attestation has no runtime-data".into()))?;
-    // Runtime data is copied into the token, the session row and the
-    // recent-session cache: bounded (hardening finding 4: 20 sessions with
-    // megabytes of it reached 1.64 GB). A nonce and the largest tee-pubkey
-    // (RSA-4096, P-521) take well under 2 KiB.
     // The runtime data's canonical JSON, once: its size, the session row's
-    // binding digest and both binding candidates derive from it.
+    // binding digest and both binding candidates derive from it. Its size is
+    // bounded because runtime data is copied into the token, the session
+    // row and the recent-session cache (hardening finding 4: 20 sessions
+    // with megabytes of it reached 1.64 GB); a nonce and the largest
+    // tee-pubkey (RSA-4096, P-521) take well under 2 KiB.
     let runtime_canon = evidence::canonical_json(&runtime_raw)
         .map_err(|e| Error::Malformed(format!("runtime-data cannot be canonicalised: {e}")))?;
     let runtime_len = runtime_canon.len();
