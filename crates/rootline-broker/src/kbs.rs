@@ -34,9 +34,27 @@ use crate::{Broker, policy, sim, trustee_admin};
 /// has another shape gets a 400 naming the field.
 const PROTOCOL: &str = ">=0.1.0, <0.5.0";
 
-/// The client's address, when the server records it.
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
+/// The client's address, when the server records it (tests that call the
+/// router directly have none). Printed as the address and port, or
+/// `unknown`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+impl ClientAddr {
+    /// The client's IP address, when known.
+    pub fn ip(self) -> Option<std::net::IpAddr> {
+        self.0.map(|a| a.ip())
+    }
+}
+
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => a.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -51,9 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
                         .extensions
                         .get::<ConnectInfo<crate::tls::PeerAddr>>()
                         .map(|c| c.0.0)
-                })
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "unknown".into()),
+                }),
         ))
     }
 }
@@ -126,12 +142,8 @@ fn known_tee(tee: &str) -> Option<&'static str> {
     })
 }
 
-async fn auth(
-    State(b): State<Arc<Broker>>,
-    ClientAddr(client): ClientAddr,
-    body: Bytes,
-) -> Result<Response> {
-    b.rate_limit(&client)?;
+async fn auth(State(b): State<Arc<Broker>>, client: ClientAddr, body: Bytes) -> Result<Response> {
+    b.rate_limit(client.ip())?;
     let t = std::time::Instant::now();
     let mut tee = None;
     let r = auth_inner(&b, &body, &mut tee);
@@ -227,11 +239,11 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 
 async fn attest(
     State(b): State<Arc<Broker>>,
-    ClientAddr(client): ClientAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    b.rate_limit(&client)?;
+    b.rate_limit(client.ip())?;
     let t = std::time::Instant::now();
     let mut tee = "unknown";
     let r = attest_inner(&b, client, &headers, &body, &mut tee).await;
@@ -247,7 +259,7 @@ async fn attest(
 /// from the session (a name `/auth` accepted).
 async fn attest_inner(
     b: &Arc<Broker>,
-    client: String,
+    client: ClientAddr,
     headers: &HeaderMap,
     body: &[u8],
     tee: &mut &'static str,
@@ -337,7 +349,7 @@ async fn attest_inner(
         Err(e) => {
             audit(
                 b,
-                &client,
+                client,
                 Some(&evidence_digest),
                 "-",
                 "attestation",
@@ -359,7 +371,7 @@ async fn attest_inner(
         let reason = e.to_string();
         audit(
             b,
-            &client,
+            client,
             Some(&evidence_digest),
             "-",
             "attestation",
@@ -513,7 +525,7 @@ fn unverified_device(tee: &str) -> token::DeviceResult {
 
 fn audit_row(
     b: &Broker,
-    client: &str,
+    client: ClientAddr,
     digest: Option<&str>,
     resource: &str,
     policy: &str,
@@ -522,7 +534,7 @@ fn audit_row(
 ) -> AuditRow {
     AuditRow {
         at: b.clock.now(),
-        client: client.to_owned(),
+        client: client.to_string(),
         evidence_digest: digest.map(str::to_owned),
         resource: resource.to_owned(),
         policy: policy.to_owned(),
@@ -533,9 +545,9 @@ fn audit_row(
 
 /// Records a refusal. A failed write is logged and the refusal stands (a
 /// refusal releases nothing, so it needs no record to be safe).
-async fn audit(
+pub(crate) async fn audit(
     b: &Broker,
-    client: &str,
+    client: ClientAddr,
     digest: Option<&str>,
     resource: &str,
     policy: &str,
@@ -570,7 +582,7 @@ pub fn check_segment(s: &str) -> Result<()> {
 
 async fn resource(
     State(b): State<Arc<Broker>>,
-    ClientAddr(client): ClientAddr,
+    client: ClientAddr,
     Path((repo, kind, tag)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response> {
@@ -591,7 +603,7 @@ async fn resource(
 /// A resource request: the JWE response and the path released.
 async fn resource_inner(
     b: &Arc<Broker>,
-    client: String,
+    client: ClientAddr,
     repo: String,
     kind: String,
     tag: String,
@@ -648,7 +660,7 @@ async fn resource_inner(
             "the attestation token was issued in insecure test mode ({}) and this broker does not accept such tokens",
             token::INSECURE_CLAIM
         );
-        audit(b, &client, None, &path, "-", "denied", &reason).await;
+        audit(b, client, None, &path, "-", "denied", &reason).await;
         return Err(Error::Unauthenticated(reason));
     }
     let digest = claims
@@ -667,7 +679,7 @@ async fn resource_inner(
             let reason = format!("policy {policy_name} named by the resource does not exist");
             audit(
                 b,
-                &client,
+                client,
                 digest.as_deref(),
                 &path,
                 &policy_name,
@@ -688,7 +700,7 @@ async fn resource_inner(
         );
         audit(
             b,
-            &client,
+            client,
             digest.as_deref(),
             &path,
             &policy_name,
@@ -709,7 +721,7 @@ async fn resource_inner(
     // secret went out after 5 s with no `released` row).
     let row = audit_row(
         b,
-        &client,
+        client,
         digest.as_deref(),
         &path,
         &policy_name,

@@ -201,7 +201,7 @@ pub struct Broker {
     /// Audit rows are kept this many seconds (0: for ever).
     audit_retention: i64,
     /// Refusals audited per client address in the current minute.
-    refusal_budget: std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>,
+    refusal_budget: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
     /// Handshake requests a second per client address (0: no limit).
     rate_per_client: f64,
     /// Token buckets of the client addresses.
@@ -348,15 +348,11 @@ impl Broker {
     /// without a network, load generators). Unknown addresses are not
     /// limited. Hardening finding 5: one address could spend the broker's
     /// CPU on handshakes without bound.
-    pub(crate) fn rate_limit(&self, client: &str) -> Result<()> {
-        if self.rate_per_client <= 0.0 {
-            return Ok(());
-        }
-        let Ok(addr) = client.parse::<std::net::SocketAddr>() else {
+    pub(crate) fn rate_limit(&self, ip: Option<std::net::IpAddr>) -> Result<()> {
+        let Some(ip) = ip.filter(|ip| !ip.is_loopback()) else {
             return Ok(());
         };
-        let ip = addr.ip();
-        if ip.is_loopback() {
+        if self.rate_per_client <= 0.0 {
             return Ok(());
         }
         let now = std::time::Instant::now();
@@ -392,11 +388,11 @@ impl Broker {
     /// `/attest` rows in 2.2 s. Releases are always recorded (and a release
     /// fails when its row cannot be written); refusals beyond the budget
     /// are counted in the log instead.
-    pub(crate) fn refusal_audited(&self, client: &str, now: i64) -> bool {
+    pub(crate) fn refusal_audited(&self, client: kbs::ClientAddr, now: i64) -> bool {
+        // Clients of unknown address share one budget.
         let ip = client
-            .rsplit_once(':')
-            .map_or(client, |(ip, _)| ip)
-            .to_owned();
+            .ip()
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let mut m = self
             .refusal_budget
             .lock()

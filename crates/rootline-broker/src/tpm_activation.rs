@@ -301,7 +301,7 @@ fn secret(key: &hmac::Key, nonce: &str, ak_name: &[u8], ek_cert: &[u8]) -> Resul
 
 async fn activate(
     State(b): State<Arc<Broker>>,
-    crate::kbs::ClientAddr(client): crate::kbs::ClientAddr,
+    client: crate::kbs::ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
@@ -329,7 +329,8 @@ async fn activate(
     let (ek, ek_info, (_, ak_name)) = match checked {
         Ok(v) => v,
         Err(e) => {
-            audit_rejection(&b, &client, &e).await;
+            let reason = e.to_string();
+            crate::kbs::audit(&b, client, None, "-", "tpm-activation", "rejected", &reason).await;
             return Err(e);
         }
     };
@@ -343,21 +344,6 @@ async fn activate(
         "encrypted_secret": STANDARD.encode(enc),
     }))
     .into_response())
-}
-
-async fn audit_rejection(b: &Broker, client: &str, e: &Error) {
-    let row = crate::store::AuditRow {
-        at: b.clock.now(),
-        client: client.to_owned(),
-        evidence_digest: None,
-        resource: "-".into(),
-        policy: "tpm-activation".into(),
-        result: "rejected".into(),
-        reason: e.to_string(),
-    };
-    if let Err(err) = b.store.audit(&row).await {
-        tracing::error!(error = %err, "audit log write failed");
-    }
 }
 
 /// The `tpm_activation` member of TPM evidence.
