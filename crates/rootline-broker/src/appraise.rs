@@ -296,7 +296,6 @@ mod tests {
             claims: out.claims.clone(),
             tcb_status: out.tcb_status.clone(),
             insecure: false,
-            binding: crate::evidence::BindingForm::AsSent,
         });
         let a = PolicyAppraiser::with_defaults(json!({"allow_debug": true})).unwrap();
         let good = a
@@ -331,7 +330,6 @@ mod tests {
             claims: json!({"measurement": "ab"}).as_object().unwrap().clone(),
             tcb_status: None,
             insecure: false,
-            binding: crate::evidence::BindingForm::AsSent,
         });
         assert_eq!(
             a.appraise(&sim, &[rv(crate::sim::TEE_NAME, "measurement", "AB")])

@@ -30,21 +30,24 @@ pub fn runtime_data_hash(runtime_data: &Value, hash: BindingHash) -> Result<Vec<
     Ok(hash.digest(&canon))
 }
 
-/// Which of `bindings` the evidence's report-data field `carried` holds.
+/// Checks that the evidence's report-data field `carried` holds one of
+/// `bindings`: zero-padded to the field's size, or, for a TPM quote's
+/// extraData (`tpm_extra_data`), whole or cut to 32 bytes.
 pub(crate) fn check_binding(
     field: &str,
     carried: &[u8],
     bindings: &[Binding],
-) -> Result<BindingForm> {
-    let tpm = field == "extra_data";
-    if let Some(b) = bindings.iter().find(|b| {
-        if tpm {
+    tpm_extra_data: bool,
+) -> Result<()> {
+    let holds = |b: &Binding| {
+        if tpm_extra_data {
             b.matches_tpm_extra_data(carried)
         } else {
             b.matches(carried)
         }
-    }) {
-        return Ok(b.form);
+    };
+    if bindings.iter().any(holds) {
+        return Ok(());
     }
     let expected: Vec<String> = bindings
         .iter()
@@ -164,8 +167,6 @@ pub struct Evidence {
     pub tcb_status: Option<String>,
     /// True for evidence accepted only in insecure test mode.
     pub insecure: bool,
-    /// Which form of the runtime data the evidence binds.
-    pub binding: BindingForm,
 }
 
 fn claim_hex(claims: &Map<String, Value>, path: &str) -> Option<Vec<u8>> {
@@ -267,13 +268,14 @@ pub fn verifies_inline(tee: &str) -> bool {
 }
 
 /// The claim in which a hardware verifier reports the TEE's report-data
-/// field, by kind (SNP, TDX, SGX: REPORT_DATA; TPM: the quote's extraData).
-fn binding_claim(kind: TeeKind) -> Option<&'static str> {
+/// field, by kind (SNP, TDX, SGX: REPORT_DATA; TPM: the quote's extraData),
+/// and whether it is a TPM quote's extraData.
+fn binding_claim(kind: TeeKind) -> Option<(&'static str, bool)> {
     match kind {
-        TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx => Some("report_data"),
+        TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx => Some(("report_data", false)),
         // Azure: the vTPM quote's extraData, signed by the AK the HCL
         // report's runtime data carries (bound into the hardware report).
-        TeeKind::Tpm | TeeKind::AzureSnp | TeeKind::AzureTdx => Some("extra_data"),
+        TeeKind::Tpm | TeeKind::AzureSnp | TeeKind::AzureTdx => Some(("extra_data", true)),
         _ => None,
     }
 }
@@ -297,11 +299,11 @@ pub fn verify(
     init_digest: Option<&[u8]>,
 ) -> Result<Verified<Evidence>> {
     let mut insecure = false;
-    let (claims, tcb_status, binding) = match tee {
-        sim::TEE_NAME => {
-            let (c, form) = sim::verify(evidence, &cfg.sim_roots, bindings)?;
-            (c.to_map(), None, form)
-        }
+    let (claims, tcb_status) = match tee {
+        sim::TEE_NAME => (
+            sim::verify(evidence, &cfg.sim_roots, bindings)?.to_map(),
+            None,
+        ),
         "sample" => {
             if !cfg.insecure_sample {
                 return Err(Error::Unsupported(
@@ -318,14 +320,14 @@ pub fn verify(
             let rd = base64::engine::general_purpose::STANDARD
                 .decode(rd)
                 .map_err(|_| Error::Rejected("sample report_data is not base64".into()))?;
-            let form = check_binding("sample report_data", &rd, bindings)?;
+            check_binding("sample report_data", &rd, bindings, false)?;
             let mut m = Map::new();
             m.insert(
                 "svn".into(),
                 evidence.get("svn").cloned().unwrap_or(Value::Null),
             );
             m.insert("report_data".into(), hex::encode(&rd).into());
-            (m, None, form)
+            (m, None)
         }
         _ => {
             let kind: TeeKind = match tee {
@@ -340,7 +342,7 @@ pub fn verify(
                     )));
                 }
             };
-            let field = binding_claim(kind).ok_or_else(|| {
+            let (field, tpm_extra_data) = binding_claim(kind).ok_or_else(|| {
                 Error::Unsupported(format!(
                     "tee {tee:?}: this broker does not know where its evidence binds the runtime data yet"
                 ))
@@ -371,8 +373,8 @@ pub fn verify(
                 .ok_or_else(|| {
                     Error::Rejected(format!("the verified evidence reports no {field}"))
                 })?;
-            let form = check_binding(field, &carried, bindings)?;
-            (out.claims, out.tcb_status, form)
+            check_binding(field, &carried, bindings, tpm_extra_data)?;
+            (out.claims, out.tcb_status)
         }
     };
     if let Some(d) = init_digest {
@@ -383,7 +385,6 @@ pub fn verify(
         claims,
         tcb_status,
         insecure,
-        binding,
     }))
 }
 

@@ -181,13 +181,12 @@ fn parsed_root(pk: &[u8]) -> Result<std::sync::Arc<ParsedPublicKey>> {
 
 /// Verifies simulated evidence: the signer must be one of `trusted_roots`,
 /// the signature must hold over the received report bytes, and the report
-/// data must hold one of `bindings` zero-padded to 64 bytes; returns the
-/// claims and which binding form matched.
+/// data must hold one of `bindings` zero-padded to 64 bytes.
 pub fn verify(
     evidence: &Value,
     trusted_roots: &[Vec<u8>],
     bindings: &[crate::evidence::Binding],
-) -> Result<(SimClaims, crate::evidence::BindingForm)> {
+) -> Result<SimClaims> {
     if trusted_roots.is_empty() {
         return Err(Error::Unsupported(
             "simulated TEE evidence is refused: no sim_roots are configured".into(),
@@ -213,8 +212,8 @@ pub fn verify(
         .verify_sig(&report, &sig)
         .map_err(|_| Error::Rejected("simulated report signature does not verify".into()))?;
     let claims = parse(&report)?;
-    let form = crate::evidence::check_binding("report_data", &claims.report_data, bindings)?;
-    Ok((claims, form))
+    crate::evidence::check_binding("report_data", &claims.report_data, bindings, false)?;
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -234,7 +233,7 @@ mod tests {
         let (k, _) = SimKey::generate().unwrap();
         let roots = vec![k.public_key()];
         let ev = k.evidence(&[1; 48], &[2; 32], &[3; 48]).unwrap();
-        let c = verify(&ev, &roots, &b(3)).unwrap().0;
+        let c = verify(&ev, &roots, &b(3)).unwrap();
         assert_eq!(c.measurement, [1; 48]);
         assert_eq!(&c.report_data[..48], &[3; 48]);
         assert!(c.report_data[48..].iter().all(|b| *b == 0));
