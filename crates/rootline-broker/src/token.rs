@@ -229,12 +229,12 @@ pub struct DeviceResult {
     pub reasons: Vec<String>,
 }
 
-/// The EAR submodule name of the `i`-th device of kind `tee`: `gpu0`,
-/// `gpu1`... for GPUs, `dev0`... otherwise.
-pub fn device_submod(i: usize, tee: &str) -> String {
+/// The EAR submodule class of a device of kind `tee`: `gpu` for GPUs,
+/// `dev` otherwise; its submodules are `gpu0`, `gpu1`...
+pub fn device_class(tee: &str) -> &'static str {
     match tee {
-        "nvidia" | "amd-gpu" => format!("gpu{i}"),
-        _ => format!("dev{i}"),
+        "nvidia" | "amd-gpu" => "gpu",
+        _ => "dev",
     }
 }
 
@@ -319,12 +319,8 @@ pub fn ear_claims(t: &TokenInput<'_>) -> Value {
     submods.insert("cpu0".into(), Value::Object(cpu0));
     let mut per_kind: HashMap<&str, usize> = HashMap::new();
     for d in t.devices {
-        let kind = if device_submod(0, &d.tee).starts_with("gpu") {
-            "gpu"
-        } else {
-            "dev"
-        };
-        let n = per_kind.entry(kind).or_default();
+        let class = device_class(&d.tee);
+        let n = per_kind.entry(class).or_default();
         let mut m = Map::new();
         m.insert("ear.status".into(), d.status.into());
         m.insert(
@@ -338,7 +334,7 @@ pub fn ear_claims(t: &TokenInput<'_>) -> Value {
         if !d.reasons.is_empty() {
             m.insert("rootline.reasons".into(), json!(d.reasons));
         }
-        submods.insert(device_submod(*n, &d.tee), Value::Object(m));
+        submods.insert(format!("{class}{n}"), Value::Object(m));
         *n += 1;
     }
     let mut claims = json!({
