@@ -221,7 +221,7 @@ impl std::fmt::Debug for DirectSqlite {
 /// The database file of a sqlx SQLite URL (`sqlite://PATH?mode=rwc`,
 /// `sqlite:PATH`), or `None` for an in-memory database, which a second
 /// connection would not share.
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

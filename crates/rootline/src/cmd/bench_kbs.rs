@@ -110,15 +110,15 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                     "--url {u}: the load generator runs against this machine only (127.0.0.1, ::1, localhost)"
                 );
             }
+            broker_pid = u
+                .parse::<ureq::http::Uri>()
+                .ok()
+                .and_then(|uri| match rootline_attester::kbs::ip_and_port(&uri) {
+                    (ip, Some(port)) => super::local_broker::listening_pid(ip, port),
+                    (_, None) => None,
+                })
+                .filter(|pid| *pid != std::process::id());
             if a.tee == BenchTee::Sample {
-                broker_pid = u
-                    .parse::<ureq::http::Uri>()
-                    .ok()
-                    .and_then(|uri| match rootline_attester::kbs::ip_and_port(&uri) {
-                        (ip, Some(port)) => super::local_broker::listening_pid(ip, port),
-                        (_, None) => None,
-                    })
-                    .filter(|pid| *pid != std::process::id());
                 (u.clone(), Vec::new(), MEASUREMENT)
             } else {
                 let key = a
@@ -141,14 +141,6 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                     anyhow::ensure!(b.len() == 48, "--sim-measurement must be 48 bytes");
                     m.copy_from_slice(&b);
                 }
-                broker_pid = u
-                    .parse::<ureq::http::Uri>()
-                    .ok()
-                    .and_then(|uri| match rootline_attester::kbs::ip_and_port(&uri) {
-                        (ip, Some(port)) => super::local_broker::listening_pid(ip, port),
-                        (_, None) => None,
-                    })
-                    .filter(|pid| *pid != std::process::id());
                 (u.clone(), super::read_input(key)?, m)
             }
         }

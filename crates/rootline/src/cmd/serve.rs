@@ -238,7 +238,9 @@ fn load_kek(cfg: &Config) -> anyhow::Result<Kek> {
     // A database without its generated KEK: the key was deleted or moved.
     // A new one would seal new secrets while every stored one stays
     // unreadable, so refuse instead of replacing it.
-    if let Some(db) = sqlite_path(&cfg.database_url()).filter(|d| d.exists()) {
+    if let Some(db) =
+        rootline_broker::store::sqlite_file(&cfg.database_url()).filter(|d| d.exists())
+    {
         bail!(
             "{} holds a database but {} is missing: the key that seals its secrets was deleted or moved. Restore it, or move the database away to start afresh",
             db.display(),
@@ -317,13 +319,6 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// The file of a `sqlite://PATH?...` URL.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://")?;
-    let p = rest.split('?').next().unwrap_or(rest);
-    (!p.is_empty() && p != ":memory:").then(|| PathBuf::from(p))
-}
-
 /// Makes the data directory and the SQLite files private to this user (the
 /// database holds sealed secrets, session tokens and the audit log).
 fn make_private(cfg: &Config) -> anyhow::Result<()> {
@@ -338,7 +333,7 @@ fn make_private(cfg: &Config) -> anyhow::Result<()> {
     if cfg.database_url.is_none() {
         set(&cfg.data_dir, 0o700)?;
     }
-    if let Some(db) = sqlite_path(&cfg.database_url()) {
+    if let Some(db) = rootline_broker::store::sqlite_file(&cfg.database_url()) {
         for suffix in ["", "-wal", "-shm"] {
             let mut name = db.clone().into_os_string();
             name.push(suffix);
