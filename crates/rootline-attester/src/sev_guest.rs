@@ -85,12 +85,9 @@ impl SevGuestAttester {
     }
 }
 
-impl Attester for SevGuestAttester {
-    fn tee(&self) -> &str {
-        "snp"
-    }
-
-    fn evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
+impl SevGuestAttester {
+    /// The raw report for `report_data` (at most 64 bytes, zero-padded).
+    fn report(&mut self, report_data: &[u8]) -> Result<Vec<u8>, Error> {
         if report_data.len() > 64 {
             return Err(Error::malformed("report data", "longer than 64 bytes"));
         }
@@ -107,19 +104,24 @@ impl Attester for SevGuestAttester {
                 ),
             )
         })?;
-        let report = parse_response(&resp)?;
+        parse_response(&resp)
+    }
+}
+
+impl Attester for SevGuestAttester {
+    fn tee(&self) -> &str {
+        "snp"
+    }
+
+    fn evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
+        let report = self.report(report_data)?;
         // The same JSON form as a configfs-tsm capture, without certificates
         // (the verifier takes the VCEK from its collateral).
         Ok(json!({"provider": "sev_guest", "outblob": STANDARD.encode(report)}))
     }
 
     fn guest_components_evidence(&mut self, report_data: &[u8]) -> Result<Value, Error> {
-        let v = self.evidence(report_data)?;
-        let report = v
-            .get("outblob")
-            .and_then(Value::as_str)
-            .and_then(|b| STANDARD.decode(b).ok())
-            .ok_or_else(|| Error::malformed("SNP report", "not captured"))?;
+        let report = self.report(report_data)?;
         crate::tsm::snp_guest_components(&report, None)
     }
 }

@@ -15,12 +15,16 @@ use serde_json::{Map, Value, json};
 use crate::Error;
 use crate::tpm::{Ak, Selection, Tpm};
 
+/// The AK's public key as a DER SubjectPublicKeyInfo.
+pub fn ak_spki_der(ak: &Ak) -> Result<Vec<u8>, Error> {
+    rootline_tpm::TpmtPublic::parse(&ak.public)
+        .and_then(|p| p.public_key().and_then(|k| k.spki_der()))
+        .map_err(|e| Error::malformed("attestation key public area", e.to_string()))
+}
+
 /// The AK's public key as a PEM SubjectPublicKeyInfo.
 pub fn ak_pem(ak: &Ak) -> Result<String, Error> {
-    let der = rootline_tpm::TpmtPublic::parse(&ak.public)
-        .and_then(|p| p.public_key().and_then(|k| k.spki_der()))
-        .map_err(|e| Error::malformed("attestation key public area", e.to_string()))?;
-    Ok(pem("PUBLIC KEY", &der))
+    Ok(pem("PUBLIC KEY", &ak_spki_der(ak)?))
 }
 
 /// PEM armour around DER bytes.
@@ -101,9 +105,7 @@ pub fn collect_guest_components(
         })
         .collect::<Option<_>>()
         .ok_or_else(|| Error::malformed("PCR read", "sha256 values missing"))?;
-    let der = rootline_tpm::TpmtPublic::parse(&ak.public)
-        .and_then(|p| p.public_key().and_then(|k| k.spki_der()))
-        .map_err(|e| Error::malformed("attestation key public area", e.to_string()))?;
+    let der = ak_spki_der(ak)?;
     Ok(json!({
         "tpm_quote": {
             "signature": STANDARD.encode(&q.signature),
