@@ -107,22 +107,14 @@ pub fn verify(q: &TpmQuote, ak: &PublicKey, nonce: Option<&[u8]>) -> Result<Veri
             expected: rootline_tpm::StructureTag::ATTEST_QUOTE,
             found: attest.tag,
         }))?;
-    let pairs = selection.pairs();
-    if pairs.len() != q.pcrs.len() || q.pcrs.len() > MAX_PCRS {
+    if q.pcrs.len() > MAX_PCRS {
         return Err(Error::evidence(
             "tpm_quote.pcrs",
-            format!(
-                "{} values for a quote that selects {} pcrs",
-                q.pcrs.len(),
-                pairs.len()
-            ),
+            format!("{} values, at most {MAX_PCRS} accepted", q.pcrs.len()),
         ));
     }
-    let mut pcrs = PcrValues::new();
-    for ((bank, index), v) in pairs.into_iter().zip(&q.pcrs) {
-        pcrs.insert(bank, index, v.clone())
-            .map_err(|e| Error::evidence("tpm_quote.pcrs", e.to_string()))?;
-    }
+    let pcrs = PcrValues::from_listed(&selection.pairs(), q.pcrs.clone())
+        .map_err(|e| Error::evidence("tpm_quote.pcrs", e.to_string()))?;
     let signature = TpmtSignature::Rsa {
         scheme: AlgId::RSASSA,
         hash: HashAlg::SHA256,

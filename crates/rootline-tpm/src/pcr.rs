@@ -152,6 +152,26 @@ impl PcrValues {
         Ok(())
     }
 
+    /// Values listed in the order of `pairs` (a quote's selection, as
+    /// quoting tools and attesters list them): exactly one per selected PCR,
+    /// each checked as [`PcrValues::insert`] checks it.
+    pub fn from_listed(pairs: &[(HashAlg, u8)], values: Vec<Vec<u8>>) -> Result<Self, Error> {
+        if pairs.len() != values.len() {
+            return Err(Error::PcrValues {
+                reason: format!(
+                    "{} values for a quote selecting {} PCRs",
+                    values.len(),
+                    pairs.len()
+                ),
+            });
+        }
+        let mut out = Self::new();
+        for ((bank, index), v) in pairs.iter().zip(values) {
+            out.insert(*bank, *index, v)?;
+        }
+        Ok(out)
+    }
+
     /// One value.
     pub fn get(&self, bank: HashAlg, index: u8) -> Option<&[u8]> {
         self.banks.get(&bank)?.get(&index).map(Vec::as_slice)

@@ -329,18 +329,8 @@ fn trustee_form(m: &Map<String, Value>) -> Result<Evidence, String> {
             .into_iter()
             .filter(|(b, _)| *b == bank)
             .collect();
-        if pairs.len() != values.len() {
-            return Err(format!(
-                "quote.{bank_name}: {} PCR values for a quote selecting {} {bank} PCRs",
-                values.len(),
-                pairs.len()
-            ));
-        }
-        let mut pcrs = PcrValues::new();
-        for ((b, i), v) in pairs.into_iter().zip(values) {
-            pcrs.insert(b, i, v)
-                .map_err(|e| format!("quote.{bank_name}.pcrs: {e}"))?;
-        }
+        let pcrs = PcrValues::from_listed(&pairs, values)
+            .map_err(|e| format!("quote.{bank_name}.pcrs ({bank}): {e}"))?;
         quotes.push(QuoteItem {
             attest,
             signature,
@@ -401,19 +391,8 @@ fn guest_components_form(m: &Map<String, Value>) -> Result<Evidence, String> {
         .quote_info()
         .map(|(s, _)| s.clone())
         .ok_or("tpm_quote.message is not a quote (TPM_ST_ATTEST_QUOTE)")?;
-    let pairs = selection.pairs();
-    if pairs.len() != values.len() {
-        return Err(format!(
-            "tpm_quote.pcrs: {} values for a quote selecting {} PCRs",
-            values.len(),
-            pairs.len()
-        ));
-    }
-    let mut pcrs = PcrValues::new();
-    for ((b, i), v) in pairs.into_iter().zip(values) {
-        pcrs.insert(b, i, v)
-            .map_err(|e| format!("tpm_quote.pcrs: {e}"))?;
-    }
+    let pcrs = PcrValues::from_listed(&selection.pairs(), values)
+        .map_err(|e| format!("tpm_quote.pcrs: {e}"))?;
     Ok(Evidence {
         form: "guest-components tpm evidence",
         ak,
