@@ -25,10 +25,8 @@ use crate::vtpm::TpmQuote;
 /// Largest evidence accepted (a v0 TDX evidence with its byte arrays is
 /// about 30 KiB).
 pub const MAX_EVIDENCE_LEN: usize = 1 << 20;
-/// Evidence versions known.
-pub const VERSIONS: [u32; 3] = [0, 1, 2];
-
-const B64URL: GeneralPurpose = GeneralPurpose::new(
+/// base64url, padded or not: the evidence's and the runtime data's JWK.
+pub(crate) const B64URL: GeneralPurpose = GeneralPurpose::new(
     &URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );

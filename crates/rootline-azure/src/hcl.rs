@@ -152,8 +152,6 @@ impl fmt::Debug for HashType {
 /// A parsed HCL report, borrowing the bytes it came from.
 #[derive(Clone, Debug)]
 pub struct HclReport<'a> {
-    /// The whole input.
-    pub raw: &'a [u8],
     /// Header version.
     pub version: u32,
     /// Header report size (1236 + variable data size).
@@ -272,7 +270,6 @@ impl<'a> HclReport<'a> {
             });
         }
         Ok(Self {
-            raw: bytes,
             version,
             report_size,
             request_type,

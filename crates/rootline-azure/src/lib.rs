@@ -106,8 +106,3 @@ pub fn detect(evidence: &[u8]) -> Option<AzureKind> {
     let v: serde_json::Value = serde_json::from_slice(evidence).ok()?;
     evidence::detect(&v)
 }
-
-/// Recognises Azure evidence already parsed as JSON.
-pub fn detect_value(v: &serde_json::Value) -> Option<AzureKind> {
-    evidence::detect(v)
-}

@@ -8,8 +8,6 @@
 //! kept whole for the claims.
 
 use base64::Engine as _;
-use base64::alphabet::URL_SAFE;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use rootline_tpm::PublicKey;
 use serde_json::{Map, Value};
 
@@ -17,12 +15,6 @@ use crate::error::{Error, Result};
 
 /// The `kid` of the vTPM attestation key.
 pub const AK_KID: &str = "HCLAkPub";
-
-/// JWK fields are base64url; padding is tolerated (RFC 7515 omits it).
-const B64URL: GeneralPurpose = GeneralPurpose::new(
-    &URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
 
 /// The runtime data, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +28,8 @@ pub struct RuntimeData {
 }
 
 fn b64url(field: String, s: &str) -> Result<Vec<u8>> {
-    B64URL
+    // JWK fields are base64url; padding is tolerated (RFC 7515 omits it).
+    crate::evidence::B64URL
         .decode(s)
         .map_err(|e| Error::runtime(field, format!("not base64url: {e}")))
 }
