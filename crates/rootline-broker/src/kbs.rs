@@ -419,7 +419,6 @@ async fn attest_inner(
                     token: tok.as_str().into(),
                     claims: Arc::new(claims),
                 },
-                now,
             );
             tracing::info!(tee = %c.tee, status = appraisal.status, %client, "attested");
             Ok((

@@ -154,7 +154,7 @@ impl RecentSession {
 impl Recent {
     /// Keeps the token issued for `nonce` and its claims, pushing the oldest
     /// entries out beyond [`RECENT_MAX_BYTES`].
-    pub fn insert(&self, nonce: &str, session: RecentSession, _now: i64) {
+    pub fn insert(&self, nonce: &str, session: RecentSession) {
         let size = session.estimate(nonce);
         if size > RECENT_MAX_BYTES / 16 {
             return; // an outsized token is not worth a slot
@@ -168,9 +168,8 @@ impl Recent {
             m.sessions.remove(&old);
             m.bytes = m.bytes.saturating_sub(b);
         }
-        if let Some(prev) = m.sessions.insert(nonce.to_owned(), session) {
+        if m.sessions.insert(nonce.to_owned(), session).is_some() {
             // The same nonce again (a repeated /attest): counted once.
-            let _ = prev;
             return;
         }
         m.order.push_back((nonce.to_owned(), size));

@@ -379,7 +379,6 @@ async fn runtime_data_is_capped_and_the_session_cache_is_bounded_by_bytes() {
                 token: token.clone(),
                 claims: claims.clone(),
             },
-            0,
         );
     }
     let (n, bytes) = recent.usage();
