@@ -541,10 +541,7 @@ impl KbsClient {
     }
 }
 
-/// The challenge's extra-params member by which a rootline broker says it
-/// is one (and so reads rootline's richer evidence forms). Guests ignore
-/// members they do not know.
-pub const ROOTLINE_MARK: &str = "rootline-version";
+pub use rootline_kbs::ROOTLINE_MARK;
 
 /// What `/auth` answered: the session cookie, the nonce, the hash the
 /// broker selected for the binding, and whether the broker is rootline.

@@ -208,11 +208,11 @@ fn auth_inner(b: &Broker, body: &[u8], tee: &mut Option<&'static str>) -> Result
     let cookie = b.sessions.seal(&c)?;
     let body = kbs_types::Challenge {
         nonce: c.nonce,
-        // `rootline-version` tells rootline's attester that this broker
-        // reads its richer evidence forms; guests ignore it.
+        // ROOTLINE_MARK tells rootline's attester that this broker reads
+        // its richer evidence forms; guests ignore it.
         extra_params: json!({
             "selected-hash-algorithm": hash.name(),
-            "rootline-version": env!("CARGO_PKG_VERSION"),
+            rootline_kbs::ROOTLINE_MARK: env!("CARGO_PKG_VERSION"),
         }),
     };
     let mut resp = Json(body).into_response();

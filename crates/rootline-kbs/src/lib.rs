@@ -22,6 +22,11 @@ use serde_json::{Map, Value};
 /// The member that current guests add to the runtime data they hash.
 pub const ADDITIONAL_EVIDENCE: &str = "additional-evidence";
 
+/// The challenge's extra-params member by which a rootline broker says it
+/// is one (its value: the broker's version), so that rootline's attester
+/// sends its richer evidence forms; guests ignore members they do not know.
+pub const ROOTLINE_MARK: &str = "rootline-version";
+
 /// Hash algorithms a guest may negotiate for the runtime-data binding, by
 /// the names guest-components' `HashAlgorithm` uses on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
