@@ -54,6 +54,7 @@ fn world() -> &'static World {
                     sim_roots: vec![sim.public_key()],
                     insecure_sample: true,
                     collateral: Vec::new(),
+                    ..Default::default()
                 },
                 appraiser: Arc::new(ReferenceValueAppraiser),
                 token_key: None,
@@ -78,7 +79,9 @@ fn world() -> &'static World {
             .iter()
             .map(|tee| {
                 let body = format!(r#"{{"version":"0.4.0","tee":"{tee}","extra-params":{{}}}}"#);
-                let req = Request::post("/kbs/v0/auth").body(Body::from(body)).unwrap();
+                let req = Request::post("/kbs/v0/auth")
+                    .body(Body::from(body))
+                    .unwrap();
                 let r = rt.block_on(app.clone().oneshot(req)).unwrap();
                 r.headers()
                     .get("set-cookie")
@@ -113,7 +116,11 @@ fuzz_target!(|data: &[u8]| {
         8 => ("PUT", "/admin/v0/policies/fuzz", Some(&bearer)),
         9 => ("POST", "/kbs/v0/reference-value", Some(&bearer)),
         10 => ("POST", "/kbs/v0/resource-policy", Some(&bearer)),
-        _ => ("GET", "/kbs/v0/resource/default/key/fuzz", Some(cookie.as_str())),
+        _ => (
+            "GET",
+            "/kbs/v0/resource/default/key/fuzz",
+            Some(cookie.as_str()),
+        ),
     };
     let mut req = Request::builder().method(method).uri(path);
     match auth {

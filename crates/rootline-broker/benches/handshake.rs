@@ -162,6 +162,7 @@ fn setup(store_kind: Option<bool>) -> Setup {
                 sim_roots: vec![sim.public_key()],
                 insecure_sample: false,
                 collateral: Vec::new(),
+                ..Default::default()
             },
             appraiser: Arc::new(ReferenceValueAppraiser),
             token_key: None,

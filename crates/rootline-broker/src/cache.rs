@@ -31,7 +31,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::store::{
-    AuditRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow, Store,
+    AuditRow, CollateralRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow,
+    Store,
 };
 
 /// How stale a copy may be when another replica changed the store.
@@ -262,6 +263,18 @@ impl Store for CachedStore {
 
     async fn config_revision(&self) -> Result<Option<i64>> {
         self.inner.config_revision().await
+    }
+
+    async fn get_collateral(&self, url: &str) -> Result<Option<CollateralRow>> {
+        self.inner.get_collateral(url).await
+    }
+
+    async fn put_collateral(&self, url: &str, row: &CollateralRow, now: i64) -> Result<()> {
+        self.inner.put_collateral(url, row, now).await
+    }
+
+    async fn list_collateral(&self) -> Result<Vec<(String, CollateralRow)>> {
+        self.inner.list_collateral().await
     }
 
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {

@@ -42,6 +42,34 @@ pub struct Config {
     pub sim_roots: Vec<String>,
     /// Collateral files handed to the verifier (certificates, CRLs, TCB info).
     pub collateral: Vec<PathBuf>,
+    /// Consent to fetch what evidence needs beyond what the guest and the
+    /// `collateral` files give (a chip's VCEK, CRLs, TCB info, QE identity)
+    /// from AMD KDS and Intel PCS, their public hosts. Off (the default),
+    /// only a `kds_url` or `pcs_url` named here is contacted.
+    pub fetch: bool,
+    /// AMD Key Distribution Service base URL (a mirror, or a test's); naming
+    /// one consents to fetching from it.
+    pub kds_url: Option<String>,
+    /// Intel PCS base URL, or a PCCS's; naming one consents to fetching from it.
+    pub pcs_url: Option<String>,
+    /// Never fetch, whatever else says: the `collateral` files, the on-disk
+    /// cache and the replicas' shared cache only (an air-gapped broker,
+    /// seeded with `rootline collateral import`).
+    pub collateral_offline: bool,
+    /// Where fetched collateral is cached on disk [default: data_dir/collateral].
+    pub collateral_cache_dir: Option<PathBuf>,
+    /// Hours before a CRL's, TCB info's or QE identity's nextUpdate at which
+    /// it is fetched again (the cached copy serves until it expires if the
+    /// vendor cannot be reached).
+    pub collateral_refresh_hours: u64,
+    /// Seconds one collateral download may take.
+    pub collateral_fetch_timeout_secs: u64,
+    /// Self-signed certificates (PEM or DER) trusted as AMD root keys beside
+    /// AMD's pinned ARKs: a private PKI, or a test's synthetic one.
+    pub snp_trust_anchors: Vec<PathBuf>,
+    /// A self-signed certificate that replaces Intel's pinned SGX Root CA as
+    /// the root of TDX and SGX collateral (a private PCCS test PKI).
+    pub dcap_trust_anchor: Option<PathBuf>,
     /// PEM public key (Ed25519 or P-256) that signs admin JWTs. Absent: the
     /// admin API answers 401 to everything.
     pub admin_public_key: Option<PathBuf>,
@@ -101,6 +129,15 @@ impl Default for Config {
             insecure_sample_tee: false,
             sim_roots: Vec::new(),
             collateral: Vec::new(),
+            fetch: false,
+            kds_url: None,
+            pcs_url: None,
+            collateral_offline: false,
+            collateral_cache_dir: None,
+            collateral_refresh_hours: 24,
+            collateral_fetch_timeout_secs: 10,
+            snp_trust_anchors: Vec::new(),
+            dcap_trust_anchor: None,
             admin_public_key: None,
             passport_signers: Vec::new(),
             token_key: None,

@@ -11,6 +11,8 @@
 //! simulated TEE's `host_data`; for a TPM, PCR 8 must equal
 //! `SHA-256(0^32 || SHA-256(init-data))` (one extend from reset).
 
+use std::sync::Arc;
+
 use aws_lc_rs::digest;
 use rootline_core::{TeeKind, Verified};
 use serde_json::{Map, Value};
@@ -154,6 +156,13 @@ pub struct VerifierConfig {
     pub insecure_sample: bool,
     /// Collateral for the hardware verifiers.
     pub collateral: Vec<rootline_verifier::Collateral>,
+    /// The hardware verifier, built once: its trust anchors, the collateral
+    /// it verified, and where missing collateral comes from (see
+    /// `collateral::verifier_from_config`). Default: the pinned roots, no
+    /// source.
+    pub verifier: Arc<rootline_verifier::Verifier>,
+    /// The collateral source behind `verifier`, for its counters.
+    pub fetcher: Option<Arc<rootline_collateral::Fetcher>>,
 }
 
 /// Verified evidence.
@@ -297,6 +306,7 @@ pub fn verify(
     evidence: &Value,
     bindings: &[Binding],
     init_digest: Option<&[u8]>,
+    now: i64,
 ) -> Result<Verified<Evidence>> {
     let mut insecure = false;
     let (claims, tcb_status) = match tee {
@@ -351,11 +361,13 @@ pub fn verify(
                 Value::String(s) => s.as_bytes().to_vec(),
                 v => serde_json::to_vec(v).map_err(|e| Error::Malformed(e.to_string()))?,
             };
-            let out = rootline_verifier::verify(&rootline_verifier::Request {
+            let out = cfg.verifier.verify(&rootline_verifier::Request {
                 evidence: bytes,
                 tee: Some(kind),
                 collateral: cfg.collateral.clone(),
-                at: None,
+                // The broker's clock: collateral is judged at the same
+                // instant as the session and the token.
+                at: time::OffsetDateTime::from_unix_timestamp(now).ok(),
                 nonce: None,
                 extra: Default::default(),
             });

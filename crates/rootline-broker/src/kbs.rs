@@ -326,6 +326,7 @@ async fn attest_inner(
         .map(evidence::init_data_digest)
         .transpose()?;
     let init_digest = init.as_ref().map(|(_, d)| d.clone());
+    let now = b.clock.now();
     let verified = if evidence::verifies_inline(&c.tee) {
         evidence::verify(
             &b.verifier,
@@ -333,13 +334,14 @@ async fn attest_inner(
             &att.tee_evidence.primary_evidence,
             &bindings,
             init_digest.as_deref(),
+            now,
         )
     } else {
         let cfg = b.verifier.clone();
         let tee = c.tee.clone();
         let primary = att.tee_evidence.primary_evidence.clone();
         tokio::task::spawn_blocking(move || {
-            evidence::verify(&cfg, &tee, &primary, &bindings, init_digest.as_deref())
+            evidence::verify(&cfg, &tee, &primary, &bindings, init_digest.as_deref(), now)
         })
         .await
         .map_err(|e| Error::Crypto(format!("verifier task: {e}")))?

@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod appraise;
 pub mod cache;
+pub mod collateral;
 pub mod config;
 mod error;
 pub mod evidence;
@@ -108,6 +109,7 @@ impl BrokerOptions {
     /// names. Appraisal is `rootline-policy`'s default policies (strict
     /// settings) for hardware evidence.
     pub fn from_config(cfg: &Config, store: Arc<dyn Store>, kek: Kek) -> Result<Self> {
+        let (verifier, fetcher) = collateral::verifier_from_config(cfg, Some(store.clone()))?;
         let read = |p: &std::path::Path| {
             std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))
         };
@@ -157,6 +159,8 @@ impl BrokerOptions {
                 sim_roots,
                 insecure_sample: cfg.insecure_sample_tee,
                 collateral,
+                verifier,
+                fetcher,
             },
             appraiser: Arc::new(PolicyAppraiser::with_defaults(
                 if cfg.tpm_required_pcrs.is_empty() {
@@ -449,7 +453,13 @@ async fn metrics_text(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        b.metrics.render(),
+        {
+            let mut text = b.metrics.render();
+            if let Some(f) = &b.verifier.fetcher {
+                metrics::render_collateral(&mut text, &f.stats());
+            }
+            text
+        },
     )
         .into_response()
 }

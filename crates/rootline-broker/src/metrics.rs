@@ -264,6 +264,35 @@ impl Metrics {
     }
 }
 
+/// Appends the collateral source's counters: where each artifact a
+/// verification needed came from (the on-disk cache, the replicas' shared
+/// cache, a download), the downloads that failed, and the artifacts handed
+/// over past their nextUpdate (which the verifier refuses).
+pub fn render_collateral(out: &mut String, s: &rootline_collateral::Stats) {
+    let name = "rootline_collateral_artifacts_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Collateral artifacts (VCEKs, CRLs, TCB info, QE identity) that verifications obtained, by where they came from.\n# TYPE {name} counter"
+    );
+    for (from, v) in [
+        ("disk_cache", s.disk_hits),
+        ("shared_cache", s.shared_hits),
+        ("fetched", s.fetched),
+    ] {
+        let _ = writeln!(out, "{name}{{source=\"{from}\"}} {v}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP rootline_collateral_fetch_failures_total Collateral downloads that failed after their retries (or were not retried yet after a recent failure).\n# TYPE rootline_collateral_fetch_failures_total counter\nrootline_collateral_fetch_failures_total {}",
+        s.fetch_failures
+    );
+    let _ = writeln!(
+        out,
+        "# HELP rootline_collateral_stale_total Collateral artifacts past their nextUpdate that could not be refreshed (the verifier refuses evidence that needs them).\n# TYPE rootline_collateral_stale_total counter\nrootline_collateral_stale_total {}",
+        s.stale_used
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

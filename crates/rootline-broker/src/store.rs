@@ -74,6 +74,16 @@ pub enum SessionClaim {
     Existing(SessionRow),
 }
 
+/// An artifact of collateral as the replicas share it: its bytes as cached
+/// (CRLs in DER) and its issuer chain (PEM) when it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollateralRow {
+    /// The artifact.
+    pub body: Vec<u8>,
+    /// Its issuer chain.
+    pub chain: Option<Vec<u8>>,
+}
+
 /// One audit-log row: every release and every denial.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditRow {
@@ -143,6 +153,21 @@ pub trait Store: Send + Sync {
     }
     /// The newest `limit` audit rows, newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>>;
+    /// Collateral shared by the replicas of this store (see
+    /// `collateral::StoreCache`), by the URL it is served at. A store that
+    /// shares nothing (an in-memory benchmark store) keeps the defaults: the
+    /// cache is then always a miss and each replica fetches for itself.
+    async fn get_collateral(&self, _url: &str) -> Result<Option<CollateralRow>> {
+        Ok(None)
+    }
+    /// Keeps collateral for every replica of this store.
+    async fn put_collateral(&self, _url: &str, _row: &CollateralRow, _now: i64) -> Result<()> {
+        Ok(())
+    }
+    /// Every collateral row (`rootline collateral export`).
+    async fn list_collateral(&self) -> Result<Vec<(String, CollateralRow)>> {
+        Ok(Vec::new())
+    }
     /// Drops audit rows older than `before` (retention); returns how many.
     async fn purge_audit(&self, before: i64) -> Result<u64> {
         let _ = before;
@@ -167,6 +192,11 @@ fn migrator() -> Migrator {
             2,
             "config revision",
             include_str!("../migrations/0002_config_revision.sql"),
+        ),
+        m(
+            3,
+            "shared collateral",
+            include_str!("../migrations/0003_collateral.sql"),
         ),
     ])
 }
@@ -784,6 +814,18 @@ impl SqlStore {
 }
 
 /// A `sessions` row selected with its four columns by name.
+fn collateral_row(r: &sqlx::any::AnyRow) -> Result<CollateralRow> {
+    use base64::Engine as _;
+    let body: String = r.try_get("body")?;
+    let chain: Option<String> = r.try_get("chain")?;
+    Ok(CollateralRow {
+        body: base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| Error::Storage(format!("collateral row: body is not base64: {e}")))?,
+        chain: chain.map(String::into_bytes),
+    })
+}
+
 fn session_row(r: &sqlx::any::AnyRow) -> Result<SessionRow> {
     Ok(SessionRow {
         expires_at: r.try_get("expires_at")?,
@@ -1004,6 +1046,44 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(Some(r.try_get("rev")?))
+    }
+
+    async fn get_collateral(&self, url: &str) -> Result<Option<CollateralRow>> {
+        let row = sqlx::query("SELECT body, chain FROM collateral WHERE url = $1")
+            .bind(url)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| collateral_row(&r)).transpose()
+    }
+
+    async fn put_collateral(&self, url: &str, row: &CollateralRow, now: i64) -> Result<()> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let chain = row
+            .chain
+            .as_deref()
+            .map(|c| String::from_utf8_lossy(c).into_owned());
+        sqlx::query(
+            "INSERT INTO collateral (url, body, chain, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (url) DO UPDATE SET body = excluded.body, chain = excluded.chain, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(url)
+        .bind(b64.encode(&row.body))
+        .bind(chain)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_collateral(&self) -> Result<Vec<(String, CollateralRow)>> {
+        let rows = sqlx::query("SELECT url, body, chain FROM collateral ORDER BY url")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("url")?, collateral_row(r)?)))
+            .collect()
     }
 
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {

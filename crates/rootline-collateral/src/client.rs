@@ -32,6 +32,15 @@ pub struct Config {
     pub max_wait: Duration,
     /// Print a progress line on stderr when a download takes longer than this.
     pub progress_after: Option<Duration>,
+    /// Fetch an artifact again this long before its nextUpdate (CRLs, TCB
+    /// info, QE identity), so that a verifier never waits for the vendor at
+    /// the moment the cached copy expires. Zero: only once it has expired.
+    pub refresh_before: Duration,
+    /// After a failed download, the network is not asked for the same
+    /// artifact again for this long: the cached copy is served meanwhile
+    /// (or the failure repeated when there is none), so that an unreachable
+    /// vendor costs one timeout per interval rather than one per request.
+    pub retry_failed_after: Duration,
 }
 
 impl Default for Config {
@@ -44,6 +53,8 @@ impl Default for Config {
             backoff: Duration::from_millis(500),
             max_wait: Duration::from_secs(60),
             progress_after: Some(Duration::from_secs(1)),
+            refresh_before: Duration::ZERO,
+            retry_failed_after: Duration::ZERO,
         }
     }
 }
@@ -62,10 +73,99 @@ impl Config {
 /// Where an artifact came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// Read from the cache.
+    /// Read from the on-disk cache.
     Cache,
+    /// Read from the cache shared with other replicas ([`SharedCache`]).
+    Shared,
     /// Downloaded (and cached).
     Network,
+}
+
+/// An artifact as kept in a [`SharedCache`]: its bytes as cached (CRLs in
+/// DER) and its issuer chain (PEM) when it has one.
+#[derive(Clone, Debug)]
+pub struct SharedEntry {
+    /// The artifact.
+    pub body: Vec<u8>,
+    /// Its issuer chain.
+    pub chain: Option<Vec<u8>>,
+}
+
+/// A cache shared by several verifiers (the broker's replicas keep it in
+/// their common store), consulted after the on-disk cache and before the
+/// network, and filled with whatever is fetched. Entries are re-checked on
+/// the way out like any cached file, and verified later against the pinned
+/// roots: a shared cache is not trusted for its content.
+///
+/// Both calls may block; failures are the implementation's to log (a cache
+/// that cannot be read is a miss, one that cannot be written loses nothing).
+pub trait SharedCache: Send + Sync + std::fmt::Debug {
+    /// The entry kept for `url`.
+    fn load(&self, url: &str) -> Option<SharedEntry>;
+    /// Keeps `entry` for `url`, replacing what was there.
+    fn store(&self, url: &str, entry: &SharedEntry);
+}
+
+/// What a client has done since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Artifacts served from the on-disk cache.
+    pub disk_hits: u64,
+    /// Artifacts served from the shared cache.
+    pub shared_hits: u64,
+    /// Artifacts downloaded.
+    pub fetched: u64,
+    /// Downloads that failed (after their retries).
+    pub fetch_failures: u64,
+    /// Artifacts handed over past their nextUpdate (offline, or the vendor
+    /// unreachable): the verifier refuses them.
+    pub stale_used: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    disk_hits: AtomicU64,
+    shared_hits: AtomicU64,
+    fetched: AtomicU64,
+    fetch_failures: AtomicU64,
+    stale_used: AtomicU64,
+}
+
+/// A cached artifact and where it was found.
+struct Cached {
+    bytes: Vec<u8>,
+    chain: Option<Vec<u8>>,
+    next: Option<i64>,
+    source: Source,
+}
+
+impl Cached {
+    fn into_fetched(
+        self,
+        path: PathBuf,
+        chain_path: PathBuf,
+        notes: Vec<String>,
+        refresh_error: Option<String>,
+    ) -> Fetched {
+        Fetched {
+            issuer_chain: self.chain.map(|c| (chain_path, c)),
+            path,
+            bytes: self.bytes,
+            source: self.source,
+            notes,
+            refresh_error,
+        }
+    }
+}
+
+fn fmt_time(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
 }
 
 /// An artifact's bytes, and its issuer chain when it has one.
@@ -81,6 +181,9 @@ pub struct Fetched {
     pub source: Source,
     /// Caveats (a stale artifact used offline...).
     pub notes: Vec<String>,
+    /// Set when the artifact is past its nextUpdate and fetching a new one
+    /// failed: why, and since when it is stale.
+    pub refresh_error: Option<String>,
 }
 
 /// A cache plus an HTTP client.
@@ -90,6 +193,10 @@ pub struct Client {
     dir: Option<PathBuf>,
     agent: std::sync::OnceLock<ureq::Agent>,
     requests: AtomicU32,
+    shared: Option<Arc<dyn SharedCache>>,
+    stats: Counters,
+    /// The last failed download per URL: when, and why.
+    failed: std::sync::Mutex<std::collections::HashMap<String, (Instant, String)>>,
 }
 
 enum Attempt {
@@ -106,7 +213,34 @@ impl Client {
             dir,
             agent: std::sync::OnceLock::new(),
             requests: AtomicU32::new(0),
+            shared: None,
+            stats: Counters::default(),
+            failed: Default::default(),
         }
+    }
+
+    /// Also keeps what is fetched in `shared`, and reads from it what the
+    /// on-disk cache lacks.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedCache>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// What this client has served, fetched and failed to fetch.
+    pub fn stats(&self) -> Stats {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            disk_hits: l(&self.stats.disk_hits),
+            shared_hits: l(&self.stats.shared_hits),
+            fetched: l(&self.stats.fetched),
+            fetch_failures: l(&self.stats.fetch_failures),
+            stale_used: l(&self.stats.stale_used),
+        }
+    }
+
+    /// True when this client never touches the network.
+    pub fn is_offline(&self) -> bool {
+        self.cfg.offline
     }
 
     /// The cache folder in use.
@@ -125,13 +259,20 @@ impl Client {
     }
 
     /// The artifact from the cache when there and fresh at `at` (unix
-    /// seconds; the verification time), else from the network (unless
-    /// offline), cached before it is returned.
+    /// seconds; the verification time), else from the shared cache, else
+    /// from the network (unless offline), cached before it is returned.
+    ///
+    /// An artifact within [`Config::refresh_before`] of its nextUpdate is
+    /// fetched again ahead of time; while the vendor cannot be reached the
+    /// cached copy is kept (with a note) until its nextUpdate, and after
+    /// that it is still returned, marked in [`Fetched::refresh_error`], so
+    /// that the verifier refuses it for being stale and says since when.
     pub fn get(&self, a: &Artifact, at: i64) -> Result<Fetched, Error> {
         let path = self.path_of(a)?;
         let chain_path = issuer_chain_path(&path);
         let wants_chain = !a.issuer_chain_headers.is_empty();
         let mut notes = Vec::new();
+        let mut cached: Option<Cached> = None;
         if let Some(bytes) = cache::read(&path)? {
             let chain = if wants_chain {
                 cache::read(&chain_path)?
@@ -140,23 +281,12 @@ impl Client {
             };
             match cache::check(a.kind, &bytes) {
                 Ok((bytes, next)) if !wants_chain || chain.is_some() => {
-                    let fresh = next.is_none_or(|n| at <= n);
-                    if fresh || self.cfg.offline {
-                        if !fresh {
-                            notes.push(format!(
-                                "{} in the cache ({}) is past its nextUpdate; --offline keeps it",
-                                a.what,
-                                path.display()
-                            ));
-                        }
-                        return Ok(Fetched {
-                            issuer_chain: chain.map(|c| (chain_path, c)),
-                            path,
-                            bytes,
-                            source: Source::Cache,
-                            notes,
-                        });
-                    }
+                    cached = Some(Cached {
+                        bytes,
+                        chain,
+                        next,
+                        source: Source::Cache,
+                    });
                 }
                 Ok(_) => {}
                 Err(e) => notes.push(format!(
@@ -164,6 +294,60 @@ impl Client {
                     a.what,
                     path.display()
                 )),
+            }
+        }
+        let comfortable = |c: &Option<Cached>| {
+            c.as_ref().is_some_and(|c| {
+                c.next.is_none_or(|n| {
+                    at.saturating_add(self.cfg.refresh_before.as_secs() as i64) <= n
+                })
+            })
+        };
+        if !comfortable(&cached) {
+            if let Some(shared) = &self.shared {
+                if let Some(e) = shared.load(&a.url) {
+                    match cache::check(a.kind, &e.body) {
+                        Ok((bytes, next)) if !wants_chain || e.chain.is_some() => {
+                            let newer = match &cached {
+                                None => true,
+                                Some(c) => next.unwrap_or(i64::MAX) > c.next.unwrap_or(i64::MAX),
+                            };
+                            if newer {
+                                // Best effort: the disk is a cache of the
+                                // shared cache.
+                                if let Some(c) = &e.chain {
+                                    let _ = cache::write_atomic(&chain_path, c);
+                                }
+                                let _ = cache::write_atomic(&path, &bytes);
+                                cached = Some(Cached {
+                                    bytes,
+                                    chain: e.chain,
+                                    next,
+                                    source: Source::Shared,
+                                });
+                            }
+                        }
+                        _ => notes.push(format!(
+                            "{} in the shared cache is unusable; fetching it again",
+                            a.what
+                        )),
+                    }
+                }
+            }
+        }
+        let fresh = |c: &Cached| c.next.is_none_or(|n| at <= n);
+        if comfortable(&cached) || (self.cfg.offline && cached.is_some()) {
+            if let Some(c) = cached {
+                if !fresh(&c) {
+                    self.stats.stale_used.fetch_add(1, Ordering::Relaxed);
+                    notes.push(format!(
+                        "{} in the cache ({}) is past its nextUpdate; --offline keeps it",
+                        a.what,
+                        path.display()
+                    ));
+                }
+                self.count_hit(c.source);
+                return Ok(c.into_fetched(path, chain_path, notes, None));
             }
         }
         if self.cfg.offline {
@@ -184,6 +368,111 @@ impl Client {
                 extra,
             });
         }
+        match self.fetch_throttled(a) {
+            Ok((bytes, chain)) => {
+                self.stats.fetched.fetch_add(1, Ordering::Relaxed);
+                // The chain first: an artifact without its chain is not a cache hit.
+                if let Some(c) = &chain {
+                    cache::write_atomic(&chain_path, c)?;
+                }
+                cache::write_atomic(&path, &bytes)?;
+                if let Some(shared) = &self.shared {
+                    shared.store(
+                        &a.url,
+                        &SharedEntry {
+                            body: bytes.clone(),
+                            chain: chain.clone(),
+                        },
+                    );
+                }
+                Ok(Fetched {
+                    issuer_chain: chain.map(|c| (chain_path, c)),
+                    path,
+                    bytes,
+                    source: Source::Network,
+                    notes,
+                    refresh_error: None,
+                })
+            }
+            Err(e) => {
+                self.stats.fetch_failures.fetch_add(1, Ordering::Relaxed);
+                let Some(c) = cached else { return Err(e) };
+                self.count_hit(c.source);
+                let until = c.next.map(fmt_time).unwrap_or_default();
+                let refresh_error = if fresh(&c) {
+                    notes.push(format!(
+                        "{} could not be refreshed ahead of its nextUpdate ({until}): {e}; the cached copy is used until then",
+                        a.what
+                    ));
+                    None
+                } else {
+                    self.stats.stale_used.fetch_add(1, Ordering::Relaxed);
+                    Some(format!(
+                        "{} is stale since {until} (its nextUpdate) and could not be refreshed: {e}",
+                        a.what
+                    ))
+                };
+                Ok(c.into_fetched(path, chain_path, notes, refresh_error))
+            }
+        }
+    }
+
+    /// [`Self::fetch`], unless the last attempt for the same URL failed
+    /// less than [`Config::retry_failed_after`] ago: then that failure again.
+    fn fetch_throttled(&self, a: &Artifact) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
+        if !self.cfg.retry_failed_after.is_zero() {
+            if let Some((when, why)) = self.failed().get(&a.url) {
+                if when.elapsed() < self.cfg.retry_failed_after {
+                    return Err(Error::Transport {
+                        what: a.what.clone(),
+                        url: a.url.clone(),
+                        reason: format!(
+                            "{why} (the last attempt, {} s ago; the next in at most {} s)",
+                            when.elapsed().as_secs(),
+                            self.cfg.retry_failed_after.as_secs()
+                        ),
+                    });
+                }
+            }
+        }
+        let r = self.fetch(a);
+        let mut f = self.failed();
+        match &r {
+            Ok(_) => {
+                f.remove(&a.url);
+            }
+            Err(e) if !self.cfg.retry_failed_after.is_zero() => {
+                // Bounded: one entry per artifact URL a verifier asked for.
+                if f.len() > 4096 {
+                    f.clear();
+                }
+                f.insert(a.url.clone(), (Instant::now(), e.to_string()));
+            }
+            Err(_) => {}
+        }
+        r
+    }
+
+    fn failed(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (Instant, String)>> {
+        self.failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn count_hit(&self, source: Source) {
+        match source {
+            Source::Shared => &self.stats.shared_hits,
+            _ => &self.stats.disk_hits,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Downloads `a` and checks it is the artifact asked for; returns it
+    /// normalised, with its issuer chain when it has one.
+    fn fetch(&self, a: &Artifact) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
+        let wants_chain = !a.issuer_chain_headers.is_empty();
         let (raw, chain) = self.download(a)?;
         let (bytes, _) = cache::check(a.kind, &raw).map_err(|reason| Error::BadResponse {
             what: a.what.clone(),
@@ -215,18 +504,7 @@ impl Client {
                 Some(pem)
             }
         };
-        // The chain first: an artifact without its chain is not a cache hit.
-        if let Some(c) = &chain {
-            cache::write_atomic(&chain_path, c)?;
-        }
-        cache::write_atomic(&path, &bytes)?;
-        Ok(Fetched {
-            issuer_chain: chain.map(|c| (chain_path, c)),
-            path,
-            bytes,
-            source: Source::Network,
-            notes,
-        })
+        Ok((bytes, chain))
     }
 
     fn agent(&self) -> &ureq::Agent {

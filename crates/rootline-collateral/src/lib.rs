@@ -19,6 +19,10 @@
 //! the expected shape before it is cached, and verified later, like any
 //! collateral file, against the pinned roots.
 //!
+//! - [`Fetcher`]: the `rootline_verifier::CollateralSource` over two clients
+//!   (AMD, Intel), each with its own consent to use the network: asks the
+//!   evidence what it needs and obtains what the caller did not give.
+//!
 //! Non-goals: verification (the evidence crates), PCK certificate retrieval
 //! by encrypted PPID (quotes carry their PCK chain), asynchronous I/O.
 #![deny(
@@ -29,12 +33,15 @@
 )]
 
 mod artifact;
+pub mod bundle;
 mod cache;
 mod client;
+mod source;
 
 pub use artifact::{Artifact, Kind, kds, pcs};
 pub use cache::cache_path;
-pub use client::{Client, Config, Fetched, Source};
+pub use client::{Client, Config, Fetched, SharedCache, SharedEntry, Source, Stats};
+pub use source::Fetcher;
 
 use std::path::PathBuf;
 

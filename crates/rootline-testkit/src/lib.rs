@@ -9,6 +9,7 @@
 
 pub mod postgres;
 pub mod server;
+pub mod snp;
 
 use std::path::{Path, PathBuf};
 

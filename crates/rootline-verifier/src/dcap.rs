@@ -2,7 +2,9 @@
 //!
 //! The work is done by `rootline-dcap`; this module turns a [`Request`] into
 //! its inputs (evidence form, collateral files, time, nonce) and its answer
-//! into an [`Outcome`].
+//! into an [`Outcome`]. The [`Verifier`] is the caller's, held for the
+//! process: it keeps the collateral it verified (by content hash), which a
+//! verifier made per call would verify again for every quote.
 
 use rootline_core::TeeKind;
 use rootline_dcap::{CollateralParts, Verifier, evidence};
@@ -10,7 +12,7 @@ use rootline_dcap::{CollateralParts, Verifier, evidence};
 use crate::{Outcome, Request};
 
 /// Verifies Intel TDX and SGX DCAP evidence.
-pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
+pub(crate) fn verify(verifier: &Verifier, req: &Request, mut out: Outcome) -> Outcome {
     let Some(decoded) = evidence::decode(&req.evidence) else {
         return out.reject(
             "not a DCAP quote: expected a raw quote (v3 SGX, v4/v5 TDX), its hex text, \
@@ -37,10 +39,6 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
         .at
         .unwrap_or_else(time::OffsetDateTime::now_utc)
         .unix_timestamp();
-    let verifier = match Verifier::intel() {
-        Ok(v) => v,
-        Err(e) => return out.reject(format!("the pinned Intel SGX Root CA: {e}")),
-    };
     let checked = verifier.check(&decoded.quote, &parts, at, req.nonce.as_deref());
     out.claims = checked.claims.to_map();
     out.warnings = checked.warnings;

@@ -1,6 +1,15 @@
 //! The verifier's single entry point.
 //!
-//! [`verify`] takes evidence bytes (raw, hex or one of the wrappers found in
+//! A [`Verifier`] is built once, from trust anchors (the pinned vendor roots
+//! through [`Verifier::pinned`], plus any the caller adds) and optionally a
+//! [`CollateralSource`] that supplies what the evidence needs beyond what the
+//! caller handed over (the `rootline-collateral` crate implements one over a
+//! cache and the vendors' services; this crate never touches the network).
+//! Holding it lets the evidence crates keep what they verified once (SNP
+//! chains and CRLs, DCAP collateral) for the next report. [`verify`] is the
+//! same with the pinned roots and no source.
+//!
+//! [`Verifier::verify`] takes evidence bytes (raw, hex or one of the wrappers found in
 //! the wild), the collateral files the caller supplied, the verification time
 //! and the expected nonce, detects the TEE kind when it is not given, and
 //! dispatches to the evidence crate for that kind. Whatever happens, it returns
@@ -110,22 +119,159 @@ impl Outcome {
     }
 }
 
-/// Verifies evidence of any supported kind.
-pub fn verify(req: &Request) -> Outcome {
-    let tee = req.tee.or_else(|| detect(&req.evidence));
-    match tee {
-        None => Outcome::new(None)
-            .reject("could not tell the evidence kind from its content; pass --tee KIND"),
-        Some(kind @ TeeKind::Snp) => snp::verify(req, Outcome::new(Some(kind))),
-        Some(kind @ (TeeKind::Tdx | TeeKind::Sgx)) => dcap::verify(req, Outcome::new(Some(kind))),
-        Some(kind @ TeeKind::Tpm) => tpm::verify(req, Outcome::new(Some(kind))),
-        Some(kind @ (TeeKind::AzureSnp | TeeKind::AzureTdx)) => {
-            azure::verify(req, kind, Outcome::new(Some(kind)))
-        }
-        Some(kind) => Outcome::new(Some(kind)).reject(format!(
-            "verification of {kind} evidence is not supported yet"
-        )),
+/// What a [`CollateralSource`] found for one piece of evidence.
+#[derive(Debug, Default, Clone)]
+pub struct Gathered {
+    /// Artifacts obtained, as collateral files (origin: their cache file or URL).
+    pub collateral: Vec<Collateral>,
+    /// Caveats about what was used (a stale artifact kept because its
+    /// vendor could not be reached...); they become warnings.
+    pub notes: Vec<String>,
+    /// Where each artifact came from, for a person reading stderr.
+    pub info: Vec<String>,
+    /// Artifacts that could not be obtained, and why. Not fatal by
+    /// themselves: the verifier judges what it has, and these are named
+    /// beside its rejection.
+    pub failures: Vec<String>,
+}
+
+/// Supplies the collateral that evidence needs beyond what the caller gave:
+/// per-chip VCEKs, CRLs, TCB info, QE identity. Implementations decide where
+/// from (configured files, a cache, a store shared by replicas, a vendor's
+/// service with the owner's consent); the verifier trusts nothing for where
+/// it came from and verifies every artifact against its anchors.
+///
+/// Called on the verifying thread: implementations may block (a cache read,
+/// a download), so async callers run verification off their workers.
+pub trait CollateralSource: Send + Sync + std::fmt::Debug {
+    /// The collateral `evidence` of `kind` needs beyond `given`, judging
+    /// freshness at `at` (unix seconds).
+    fn gather(&self, kind: TeeKind, evidence: &[u8], given: &[Collateral], at: i64) -> Gathered;
+}
+
+/// The verifier: trust anchors per TEE, the caches of what was verified
+/// under them, and where missing collateral comes from. Build it once and
+/// share it (it is `Send + Sync`; its caches are internally locked).
+#[derive(Debug)]
+pub struct Verifier {
+    snp: rootline_snp::Verifier,
+    dcap: Result<rootline_dcap::Verifier, String>,
+    source: Option<std::sync::Arc<dyn CollateralSource>>,
+}
+
+impl Default for Verifier {
+    /// [`Verifier::pinned`].
+    fn default() -> Self {
+        Self::pinned()
     }
+}
+
+impl Verifier {
+    /// A verifier anchored at the vendor roots pinned in the evidence crates
+    /// (AMD's ARKs, Intel's SGX Root CA), with no collateral source.
+    pub fn pinned() -> Self {
+        Self {
+            snp: rootline_snp::Verifier::amd(),
+            dcap: rootline_dcap::Verifier::intel()
+                .map_err(|e| format!("the pinned Intel SGX Root CA: {e}")),
+            source: None,
+        }
+    }
+
+    /// Also trusts `der` (a self-signed certificate) as an AMD root key:
+    /// a private PKI, or a test's synthetic one.
+    pub fn with_snp_root(self, der: &[u8]) -> Result<Self, String> {
+        let mut anchors = self.snp.anchors().clone();
+        anchors
+            .add_root_der(der)
+            .map_err(|e| format!("SEV-SNP trust anchor: {e}"))?;
+        Ok(Self {
+            snp: rootline_snp::Verifier::new(anchors),
+            ..self
+        })
+    }
+
+    /// Anchors DCAP (TDX, SGX) at `der` instead of Intel's pinned root: DCAP
+    /// chains end at exactly one root.
+    pub fn with_dcap_root(self, der: &[u8]) -> Result<Self, String> {
+        let dcap = rootline_dcap::Verifier::with_root(der)
+            .map_err(|e| format!("DCAP trust anchor: {e}"))?;
+        Ok(Self {
+            dcap: Ok(dcap),
+            ..self
+        })
+    }
+
+    /// Asks `source` for the collateral evidence needs beyond what a
+    /// request carries.
+    pub fn with_source(self, source: std::sync::Arc<dyn CollateralSource>) -> Self {
+        Self {
+            source: Some(source),
+            ..self
+        }
+    }
+
+    /// Verifies evidence of any supported kind.
+    pub fn verify(&self, req: &Request) -> Outcome {
+        let tee = req.tee.or_else(|| detect(&req.evidence));
+        let Some(kind) = tee else {
+            return Outcome::new(None)
+                .reject("could not tell the evidence kind from its content; pass --tee KIND");
+        };
+        let gathered = match (&self.source, kind) {
+            (Some(s), TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx) => {
+                let at = req
+                    .at
+                    .unwrap_or_else(OffsetDateTime::now_utc)
+                    .unix_timestamp();
+                Some(s.gather(kind, &req.evidence, &req.collateral, at))
+            }
+            _ => None,
+        };
+        let with_gathered;
+        let req = match &gathered {
+            Some(g) if !g.collateral.is_empty() => {
+                let mut r = req.clone();
+                r.collateral.extend(g.collateral.iter().cloned());
+                with_gathered = r;
+                &with_gathered
+            }
+            _ => req,
+        };
+        let mut out = match kind {
+            TeeKind::Snp => snp::verify(&self.snp, req, Outcome::new(Some(kind))),
+            TeeKind::Tdx | TeeKind::Sgx => match &self.dcap {
+                Ok(v) => dcap::verify(v, req, Outcome::new(Some(kind))),
+                Err(e) => Outcome::new(Some(kind)).reject(e.clone()),
+            },
+            TeeKind::Tpm => tpm::verify(req, Outcome::new(Some(kind))),
+            TeeKind::AzureSnp | TeeKind::AzureTdx => {
+                azure::verify(req, kind, Outcome::new(Some(kind)))
+            }
+            kind => Outcome::new(Some(kind)).reject(format!(
+                "verification of {kind} evidence is not supported yet"
+            )),
+        };
+        if let Some(g) = gathered {
+            out.warnings.extend(g.notes);
+            if let Some(e) = out.error.as_mut() {
+                // What could not be fetched is often why the evidence could
+                // not be verified: say so beside the verdict.
+                for f in g.failures {
+                    e.push_str("; collateral: ");
+                    e.push_str(&f);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Verifies evidence of any supported kind against the pinned vendor roots,
+/// with only the collateral the request carries.
+pub fn verify(req: &Request) -> Outcome {
+    static PINNED: std::sync::OnceLock<Verifier> = std::sync::OnceLock::new();
+    PINNED.get_or_init(Verifier::pinned).verify(req)
 }
 
 /// Guesses the TEE kind from the evidence bytes; `None` when no module

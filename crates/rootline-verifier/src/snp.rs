@@ -1,21 +1,14 @@
 //! SEV-SNP evidence: forms, collateral, claims, through `rootline-snp`.
 //!
-//! One process-wide [`Verifier`] with AMD's pinned roots is kept, so that
+//! The [`Verifier`] is the caller's (held by `crate::Verifier`), so that
 //! repeated verifications (a server, `rootline bench verify`) reuse the
 //! chains and CRLs it has already verified.
-
-use std::sync::OnceLock;
 
 use rootline_core::TeeKind;
 use rootline_snp::{Collateral, Options, Verifier};
 use serde_json::{Map, Value};
 
 use crate::{Outcome, Request};
-
-fn verifier() -> &'static Verifier {
-    static V: OnceLock<Verifier> = OnceLock::new();
-    V.get_or_init(Verifier::amd)
-}
 
 fn claims_map<T: serde::Serialize>(c: &T) -> Map<String, Value> {
     match serde_json::to_value(c) {
@@ -25,7 +18,7 @@ fn claims_map<T: serde::Serialize>(c: &T) -> Map<String, Value> {
 }
 
 /// Verifies SEV-SNP evidence.
-pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
+pub(crate) fn verify(verifier: &Verifier, req: &Request, mut out: Outcome) -> Outcome {
     let mut coll = Collateral::new();
     for c in &req.collateral {
         if let Err(e) = coll.add(&c.origin.display().to_string(), &c.bytes) {
@@ -36,7 +29,7 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
         at: req.at,
         nonce: req.nonce.clone(),
     };
-    match verifier().verify_evidence(&req.evidence, &coll, &opts) {
+    match verifier.verify_evidence(&req.evidence, &coll, &opts) {
         Ok(v) => {
             let a = v.into_inner();
             out.claims = claims_map(&a.claims);

@@ -46,6 +46,10 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Run the key broker: KBS protocol for attested guests, admin API.
     Serve(cmd::serve::Args),
+    /// Move fetched collateral (VCEKs, CRLs, TCB info) to an air-gapped
+    /// verifier or broker: export a bundle, import it.
+    #[command(subcommand)]
+    Collateral(cmd::collateral::Command),
     /// Manage a broker: resources, resource policies, reference values, audit log.
     Admin(cmd::admin::Args),
     /// Attest this machine's TEE to a key broker (KBS protocol) and show the
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Eventlog(c) => cmd::eventlog::run(c),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Collateral(c) => cmd::collateral::run(c),
         Command::Admin(a) => cmd::admin::run(a),
         Command::Attest(a) => cmd::attest::run(a),
         Command::GetResource(a) => cmd::get_resource::run(a),

@@ -67,6 +67,7 @@ fn serve_with(
                 sim_roots,
                 insecure_sample: false,
                 collateral: Vec::new(),
+                ..Default::default()
             },
             appraiser: Arc::new(ReferenceValueAppraiser),
             token_key: None,

@@ -73,6 +73,7 @@ pub fn options(shared: &Shared, store: Arc<SqlStore>) -> BrokerOptions {
             sim_roots: vec![shared.sim().public_key()],
             insecure_sample: false,
             collateral: Vec::new(),
+            ..Default::default()
         },
         appraiser: Arc::new(ReferenceValueAppraiser),
         token_key: None,

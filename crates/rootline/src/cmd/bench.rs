@@ -144,7 +144,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
             bytes: super::read_limited(p, super::MAX_EVIDENCE, "collateral")?,
         });
     }
-    let client = super::fetch::client(&a.fetch, None);
+    let fetcher = super::fetch::fetcher(&a.fetch);
     let mut results = Vec::new();
     let mut curves = Vec::new();
     for path in &a.evidence {
@@ -153,7 +153,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
             .with_context(|| format!("{}: not SNP, TDX, SGX or TPM evidence", path.display()))?;
         // One run may mix kinds: each evidence gets the files its kind reads.
         let given: Vec<Collateral> = given.iter().filter(|c| accepts(kind, c)).cloned().collect();
-        let fetched = super::fetch::gather(&client, &a.fetch, Some(kind), &evidence, &given, at_s);
+        let fetched = super::fetch::gather(&fetcher, Some(kind), &evidence, &given, at_s);
         let mut collateral = given.clone();
         collateral.extend(fetched.collateral);
         let req = Request {

@@ -182,6 +182,7 @@ impl LocalBroker {
                     sim_roots,
                     insecure_sample: false,
                     collateral: Vec::new(),
+                    ..Default::default()
                 },
                 appraiser: Arc::new(ReferenceValueAppraiser),
                 token_key: None,

@@ -5,6 +5,7 @@ pub(crate) mod appraise;
 pub(crate) mod attest;
 pub(crate) mod bench;
 pub(crate) mod bench_kbs;
+pub(crate) mod collateral;
 pub(crate) mod demo;
 pub(crate) mod demo_vm;
 pub(crate) mod eventlog;

@@ -27,9 +27,12 @@ pub(crate) struct Args {
     /// request_timeout_secs (30), max_connections (1024), body_budget_mb
     /// (128: request bodies held at once), rate_limit_per_client (20 /auth
     /// and /attest requests a second per address, loopback exempt, 0: off),
-    /// audit_retention_days (90; 0 keeps rows for ever), and Trustee's
-    /// [admin] section (docs/trustee-migration.md). Environment variables
-    /// and flags override it.
+    /// audit_retention_days (90; 0 keeps rows for ever), fetch, kds_url,
+    /// pcs_url, collateral_offline, collateral_cache_dir,
+    /// collateral_refresh_hours (24), collateral_fetch_timeout_secs (10),
+    /// snp_trust_anchors, dcap_trust_anchor (docs/collateral.md), and
+    /// Trustee's [admin] section (docs/trustee-migration.md). Environment
+    /// variables and flags override it.
     #[arg(long, env = "ROOTLINE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:8080). Port 0 picks a free
@@ -64,6 +67,26 @@ pub(crate) struct Args {
     /// Collateral file for the verifier (certificates, CRLs, TCB info); repeatable.
     #[arg(long, value_name = "FILE")]
     collateral: Vec<PathBuf>,
+    /// Consent to fetch missing collateral (a chip's VCEK, CRLs, TCB info,
+    /// QE identity) from AMD KDS and Intel PCS, cached in the data directory
+    /// and shared by the replicas of the store. Without it only a --kds-url
+    /// or --pcs-url you name is contacted.
+    #[arg(long, env = "ROOTLINE_FETCH", value_parser = clap::builder::FalseyValueParser::new(), conflicts_with = "collateral_offline")]
+    fetch: bool,
+    /// AMD KDS base URL (a mirror); naming it consents to fetching from it.
+    #[arg(long, env = "ROOTLINE_KDS_URL", value_name = "URL")]
+    kds_url: Option<String>,
+    /// Intel PCS or PCCS base URL; naming it consents to fetching from it.
+    #[arg(
+        long,
+        visible_alias = "pccs-url",
+        env = "ROOTLINE_PCS_URL",
+        value_name = "URL"
+    )]
+    pcs_url: Option<String>,
+    /// Never fetch collateral: configured files and the caches only.
+    #[arg(long, env = "ROOTLINE_COLLATERAL_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    collateral_offline: bool,
     /// Do not mark cookies Secure (plain HTTP on loopback, for tests).
     #[arg(long, env = "ROOTLINE_INSECURE_COOKIES")]
     insecure_cookies: bool,
@@ -133,6 +156,18 @@ fn layered(a: &Args) -> anyhow::Result<Config> {
     }
     if !a.collateral.is_empty() {
         cfg.collateral = a.collateral.clone();
+    }
+    if a.fetch {
+        cfg.fetch = true;
+    }
+    if let Some(v) = &a.kds_url {
+        cfg.kds_url = Some(v.clone());
+    }
+    if let Some(v) = &a.pcs_url {
+        cfg.pcs_url = Some(v.clone());
+    }
+    if a.collateral_offline {
+        cfg.collateral_offline = true;
     }
     if a.insecure_cookies {
         cfg.secure_cookies = false;

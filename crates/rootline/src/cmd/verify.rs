@@ -81,8 +81,8 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     let evidence = super::read_limited(&a.evidence, super::MAX_EVIDENCE, "evidence")?;
     let kind = a.tee.or_else(|| rootline_verifier::detect(&evidence));
     let at_s = at.unwrap_or_else(OffsetDateTime::now_utc).unix_timestamp();
-    let client = super::fetch::client(&a.fetch, kind);
-    let fetched = super::fetch::gather(&client, &a.fetch, kind, &evidence, &collateral, at_s);
+    let fetcher = super::fetch::fetcher(&a.fetch);
+    let fetched = super::fetch::gather(&fetcher, kind, &evidence, &collateral, at_s);
     collateral.extend(fetched.collateral);
     let req = Request {
         evidence,

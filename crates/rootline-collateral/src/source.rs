@@ -1,0 +1,228 @@
+//! The collateral source behind `rootline verify` and `rootline serve`:
+//! the evidence is asked what it still needs (`rootline_snp::needs`,
+//! `rootline_dcap::needs`), and each missing artifact is taken from the
+//! cache (on disk, then shared), else from AMD KDS or Intel PCS/PCCS when
+//! the owner consented, and handed to the verifier as one more collateral
+//! file. A failure to obtain an artifact is never fatal here: the verifier
+//! judges what it has, and the failure is named beside its verdict.
+
+use rootline_core::TeeKind;
+use rootline_verifier::{Collateral, CollateralSource, Gathered};
+
+use crate::{Artifact, Client, Error, Source, Stats, kds, pcs};
+
+/// Where missing collateral comes from: one client per vendor (each with
+/// its own consent to use the network) over one cache.
+#[derive(Debug)]
+pub struct Fetcher {
+    amd: Client,
+    intel: Client,
+    kds_url: String,
+    pcs_url: String,
+}
+
+impl Fetcher {
+    /// A source asking `amd` for KDS artifacts under `kds_url` and `intel`
+    /// for PCS/PCCS artifacts under `pcs_url`. Consent is each client's
+    /// (`Config::offline`).
+    pub fn new(amd: Client, intel: Client, kds_url: &str, pcs_url: &str) -> Self {
+        Self {
+            amd,
+            intel,
+            kds_url: kds_url.to_owned(),
+            pcs_url: pcs_url.to_owned(),
+        }
+    }
+
+    /// The two clients' counters, summed.
+    pub fn stats(&self) -> Stats {
+        let (a, i) = (self.amd.stats(), self.intel.stats());
+        Stats {
+            disk_hits: a.disk_hits + i.disk_hits,
+            shared_hits: a.shared_hits + i.shared_hits,
+            fetched: a.fetched + i.fetched,
+            fetch_failures: a.fetch_failures + i.fetch_failures,
+            stale_used: a.stale_used + i.stale_used,
+        }
+    }
+
+    /// The client used for evidence of `kind`.
+    pub fn client(&self, kind: TeeKind) -> &Client {
+        match kind {
+            TeeKind::Tdx | TeeKind::Sgx => &self.intel,
+            _ => &self.amd,
+        }
+    }
+}
+
+impl CollateralSource for Fetcher {
+    fn gather(&self, kind: TeeKind, evidence: &[u8], given: &[Collateral], at: i64) -> Gathered {
+        let mut g = Gathered::default();
+        match kind {
+            TeeKind::Snp => snp(&self.amd, &self.kds_url, evidence, given, at, &mut g),
+            TeeKind::Tdx | TeeKind::Sgx => {
+                dcap(&self.intel, &self.pcs_url, evidence, given, at, &mut g)
+            }
+            _ => {}
+        }
+        g
+    }
+}
+
+fn take(g: &mut Gathered, client: &Client, a: &Artifact, at: i64) -> Result<(), Error> {
+    let f = client.get(a, at)?;
+    g.notes.extend(f.notes);
+    if let Some(e) = f.refresh_error {
+        g.failures.push(e);
+    }
+    g.info.push(format!(
+        "{} from {} ({})",
+        a.what,
+        match f.source {
+            Source::Cache => "the cache",
+            Source::Shared => "the shared cache",
+            Source::Network => "the network",
+        },
+        f.path.display()
+    ));
+    g.collateral.push(Collateral {
+        origin: f.path,
+        bytes: f.bytes,
+    });
+    if let Some((origin, bytes)) = f.issuer_chain {
+        g.collateral.push(Collateral { origin, bytes });
+    }
+    Ok(())
+}
+
+fn fetch(g: &mut Gathered, client: &Client, a: &Artifact, at: i64) {
+    if let Err(e) = take(g, client, a, at) {
+        g.failures.push(e.to_string());
+    }
+}
+
+fn snp(
+    client: &Client,
+    kds_url: &str,
+    evidence: &[u8],
+    given: &[Collateral],
+    at: i64,
+    g: &mut Gathered,
+) {
+    use rootline_snp::VekKind;
+    let mut coll = rootline_snp::Collateral::new();
+    for c in given {
+        // A bad file is the verifier's to report.
+        let _ = coll.add(&c.origin.display().to_string(), &c.bytes);
+    }
+    let Ok(needs) = rootline_snp::needs::needs(evidence, &coll) else {
+        return;
+    };
+    let Some(signer) = needs.signer else { return };
+    let signer_name = signer.name();
+    let mut product = needs.products.first().copied();
+    if needs.vek {
+        if signer == VekKind::Vlek {
+            g.failures.push(
+                "the report is signed by a VLEK, which AMD KDS does not serve by chip: pass the \
+                 VLEK as collateral (the host's certificate table has it)"
+                    .into(),
+            );
+        } else if needs.chip_id_masked() {
+            g.failures.push(
+                "CHIP_ID is masked (MASK_CHIP_ID), so the VCEK cannot be asked for by chip: pass \
+                 it as collateral"
+                    .into(),
+            );
+        } else {
+            // Version-2 reports do not say Milan or Genoa: the KDS answers
+            // for the right one only.
+            let mut errors = Vec::new();
+            let mut found = None;
+            for p in &needs.products {
+                let a = kds::vcek(kds_url, p.name(), &needs.hw_id_hex(*p), &needs.kds_tcb(*p));
+                match take(g, client, &a, at) {
+                    Ok(()) => {
+                        found = Some(*p);
+                        break;
+                    }
+                    Err(e @ Error::Status { status: 404, .. }) => errors.push(e.to_string()),
+                    Err(e) => {
+                        errors.push(e.to_string());
+                        break;
+                    }
+                }
+            }
+            match found {
+                Some(p) => product = Some(p),
+                None => g.failures.extend(errors),
+            }
+        }
+    }
+    let Some(product) = product else { return };
+    if needs.chain {
+        let a = kds::cert_chain(kds_url, product.name(), signer_name);
+        if let Err(e) = take(g, client, &a, at) {
+            // AMD's intermediates are pinned too: a missing chain only
+            // matters for one that is not.
+            if needs.chain_pinned {
+                if !client.is_offline() {
+                    g.info
+                        .push(format!("{e}; the pinned {product} intermediate is used"));
+                }
+            } else {
+                g.failures.push(e.to_string());
+            }
+        }
+    }
+    if needs.crl {
+        fetch(
+            g,
+            client,
+            &kds::crl(kds_url, product.name(), signer_name),
+            at,
+        );
+    }
+}
+
+fn dcap(
+    client: &Client,
+    base: &str,
+    evidence: &[u8],
+    given: &[Collateral],
+    at: i64,
+    g: &mut Gathered,
+) {
+    let Some(decoded) = rootline_dcap::evidence::decode(evidence) else {
+        return;
+    };
+    let mut parts = rootline_dcap::CollateralParts::default();
+    for c in given {
+        let _ = parts.add(&c.origin.display().to_string(), &c.bytes);
+    }
+    let needs = match rootline_dcap::needs::needs(&decoded.quote, &parts) {
+        Ok(n) => n,
+        Err(e) => {
+            g.failures
+                .push(format!("cannot tell which collateral the quote needs: {e}"));
+            return;
+        }
+    };
+    if needs.tcb_info {
+        fetch(
+            g,
+            client,
+            &pcs::tcb_info(base, needs.tdx, &needs.fmspc_hex()),
+            at,
+        );
+    }
+    if needs.qe_identity {
+        fetch(g, client, &pcs::qe_identity(base, needs.tdx), at);
+    }
+    if needs.pck_crl {
+        fetch(g, client, &pcs::pck_crl(base, needs.ca.name()), at);
+    }
+    if needs.root_ca_crl {
+        fetch(g, client, &pcs::root_ca_crl(base), at);
+    }
+}
