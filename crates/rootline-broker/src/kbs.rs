@@ -23,9 +23,10 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::evidence::{self, Binding, BindingHash};
+use crate::policy::Allow;
 use crate::session::{self, Challenge};
 use crate::store::{AuditRow, SessionClaim, SessionRow};
-use crate::token::{self, TokenInput};
+use crate::token::{self, Attested, TokenInput};
 use crate::{Broker, policy, sim, trustee_admin};
 
 /// Protocol versions accepted: 0.x from 0.1 through the 0.4 series (Trustee
@@ -405,7 +406,7 @@ async fn attest_inner(
         now,
         ttl: b.token_ttl,
     });
-    let tok = b.signer.sign(&claims)?;
+    let (tok, attested) = b.signer.issue(claims)?;
     let row = SessionRow {
         expires_at: c.expires_at.max(now + b.token_ttl),
         evidence_digest: evidence_digest.clone(),
@@ -419,7 +420,7 @@ async fn attest_inner(
                 session::RecentSession {
                     expires_at: row.expires_at,
                     token: tok.as_str().into(),
-                    claims: Arc::new(claims),
+                    claims: attested,
                 },
             );
             tracing::info!(tee = %c.tee, status = appraisal.status, %client, "attested");
@@ -627,14 +628,14 @@ async fn resource_inner(
         .as_ref()
         .and_then(|c| c.as_ref().ok())
         .and_then(|c| b.recent.get(&c.nonce, now));
-    let claims: Arc<Value> = match (bearer.map(str::trim), recent) {
+    let attested: Attested = match (bearer.map(str::trim), recent) {
         (Some(t), Some(r)) if *r.token == *t => {
-            token::check_exp(&r.claims, now)?;
+            token::check_exp(r.claims.claims(), now)?;
             r.claims
         }
-        (Some(t), _) => Arc::new(b.tokens.verify(t, now)?),
+        (Some(t), _) => b.tokens.attested(t, now)?,
         (None, Some(r)) => {
-            token::check_exp(&r.claims, now)?;
+            token::check_exp(r.claims.claims(), now)?;
             r.claims
         }
         (None, None) => {
@@ -649,14 +650,15 @@ async fn resource_inner(
                     Error::Unauthenticated("session is not attested: call /kbs/v0/attest".into())
                 })?
                 .token;
-            Arc::new(b.tokens.verify(&tok, now)?)
+            b.tokens.attested(&tok, now)?
         }
     };
+    let claims = attested.claims();
     // A token from insecure test mode (the unsigned `sample` TEE) is good
     // only at a broker that is itself in that mode: a secure broker that
     // trusts such a broker's key as a passport signer, or shares its store
     // (and so its token key), must not release on it.
-    if token::is_insecure(&claims) && !b.verifier.insecure_sample {
+    if token::is_insecure(claims) && !b.verifier.insecure_sample {
         let reason = format!(
             "the attestation token was issued in insecure test mode ({}) and this broker does not accept such tokens",
             token::INSECURE_CLAIM
@@ -691,14 +693,11 @@ async fn resource_inner(
             return Err(Error::Denied(reason));
         }
     };
-    let allowed = b
+    let decision = b
         .policies
-        .allow(&policy_name, &rego, &claims, &path, row.is_some())?;
-    if !allowed {
-        let reason = format!(
-            "denied by policy {policy_name} ({})",
-            denial_detail(&claims)
-        );
+        .decide(&policy_name, &rego, &attested, &path, row.is_some())?;
+    let Some(allow) = decision else {
+        let reason = format!("denied by policy {policy_name} ({})", denial_detail(claims));
         audit(
             b,
             client,
@@ -710,33 +709,51 @@ async fn resource_inner(
         )
         .await;
         return Err(Error::Denied(reason));
-    }
+    };
     let Some(row) = row else {
         return Err(Error::NotFound(format!("resource {path}")));
     };
-    let tee_key = token::tee_pubkey(&claims)?;
-    let secret = b.kek.open(&path, &row.sealed)?;
+    let resp = release(b, client, &attested, allow, &row, digest.as_deref()).await?;
+    Ok((resp, path))
+}
+
+/// Opens a stored secret and sends it to an attested session, encrypted to
+/// the key its evidence bound: the only code that does, and it takes the
+/// proof of both decisions, an [`Attested`] (claims verified and signed by
+/// a trusted key; made only in `token`) and an [`Allow`] for this very path
+/// (made only by the policy cache). Fails closed: the secret leaves only
+/// once its audit row is committed (hardening finding 3: with the store's
+/// write lock held elsewhere, a secret went out after 5 s with no
+/// `released` row).
+async fn release(
+    b: &Arc<Broker>,
+    client: ClientAddr,
+    attested: &Attested,
+    allow: Allow,
+    row: &crate::store::ResourceRow,
+    digest: Option<&str>,
+) -> Result<Response> {
+    let path = allow.path();
+    let tee_key = token::tee_pubkey(attested.claims())?;
+    let secret = b.kek.open(path, &row.sealed)?;
     let jwe = crate::jwe::encrypt(&tee_key, &secret)?;
-    // Fail closed: the secret leaves only once its audit row is committed
-    // (hardening finding 3: with the store's write lock held elsewhere, a
-    // secret went out after 5 s with no `released` row).
-    let row = audit_row(
+    let audit_row = audit_row(
         b,
         client,
-        digest.as_deref(),
-        &path,
-        &policy_name,
+        digest,
+        path,
+        allow.policy(),
         "released",
         "policy allowed",
     );
-    if let Err(e) = b.store.audit(&row).await {
+    if let Err(e) = b.store.audit(&audit_row).await {
         tracing::error!(error = %crate::loggable(&e.to_string()), %path, "audit write failed: the release is withheld");
         return Err(Error::Storage(format!(
             "the audit row of a release could not be written, so nothing was released: {e}"
         )));
     }
     tracing::info!(%path, %client, "released");
-    Ok(((StatusCode::OK, Json(jwe)).into_response(), path))
+    Ok((StatusCode::OK, Json(jwe)).into_response())
 }
 
 async fn jwks(State(b): State<Arc<Broker>>) -> Response {

@@ -38,6 +38,28 @@ allow if {
 }
 "#;
 
+/// A policy's decision to release the resource at one path: made only by
+/// [`PolicyCache::decide`], when the policy allowed it for an attested
+/// session's claims. Releasing a resource takes one (see `kbs::release`),
+/// and it names the path it was decided for.
+#[derive(Debug)]
+pub struct Allow {
+    path: String,
+    policy: String,
+}
+
+impl Allow {
+    /// The resource path the policy allowed.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The policy that allowed it.
+    pub fn policy(&self) -> &str {
+        &self.policy
+    }
+}
+
 /// Compiled policies, by name and resource path, recompiled when their text
 /// changes.
 ///
@@ -198,6 +220,24 @@ impl PolicyCache {
     /// Whether nothing is compiled yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Evaluates policy `name` (text `rego`) for the resource at `path` with
+    /// an attested session's claims: an [`Allow`] when it allows the release.
+    pub fn decide(
+        &self,
+        name: &str,
+        rego: &str,
+        attested: &crate::token::Attested,
+        path: &str,
+        keep: bool,
+    ) -> Result<Option<Allow>> {
+        Ok(self
+            .allow(name, rego, attested.claims(), path, keep)?
+            .then(|| Allow {
+                path: path.to_owned(),
+                policy: name.to_owned(),
+            }))
     }
 
     /// Evaluates `data.policy.allow` of policy `name` (text `rego`) for the

@@ -135,7 +135,7 @@ pub struct RecentSession {
     /// The token issued.
     pub token: Arc<str>,
     /// Its claims, exactly as signed.
-    pub claims: Arc<serde_json::Value>,
+    pub claims: crate::token::Attested,
 }
 
 /// Bytes of sessions [`Recent`] keeps at most (estimated, see

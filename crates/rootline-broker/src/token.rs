@@ -11,6 +11,7 @@
 //! (#1563).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;
@@ -101,6 +102,13 @@ impl TokenSigner {
         &self.jwk
     }
 
+    /// Signs `claims` as an attestation token for a session this broker has
+    /// just attested: the token, and the claims as [`Attested`].
+    pub fn issue(&self, claims: Value) -> Result<(String, Attested)> {
+        let token = self.sign(&claims)?;
+        Ok((token, Attested(Arc::new(claims))))
+    }
+
     /// Signs `claims`: `header.claims.signature`, each base64url.
     pub fn sign(&self, claims: &Value) -> Result<String> {
         let body = serde_json::to_vec(claims).map_err(|e| Error::Crypto(e.to_string()))?;
@@ -112,6 +120,24 @@ impl TokenSigner {
         out.push('.');
         out.push_str(&URL_SAFE_NO_PAD.encode(sig.as_ref()));
         Ok(out)
+    }
+}
+
+/// The claims of an attestation token that a key this broker trusts signed.
+///
+/// Made only in this module: by [`TokenSigner::issue`] (the broker signing
+/// claims it has just verified and appraised, in `/attest`) and by
+/// [`TokenVerifier::attested`] (a token checked against the broker's key and
+/// its passport signers, not expired). Releasing a resource takes one (and
+/// a `policy::Allow`), so no code path can release on claims that were
+/// neither verified here nor signed by a trusted verifier.
+#[derive(Debug, Clone)]
+pub struct Attested(Arc<Value>);
+
+impl Attested {
+    /// The claims, exactly as signed.
+    pub fn claims(&self) -> &Value {
+        &self.0
     }
 }
 
@@ -143,6 +169,12 @@ impl TokenVerifier {
             )
             .collect();
         Self { keys }
+    }
+
+    /// Checks a token (a trusted signer, ES256, not expired at `now`) and
+    /// returns its claims as [`Attested`].
+    pub fn attested(&self, token: &str, now: i64) -> Result<Attested> {
+        Ok(Attested(Arc::new(self.verify(token, now)?)))
     }
 
     /// Checks a token and returns its claims.

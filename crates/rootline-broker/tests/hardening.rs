@@ -370,7 +370,8 @@ async fn runtime_data_is_capped_and_the_session_cache_is_bounded_by_bytes() {
     // The cache: far more sessions than its budget holds.
     let recent = rootline_broker::session::Recent::default();
     let token: Arc<str> = "t".repeat(2200).into();
-    let claims = Arc::new(json!({"submods": {}}));
+    let (signer, _) = rootline_broker::token::TokenSigner::generate().unwrap();
+    let (_, claims) = signer.issue(json!({"submods": {}})).unwrap();
     for i in 0..20_000 {
         recent.insert(
             &format!("nonce-{i}"),
