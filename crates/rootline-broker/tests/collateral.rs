@@ -1,7 +1,8 @@
 //! Collateral the broker fetches and shares (the verifier issue's second
 //! item): an SNP guest whose evidence carries no certificate table, under a
 //! synthetic AMD-shaped PKI whose root the brokers add as a trust anchor,
-//! with a fake KDS on 127.0.0.1. The VCEK, the ASK/ARK chain and the CRL are
+//! with a fake KDS on 127.0.0.1; and a TDX guest under a synthetic
+//! Intel-shaped PKI with its collateral from a fake PCCS. The VCEK, the ASK/ARK chain and the CRL are
 //! fetched once, by the first replica; a second replica on the same store
 //! is served from the shared cache; with the KDS down and the cache fresh
 //! secrets are still released; once the CRL has passed its nextUpdate and
@@ -50,13 +51,23 @@ async fn replica(
     kds_url: &str,
     clock: Clock,
 ) -> (Arc<rootline_broker::Broker>, Client) {
-    let store: Arc<SqlStore> = Arc::new(SqlStore::connect(url).await.unwrap());
     let cfg = rootline_broker::Config {
         data_dir: data_dir.to_owned(),
         kds_url: Some(kds_url.to_owned()),
         snp_trust_anchors: vec![ark_file.to_owned()],
         ..Default::default()
     };
+    replica_with(shared, url, cfg, clock).await
+}
+
+/// A replica on the shared store `url` with the collateral settings of `cfg`.
+async fn replica_with(
+    shared: &Shared,
+    url: &str,
+    cfg: rootline_broker::Config,
+    clock: Clock,
+) -> (Arc<rootline_broker::Broker>, Client) {
+    let store: Arc<SqlStore> = Arc::new(SqlStore::connect(url).await.unwrap());
     let dyn_store: Arc<dyn Store> = store.clone();
     let (verifier, fetcher) =
         rootline_broker::collateral::verifier_from_config(&cfg, Some(dyn_store)).unwrap();
@@ -270,4 +281,151 @@ async fn snp_guest_without_a_certificate_table_is_served_from_a_fetched_and_shar
     let body: Value = r.json();
     assert!(body.is_object(), "{body}");
     drop(a);
+}
+
+/// A TDX guest as guest-components sends its evidence (`{"quote": base64,
+/// "cc_eventlog": null}`), its quote rebuilt around the real dcap-qvl vector
+/// to bind this session; returns the `/attest` answer and the released
+/// secret when it passed.
+async fn tdx_guest(
+    c: &Client,
+    world: &rootline_testkit::dcap::Tdx,
+) -> (common::Resp, Option<Vec<u8>>) {
+    use base64::Engine as _;
+    let (cookie, nonce) = common::auth_as(c, "tdx", json!({})).await;
+    let tee_key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+    let runtime = json!({"nonce": nonce, "tee-pubkey": jwk_of(&tee_key)});
+    let binding = Binding::current(&runtime, "", BindingHash::Sha384).unwrap();
+    let mut rd = [0u8; 64];
+    rd[..binding.digest.len()].copy_from_slice(&binding.digest);
+    let evidence = json!({
+        "quote": base64::engine::general_purpose::STANDARD.encode(world.quote(rd)),
+        "cc_eventlog": null,
+    });
+    let body = json!({
+        "runtime-data": runtime,
+        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
+    });
+    let r = c
+        .call(
+            "POST",
+            "/kbs/v0/attest",
+            &[("content-type", "application/json"), ("cookie", &cookie)],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    if r.status != 200 {
+        return (r, None);
+    }
+    let res = c
+        .call(
+            "GET",
+            "/kbs/v0/resource/default/key/tdx",
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(res.status, 200, "resource: {}", res.text());
+    let resp: kbs_types::Response = serde_json::from_slice(&res.body).unwrap();
+    let secret = rootline_broker::jwe::decrypt_ec(&tee_key, &resp).unwrap();
+    (r, Some(secret))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tdx_guest_is_verified_with_pccs_collateral_fetched_once_and_shared() {
+    let (Some(raw), Some(coll)) = (
+        rootline_testkit::vector("tdx/dcap-qvl/tdx_quote"),
+        rootline_testkit::vector("tdx/dcap-qvl/tdx_quote_collateral.json"),
+    ) else {
+        return;
+    };
+    let raw = std::fs::read(raw).unwrap();
+    let coll: Value = serde_json::from_slice(&std::fs::read(coll).unwrap()).unwrap();
+    let shared = Shared::new();
+    let dir = tempfile::tempdir().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let world = rootline_testkit::dcap::tdx(
+        &raw,
+        coll["tcb_info"].as_str().unwrap(),
+        coll["qe_identity"].as_str().unwrap(),
+        now - time::Duration::days(1),
+        now + time::Duration::days(10),
+    );
+    let pccs = Server::start(world.pccs_routes.clone());
+    let root_file = dir.path().join("root.der");
+    std::fs::write(&root_file, &world.root_der).unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("broker.db").display()
+    );
+    let cfg = |d: &str, pcs_url: &str| rootline_broker::Config {
+        data_dir: dir.path().join(d),
+        pcs_url: Some(pcs_url.to_owned()),
+        dcap_trust_anchor: Some(root_file.clone()),
+        ..Default::default()
+    };
+
+    let clock_a = Clock::default();
+    let (_a, ca) = replica_with(&shared, &url, cfg("a", &pccs.url()), clock_a.clone()).await;
+    let rv = json!({"tee": "tdx", "claim": "mr_td", "values": [world.mr_td]});
+    for (path, body) in [
+        (
+            "/admin/v0/reference-values/tdx-mrtd",
+            rv.to_string().into_bytes(),
+        ),
+        (
+            "/admin/v0/resources/default/key/tdx",
+            b"TD disk key".to_vec(),
+        ),
+    ] {
+        let r = admin(&ca, &shared.admin_pkcs8, "PUT", path, body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let (r, secret) = tdx_guest(&ca, &world).await;
+    assert_eq!(
+        r.status,
+        200,
+        "attest at A: {}\n{:?}",
+        r.text(),
+        pccs.requests()
+    );
+    assert_eq!(secret.as_deref(), Some(b"TD disk key".as_slice()));
+    let fetched = pccs.requests().len();
+    assert_eq!(
+        fetched,
+        4,
+        "TCB info, QE identity, PCK CRL, root CA CRL: {:?}",
+        pccs.requests()
+    );
+    assert!(
+        pccs.requests()
+            .iter()
+            .any(|r| r == &format!("/tdx/certification/v4/tcb?fmspc={}", world.fmspc)),
+        "{:?}",
+        pccs.requests()
+    );
+
+    // A second replica, its disk cache empty: served from the shared cache.
+    let (_b, cb) = replica_with(&shared, &url, cfg("b", &pccs.url()), Clock::default()).await;
+    let (r, _) = tdx_guest(&cb, &world).await;
+    assert_eq!(r.status, 200, "attest at B: {}", r.text());
+    assert_eq!(pccs.requests().len(), fetched, "B fetched again");
+
+    // The PCCS goes down: the cache is fresh, A still releases.
+    drop(pccs);
+    let (r, _) = tdx_guest(&ca, &world).await;
+    assert_eq!(r.status, 200, "A with the PCCS down: {}", r.text());
+
+    // Past nextUpdate with the PCCS down: refused, naming what is stale.
+    clock_a.advance(11 * 86_400);
+    let (r, secret) = tdx_guest(&ca, &world).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(secret.is_none());
+    let text = r.text();
+    eprintln!("refusal once the TDX collateral is stale: {text}");
+    assert!(text.contains("stale since"), "{text}");
+    assert!(
+        text.contains("TCB info") || text.contains("CRL") || text.contains("QE identity"),
+        "{text}"
+    );
 }

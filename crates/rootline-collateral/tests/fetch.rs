@@ -307,3 +307,69 @@ fn offline_with_an_empty_cache_names_the_file_to_provide() {
     .unwrap();
     assert_eq!(c.get(&a, 0).unwrap().source, Source::Cache);
 }
+
+/// Ahead of its nextUpdate (2023-07-18 for this TCB info), within
+/// `refresh_before`, an artifact is fetched again while its cached copy is
+/// still good; with the service down the cached copy serves, with a note,
+/// and the failure is not retried until `retry_failed_after` has passed.
+/// Past nextUpdate with the service down it is still handed over, marked
+/// with since when it is stale, for the verifier to refuse.
+#[test]
+fn artifacts_are_refreshed_ahead_of_their_next_update_and_served_while_the_vendor_is_down() {
+    let Some(routes) = pcs_routes() else {
+        return;
+    };
+    let srv = Server::start(routes);
+    let dir = tempfile::tempdir().unwrap();
+    let ahead = |retry: Duration| {
+        Client::new(Config {
+            cache_dir: Some(dir.path().to_owned()),
+            timeout: Duration::from_secs(5),
+            max_attempts: 1,
+            progress_after: None,
+            refresh_before: Duration::from_secs(2 * 86_400),
+            retry_failed_after: retry,
+            ..Config::default()
+        })
+    };
+    let c = ahead(Duration::from_secs(3600));
+    let tcb = pcs::tcb_info(&srv.url(), true, "50806F000000");
+    let early = datetime!(2023-07-01 00:00 UTC).unix_timestamp();
+    let near = datetime!(2023-07-17 00:00 UTC).unix_timestamp();
+    assert_eq!(c.get(&tcb, early).unwrap().source, Source::Network);
+    assert_eq!(c.get(&tcb, early).unwrap().source, Source::Cache);
+    // One day before nextUpdate: inside the two-day window, fetched again.
+    assert_eq!(c.get(&tcb, near).unwrap().source, Source::Network);
+    assert_eq!(c.stats().fetched, 2);
+
+    let url = srv.url();
+    drop(srv);
+    let f = c.get(&tcb, near).unwrap();
+    assert_eq!(f.source, Source::Cache);
+    assert!(f.refresh_error.is_none());
+    assert!(
+        f.notes
+            .iter()
+            .any(|n| n.contains("could not be refreshed ahead")),
+        "{:?}",
+        f.notes
+    );
+    let failures = c.stats().fetch_failures;
+    // Within the retry interval the network is not asked again.
+    let again = c.get(&tcb, near).unwrap();
+    assert_eq!(again.source, Source::Cache);
+    assert!(
+        again.notes.iter().any(|n| n.contains("the last attempt")),
+        "{:?}",
+        again.notes
+    );
+    // Past nextUpdate: handed over, marked stale since 2023-07-18.
+    let late = datetime!(2023-08-01 00:00 UTC).unix_timestamp();
+    let stale = c
+        .get(&pcs::tcb_info(&url, true, "50806F000000"), late)
+        .unwrap();
+    let why = stale.refresh_error.unwrap();
+    assert!(why.contains("stale since 2023-07-18"), "{why}");
+    assert!(c.stats().stale_used >= 1);
+    assert_eq!(c.stats().fetch_failures, failures + 2);
+}

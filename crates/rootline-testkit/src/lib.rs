@@ -7,6 +7,7 @@
 //! clone without the folder it gets `None` and prints why it skips; under CI
 //! (`CI` set) a missing folder is a failure, never a silent skip.
 
+pub mod dcap;
 pub mod postgres;
 pub mod server;
 pub mod snp;
