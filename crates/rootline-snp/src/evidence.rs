@@ -116,8 +116,20 @@ fn check_provider(provider: Option<&str>) -> Result<()> {
 
 fn cbor(bytes: &[u8]) -> Result<Parts> {
     use ciborium::value::Value;
-    let v: Value =
-        ciborium::de::from_reader(bytes).map_err(|e| Error::Evidence(format!("CBOR: {e}")))?;
+    // `from_reader` stops after the first data item: read from a cursor and
+    // refuse anything after it (the negative suite found appended bytes
+    // ignored rather than refused; no signature covers them, but evidence is
+    // one CBOR item and nothing else).
+    let mut cursor = std::io::Cursor::new(bytes);
+    let v: Value = ciborium::de::from_reader(&mut cursor)
+        .map_err(|e| Error::Evidence(format!("CBOR: {e}")))?;
+    let used = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+    if used < bytes.len() {
+        return Err(Error::Evidence(format!(
+            "CBOR evidence: {} bytes after the configfs-tsm map",
+            bytes.len() - used
+        )));
+    }
     let Value::Map(entries) = v else {
         return Err(Error::Evidence("CBOR evidence is not a map".into()));
     };

@@ -367,3 +367,28 @@ fn truncated_and_padded_reports_are_malformed() {
     ext.extend([0xffu8; 40]);
     assert!(Evidence::decode(&ext).is_err());
 }
+
+/// Finding of the negative suite (`crates/rootline-verifier/tests/
+/// negative_vectors.rs`): bytes appended to configfs-tsm CBOR evidence were
+/// ignored (ciborium stops after the first item). Evidence is one CBOR map
+/// and nothing after it: refused, naming the extra bytes.
+#[test]
+fn configfs_tsm_cbor_with_trailing_bytes_is_refused() {
+    let Some(d) = dir("snp/veraison-services") else {
+        return;
+    };
+    let good = read(&d.join("sevsnp-tsm-report.cbor"));
+    let v = Verifier::amd();
+    let none = Collateral::new();
+    assert!(v.verify_evidence(&good, &none, &opts()).is_ok());
+    for tail in [vec![0u8], vec![0u8; 64], vec![0xa5; 64]] {
+        let mut ev = good.clone();
+        ev.extend_from_slice(&tail);
+        let r = v.verify_evidence(&ev, &none, &opts()).unwrap_err();
+        assert!(
+            r.error.to_string().contains("bytes after the configfs-tsm map"),
+            "{}",
+            r.error
+        );
+    }
+}

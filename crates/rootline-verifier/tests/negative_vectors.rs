@@ -182,11 +182,6 @@ const WHY_TRAILING_SPACE: &str = "white space after a JSON document or hex text 
 const WHY_PROTOBUF_FIELDS: &str = "a protobuf message has no end marker: a cut between two top-level fields is a \
      shorter Attestation (fewer quotes, no event log or AK certificate); the verifier then claims only what the \
      remaining quotes sign";
-/// Not a property of the format but of the decoder; reported as a finding,
-/// kept here so that CI stays meaningful (claims must stay identical).
-const WHY_CBOR_TAIL: &str = "FINDING (rootline-snp evidence.rs): the configfs-tsm CBOR is read with \
-     ciborium::de::from_reader, which stops after the first data item, so bytes after the map are ignored rather \
-     than refused; no signature covers them and the claims are unchanged";
 
 // ---- verification times -------------------------------------------------------
 
@@ -1152,7 +1147,6 @@ fn snp_parts(c: &Case) -> Vec<Part> {
         let around = json_around(v, &path);
         (Slot::Json { enc, around }, b)
     };
-    let cbor = matches!(slot, Slot::Cbor { .. });
     parts.push(Part {
         what: "report".into(),
         slot,
@@ -1162,10 +1156,9 @@ fn snp_parts(c: &Case) -> Vec<Part> {
         tails: Some(Expect::Reject),
         same_as: None,
     });
-    let mut whole = whole_file(c, |_| None);
-    if cbor {
-        whole.tails = Some(Expect::Unsigned(WHY_CBOR_TAIL));
-    }
+    // Bytes after the configfs-tsm CBOR map were once ignored (a finding of
+    // this suite); they are refused now, as after any other evidence.
+    let whole = whole_file(c, |_| None);
     parts.push(whole);
     parts
 }
