@@ -32,8 +32,22 @@ pub const EAR_PROFILE: &str = "tag:github.com,2023:veraison/ear";
 /// The claim that marks tokens yielded by insecure test mode.
 pub const INSECURE_CLAIM: &str = "rootline.insecure-test-mode";
 
-/// The `kid` of a P-256 public point: hex of the first 16 bytes of its SHA-256.
+/// The `kid` of a P-256 public point: its JWK's RFC 7638 thumbprint, as
+/// `rootline appraise` names its keys (one key-id scheme, so that a token
+/// from `appraise` is a passport here and ours can be checked against a
+/// JWKS anywhere).
 pub fn kid_of(point: &[u8]) -> String {
+    let x = URL_SAFE_NO_PAD.encode(point.get(1..33).unwrap_or_default());
+    let y = URL_SAFE_NO_PAD.encode(point.get(33..65).unwrap_or_default());
+    // RFC 7638: the required members in lexicographic order, no spaces.
+    let input = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, input.as_bytes()).as_ref())
+}
+
+/// The `kid` this broker gave its keys before it used RFC 7638 thumbprints
+/// (hex of the first 16 bytes of the point's SHA-256), still accepted so that
+/// tokens issued just before an upgrade (minutes of lifetime) stay valid.
+fn legacy_kid_of(point: &[u8]) -> String {
     let d = digest::digest(&digest::SHA256, point);
     hex::encode(d.as_ref().get(..16).unwrap_or_default())
 }
@@ -160,13 +174,14 @@ impl TokenVerifier {
             .into_iter()
             .filter_map(
                 |p| match ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, p) {
-                    Ok(k) => Some((kid_of(p), k)),
+                    Ok(k) => Some([(kid_of(p), k.clone()), (legacy_kid_of(p), k)]),
                     Err(_) => {
                         tracing::error!("a trusted token key is not a P-256 point; ignored");
                         None
                     }
                 },
             )
+            .flatten()
             .collect();
         Self { keys }
     }
@@ -221,10 +236,53 @@ impl TokenVerifier {
             .ok_or_else(|| unauth("is malformed".into()))?;
         key.verify_sig(signing_input.as_bytes(), &decode("signature", s)?)
             .map_err(|_| unauth("signature does not verify".into()))?;
-        let claims: Value = serde_json::from_slice(&decode("claims", c)?)
+        let mut claims: Value = serde_json::from_slice(&decode("claims", c)?)
             .map_err(|_| unauth("claims are not JSON".into()))?;
         check_exp(&claims, now)?;
+        trustee_layout(&mut claims);
         Ok(claims)
+    }
+}
+
+/// Reads an EAR written with draft-04 member names (`ear_status`,
+/// `ear_trustworthiness_vector`, `ear_appraisal_policy_ids`,
+/// `ear_attester_claims`: what the `ear` crate writes, so what `rootline
+/// appraise` signs) in the layout the broker and Trustee's resource policies
+/// read (`ear.status`, `ear.trustworthiness-vector`,
+/// `ear.appraisal-policy-id`, `ear.veraison.annotated-evidence`). The
+/// draft-04 members stay; a member already present in the older form wins.
+/// Only applied after the signature has been checked.
+pub fn trustee_layout(claims: &mut Value) {
+    let Some(submods) = claims.get_mut("submods").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for sub in submods.values_mut() {
+        let Some(m) = sub.as_object_mut() else {
+            continue;
+        };
+        let mut add = |from: &str, to: &str, f: &dyn Fn(&Value) -> Option<Value>| {
+            if !m.contains_key(to) {
+                if let Some(v) = m.get(from).and_then(f) {
+                    m.insert(to.to_owned(), v);
+                }
+            }
+        };
+        add("ear_status", "ear.status", &|v| Some(v.clone()));
+        add(
+            "ear_trustworthiness_vector",
+            "ear.trustworthiness-vector",
+            &|v| Some(v.clone()),
+        );
+        add(
+            "ear_appraisal_policy_ids",
+            "ear.appraisal-policy-id",
+            &|v| v.as_array().and_then(|a| a.first()).cloned(),
+        );
+        add(
+            "ear_attester_claims",
+            "ear.veraison.annotated-evidence",
+            &|v| v.is_object().then(|| v.clone()),
+        );
     }
 }
 

@@ -299,6 +299,11 @@ pub struct TokenOptions {
     pub nonce: Option<Vec<u8>>,
     /// Issue time (Unix seconds); now when absent.
     pub now: Option<i64>,
+    /// The KBS runtime data the evidence was checked to bind (`{"nonce",
+    /// "tee-pubkey"}`), carried as the attester claim
+    /// `runtime_data_claims` of every submod: a relying party (the broker,
+    /// in the passport model) encrypts secrets to its `tee-pubkey`.
+    pub runtime_data: Option<Value>,
 }
 
 impl Default for TokenOptions {
@@ -309,7 +314,27 @@ impl Default for TokenOptions {
             ttl_secs: DEFAULT_TTL_SECS,
             nonce: None,
             now: None,
+            runtime_data: None,
         }
+    }
+}
+
+/// A JSON value as an EAR raw value.
+fn raw_value(v: &Value) -> ear::RawValue {
+    match v {
+        Value::Null => ear::RawValue::Null,
+        Value::Bool(b) => ear::RawValue::Bool(*b),
+        Value::Number(n) => n
+            .as_i64()
+            .map(ear::RawValue::Integer)
+            .unwrap_or_else(|| ear::RawValue::Float(n.as_f64().unwrap_or(f64::NAN))),
+        Value::String(s) => ear::RawValue::String(s.clone()),
+        Value::Array(a) => ear::RawValue::Array(a.iter().map(raw_value).collect()),
+        Value::Object(m) => ear::RawValue::Map(
+            m.iter()
+                .map(|(k, v)| (ear::RawValue::String(k.clone()), raw_value(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -369,6 +394,10 @@ fn build_ear(appraisal: &Appraisal, opts: &TokenOptions) -> Result<ear::Ear, Err
         {
             a.verifier_claims
                 .insert("nonce".into(), ear::RawValue::String(hex::encode(n)));
+        }
+        if let Some(rd) = &opts.runtime_data {
+            a.attester_claims
+                .insert("runtime_data_claims".into(), raw_value(rd));
         }
         e.submods.insert(d.device.clone(), a);
     }

@@ -60,9 +60,53 @@ pub(crate) struct EvidenceArgs {
     /// CCEL for TDX.
     #[arg(long, value_name = "FILE")]
     pub(crate) eventlog: Option<PathBuf>,
+    /// Also trust this self-signed certificate (PEM or DER) as an AMD root
+    /// key, beside AMD's pinned ARKs: a private PKI, or a test's. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) snp_trust_anchor: Vec<PathBuf>,
+    /// Anchor TDX and SGX collateral at this self-signed certificate (PEM or
+    /// DER) instead of Intel's pinned SGX Root CA.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) dcap_trust_anchor: Option<PathBuf>,
+}
+
+/// The DER of a certificate file, PEM or DER.
+fn cert_der(p: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    let bytes = read_input(p)?;
+    if !bytes.starts_with(b"-----BEGIN") {
+        return Ok(bytes);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let b64: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .with_context(|| format!("{}: not a PEM certificate", p.display()))
 }
 
 impl EvidenceArgs {
+    /// The verifier these flags describe: the pinned vendor roots plus the
+    /// trust anchors given.
+    pub(crate) fn verifier(&self) -> anyhow::Result<rootline_verifier::Verifier> {
+        let mut v = rootline_verifier::Verifier::pinned();
+        for p in &self.snp_trust_anchor {
+            v = v
+                .with_snp_root(&cert_der(p)?)
+                .map_err(|e| anyhow::anyhow!("--snp-trust-anchor {}: {e}", p.display()))?;
+        }
+        if let Some(p) = &self.dcap_trust_anchor {
+            v = v
+                .with_dcap_root(&cert_der(p)?)
+                .map_err(|e| anyhow::anyhow!("--dcap-trust-anchor {}: {e}", p.display()))?;
+        }
+        Ok(v)
+    }
+
     /// The verifier request these flags describe (files read, time and nonce
     /// parsed).
     pub(crate) fn request(&self) -> anyhow::Result<Request> {
@@ -135,6 +179,15 @@ pub(crate) struct Args {
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = DEFAULT_TTL_SECS)]
     ttl: i64,
+    /// The KBS runtime data the evidence binds (JSON `{"nonce", "tee-pubkey"}`,
+    /// as a Confidential Containers guest hashes it into its report data):
+    /// checked against the evidence's report data (SNP, TDX, SGX) or TPM
+    /// extraData in the forms guests use (SHA-256/384/512 of its canonical
+    /// JSON, with or without `additional-evidence`), then carried in the
+    /// token, so that a broker taking the token as a passport encrypts the
+    /// secret to that `tee-pubkey`. Refused (exit 1) when not bound.
+    #[arg(long, value_name = "FILE")]
+    runtime_data: Option<PathBuf>,
     /// Print one JSON object {"status", "devices", "token", "jwks",
     /// "verification"} instead of text.
     #[arg(long)]
@@ -172,6 +225,46 @@ fn load_reference(a: &Args) -> anyhow::Result<ReferenceValues> {
     }
 }
 
+/// Checks that the verified evidence's report data (TPM: extraData) holds
+/// the binding of `runtime_data` in one of the forms guests compute.
+fn check_runtime_data(runtime_data: &Value, outcome: &Outcome) -> Result<(), String> {
+    use rootline_kbs::{Binding, BindingHash};
+    let (field, tpm) = match outcome.claims.get("report_data") {
+        Some(_) => ("report_data", false),
+        None => ("extra_data", true),
+    };
+    let carried = outcome
+        .claims
+        .get(field)
+        .and_then(Value::as_str)
+        .and_then(|h| rootline_core::from_hex(h).ok())
+        .ok_or_else(|| {
+            "--runtime-data was given but the evidence reports no report data to bind it".to_owned()
+        })?;
+    for hash in [
+        BindingHash::Sha384,
+        BindingHash::Sha256,
+        BindingHash::Sha512,
+    ] {
+        let candidates = Binding::candidates(runtime_data, "", hash)?;
+        if candidates.iter().any(|b| {
+            if tpm {
+                b.matches_tpm_extra_data(&carried)
+            } else {
+                b.matches(&carried)
+            }
+        }) {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "the evidence's {field} ({}) does not bind the runtime data given with --runtime-data \
+         (no SHA-256/384/512 of its canonical JSON, with or without additional-evidence, matches): \
+         no token is signed for that tee-pubkey",
+        hex::encode(&carried)
+    ))
+}
+
 pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     // Everything that can be wrong with the inputs is found before the
     // evidence is verified.
@@ -193,8 +286,29 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         Some(p) => SigningKey::from_file(p)?,
         None => SigningKey::load_or_generate(&super::reference::data_dir(a.data_dir.as_deref())?)?,
     };
+    let runtime_data: Option<Value> = match &a.runtime_data {
+        Some(p) => {
+            let v: Value = serde_json::from_slice(&read_input(p)?)
+                .with_context(|| format!("--runtime-data {} is not JSON", p.display()))?;
+            if v.get("tee-pubkey").is_none() {
+                bail!(
+                    "--runtime-data {}: no \"tee-pubkey\" member (expected the KBS runtime data {{\"nonce\", \"tee-pubkey\"}})",
+                    p.display()
+                );
+            }
+            Some(v)
+        }
+        None => None,
+    };
     let req = a.evidence.request()?;
-    let outcome: Outcome = rootline_verifier::verify(&req);
+    let verifier = a.evidence.verifier()?;
+    let outcome: Outcome = verifier.verify(&req);
+    if let (Some(rd), true) = (&runtime_data, outcome.verified) {
+        if let Err(why) = check_runtime_data(rd, &outcome) {
+            eprintln!("rootline: {why}");
+            return Ok(EXIT_REJECTED);
+        }
+    }
     let Some(tee) = outcome.tee else {
         bail!(
             "{}",
@@ -215,6 +329,8 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         developer: a.issuer.clone(),
         ttl_secs: a.ttl,
         nonce: req.nonce.clone(),
+        // Only evidence that verified carries a binding worth passing on.
+        runtime_data: runtime_data.filter(|_| outcome.verified),
         ..TokenOptions::default()
     };
     let token = key.sign(&appraisal, &opts)?;
