@@ -145,6 +145,7 @@ fn setup(store_kind: Option<bool>) -> Setup {
                     tee: sim::TEE_NAME.into(),
                     claim: "measurement".into(),
                     values: vec![hex::encode([1u8; 48])],
+                    version: 0,
                 },
                 0,
             )

@@ -220,10 +220,73 @@ struct RvBody {
     values: Vec<String>,
 }
 
+#[derive(Deserialize)]
+struct RvQuery {
+    /// Replace an entry of the same name with different content.
+    #[serde(default)]
+    replace: bool,
+}
+
+/// The KBS tee names reference values may name, beside the TEEs
+/// `rootline-policy` appraises.
+const OTHER_TEES: [&str; 2] = [crate::sim::TEE_NAME, "sample"];
+
+/// Checks a reference value: the TEE is one this broker verifies, the claim
+/// is one of its claims (in the vocabulary its appraiser compares), each
+/// value has the claim's form. A typo would otherwise be stored and never
+/// match, so a guest would be denied with no sign of why.
+pub fn check_reference_value(tee: &str, claim: &str, values: &[String]) -> Result<()> {
+    let bad = |m: String| Error::Malformed(format!("reference value: {m}"));
+    if let Ok(kind) = tee.parse::<rootline_core::TeeKind>() {
+        if matches!(
+            kind,
+            rootline_core::TeeKind::Cca | rootline_core::TeeKind::Nvidia
+        ) {
+            return Err(bad(format!(
+                "tee {tee:?}: this broker does not verify {kind} evidence yet"
+            )));
+        }
+        let form = rootline_policy::vocabulary::claim_form(kind, claim)
+            .map_err(|e| bad(format!("claim {e}")))?;
+        for v in values {
+            form.check(&format!("{tee}.{claim}"), v).map_err(bad)?;
+        }
+        return Ok(());
+    }
+    use rootline_policy::vocabulary::Form;
+    let form = match (tee, claim) {
+        (crate::sim::TEE_NAME, "measurement") => Form::Hex(48),
+        (crate::sim::TEE_NAME, "host_data") => Form::Hex(32),
+        (crate::sim::TEE_NAME, "report_data") | ("sample", "report_data") => Form::AnyHex,
+        ("sample", "svn") => Form::Text,
+        (t, c) if OTHER_TEES.contains(&t) => {
+            return Err(bad(format!(
+                "claim {c:?} is not a claim of {t} evidence (claims: {})",
+                if t == "sample" {
+                    "svn, report_data"
+                } else {
+                    "measurement, host_data, report_data"
+                }
+            )));
+        }
+        (t, _) => {
+            return Err(bad(format!(
+                "tee {t:?} is not a TEE this broker verifies (snp, tdx, sgx, tpm, az-snp-vtpm, az-tdx-vtpm, {})",
+                OTHER_TEES.join(", ")
+            )));
+        }
+    };
+    for v in values {
+        form.check(&format!("{tee}.{claim}"), v).map_err(bad)?;
+    }
+    Ok(())
+}
+
 async fn put_rv(
     State(b): State<Arc<Broker>>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    Query(q): Query<RvQuery>,
     body: Bytes,
 ) -> Result<Response> {
     authorize(&b, &headers)?;
@@ -235,14 +298,46 @@ async fn put_rv(
             "reference value needs at least one value".into(),
         ));
     }
+    check_reference_value(&rv.tee, &rv.claim, &rv.values)?;
+    let existing = b
+        .store
+        .list_reference_values()
+        .await?
+        .into_iter()
+        .find(|r| r.name == name);
+    if let Some(old) = &existing {
+        let same = old.tee == rv.tee && old.claim == rv.claim && old.values == rv.values;
+        if same {
+            return Ok((StatusCode::OK, Json(old)).into_response());
+        }
+        if !q.replace {
+            return Err(Error::Conflict(format!(
+                "reference value {name} exists (version {}: tee {}, claim {}, {} value(s)); \
+                 say replace=true (rootline admin reference set --replace) to replace it",
+                old.version,
+                old.tee,
+                old.claim,
+                old.values.len()
+            )));
+        }
+    }
     let rv = ReferenceValue {
         name,
         tee: rv.tee,
         claim: rv.claim,
         values: rv.values,
+        version: 0,
     };
     b.store.put_reference_value(&rv, b.clock.now()).await?;
-    Ok((StatusCode::OK, Json(rv)).into_response())
+    let stored = b
+        .store
+        .list_reference_values()
+        .await?
+        .into_iter()
+        .find(|r| r.name == rv.name)
+        .unwrap_or(rv);
+    tracing::info!(name = %stored.name, version = stored.version, "reference value set");
+    Ok((StatusCode::OK, Json(stored)).into_response())
 }
 
 async fn delete_rv(

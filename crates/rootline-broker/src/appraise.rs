@@ -264,6 +264,7 @@ mod tests {
             tee: tee.into(),
             claim: claim.into(),
             values: vec![v.into()],
+            version: 0,
         }
     }
 

@@ -29,6 +29,9 @@ pub enum Error {
     /// No such resource, policy or reference value.
     #[error("{0} not found")]
     NotFound(String),
+    /// The write would replace something the request did not say to replace.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The client sent more handshake requests than its rate allows.
     #[error("rate limited: {0}")]
     RateLimited(String),
@@ -109,6 +112,7 @@ impl Error {
                 StatusCode::UNAUTHORIZED
             }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -126,6 +130,7 @@ impl Error {
             Self::Rejected(_) => ("attestation-rejected", "Attestation rejected"),
             Self::Denied(_) => ("policy-denied", "Denied by policy"),
             Self::NotFound(_) => ("not-found", "Not found"),
+            Self::Conflict(_) => ("conflict", "Conflict"),
             Self::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             Self::TimedOut(_) => ("request-timeout", "Request timeout"),
             Self::RateLimited(_) => ("rate-limited", "Too many requests"),
@@ -158,6 +163,7 @@ impl IntoResponse for Error {
                 "attestation-rejected" => "https://rootline.invalid/problems/attestation-rejected",
                 "policy-denied" => "https://rootline.invalid/problems/policy-denied",
                 "not-found" => "https://rootline.invalid/problems/not-found",
+                "conflict" => "https://rootline.invalid/problems/conflict",
                 "method-not-allowed" => "https://rootline.invalid/problems/method-not-allowed",
                 "request-timeout" => "https://rootline.invalid/problems/request-timeout",
                 "rate-limited" => "https://rootline.invalid/problems/rate-limited",

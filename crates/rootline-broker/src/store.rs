@@ -50,6 +50,10 @@ pub struct ReferenceValue {
     pub claim: String,
     /// Accepted values (hex in lower case for byte claims).
     pub values: Vec<String>,
+    /// 1 for a new name, one more for each replacement; set by the store
+    /// (what a writer puts here is ignored).
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// An attested session.
@@ -197,6 +201,11 @@ fn migrator() -> Migrator {
             3,
             "shared collateral",
             include_str!("../migrations/0003_collateral.sql"),
+        ),
+        m(
+            4,
+            "reference value versions",
+            include_str!("../migrations/0004_reference_versions.sql"),
         ),
     ])
 }
@@ -938,9 +947,10 @@ impl Store for SqlStore {
         let vals = serde_json::to_string(&rv.values).map_err(|e| Error::Storage(e.to_string()))?;
         self.change_config(
             sqlx::query(
-                "INSERT INTO reference_values (name, tee, claim, vals, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO reference_values (name, tee, claim, vals, updated_at, version) VALUES ($1, $2, $3, $4, $5, 1) \
                  ON CONFLICT (name) DO UPDATE SET tee = excluded.tee, claim = excluded.claim, \
-                 vals = excluded.vals, updated_at = excluded.updated_at",
+                 vals = excluded.vals, updated_at = excluded.updated_at, \
+                 version = reference_values.version + 1",
             )
             .bind(&rv.name)
             .bind(&rv.tee)
@@ -953,9 +963,11 @@ impl Store for SqlStore {
     }
 
     async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>> {
-        let rows = sqlx::query("SELECT name, tee, claim, vals FROM reference_values ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT name, tee, claim, vals, version FROM reference_values ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 let vals: String = r.try_get("vals")?;
@@ -965,6 +977,7 @@ impl Store for SqlStore {
                     claim: r.try_get("claim")?,
                     values: serde_json::from_str(&vals)
                         .map_err(|e| Error::Storage(format!("reference value row: {e}")))?,
+                    version: r.try_get("version")?,
                 })
             })
             .collect()

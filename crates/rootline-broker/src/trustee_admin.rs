@@ -617,6 +617,7 @@ pub(crate) async fn set_reference_values(
             tee,
             claim,
             values,
+            version: 0,
         });
     }
     let now = b.clock.now();

@@ -28,6 +28,7 @@ pub mod claims;
 pub mod policy;
 pub mod reference;
 pub mod token;
+pub mod vocabulary;
 
 /// The `ear` crate, for callers that read the EAR of a verified token.
 pub use ear;

@@ -55,6 +55,7 @@ fn serve_with(
                     tee: "rootline-sim".into(),
                     claim: "measurement".into(),
                     values: vec![measurement.into()],
+                    version: 0,
                 },
                 0,
             )

@@ -42,6 +42,7 @@ fn serve(ek_roots: &[Vec<u8>]) -> Served {
                     tee: "tpm".into(),
                     claim: "pcrs.sha256.7".into(),
                     values: vec!["00".repeat(32)],
+                    version: 0,
                 },
                 0,
             )

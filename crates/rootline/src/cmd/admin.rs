@@ -148,6 +148,10 @@ enum Reference {
         /// An accepted value (hex in lower case for byte claims); repeatable.
         #[arg(long = "value", required = true)]
         values: Vec<String>,
+        /// Replace an existing reference value of the same name (its
+        /// version goes up by one); without it, a different one is refused.
+        #[arg(long)]
+        replace: bool,
     },
     /// List reference values.
     List,
@@ -341,11 +345,15 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
             tee,
             claim,
             values,
+            replace,
         }) => {
             let body = json!({"tee": tee, "claim": claim, "values": values});
             c.call(
                 "PUT",
-                &format!("/admin/v0/reference-values/{name}"),
+                &format!(
+                    "/admin/v0/reference-values/{name}{}",
+                    if *replace { "?replace=true" } else { "" }
+                ),
                 Some(body.to_string().into_bytes()),
             )?
         }

@@ -311,6 +311,7 @@ pub(crate) fn run(dir: &Path, scripts: Option<&Path>) -> anyhow::Result<u8> {
                         tee: "tpm".into(),
                         claim: claim.into(),
                         values: values.clone(),
+                        version: 0,
                     },
                     now,
                 )

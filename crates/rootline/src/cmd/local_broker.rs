@@ -258,6 +258,7 @@ impl LocalBroker {
             tee: tee.into(),
             claim: claim.into(),
             values,
+            version: 0,
         };
         self.rt
             .block_on(self.store.put_reference_value(&rv, Self::now()))?;
