@@ -49,7 +49,14 @@ pub struct CollateralParts {
     pub roots: Vec<Vec<u8>>,
     /// Things a person should know about what was ignored.
     pub notes: Vec<String>,
+    /// [`Self::complete`]'s answer and the collateral's content hash, made
+    /// once: a caller that keeps the parts (a server) pays neither the
+    /// copies nor the hashing again. Reset by [`Self::add`].
+    completed: std::sync::OnceLock<Result<Completed, Error>>,
 }
+
+/// The complete collateral and its content hash.
+type Completed = (std::sync::Arc<QuoteCollateralV3>, [u8; 32]);
 
 #[derive(Deserialize)]
 struct SignedTcbInfo<'a> {
@@ -77,8 +84,21 @@ impl CollateralParts {
             && self.qe_identity.is_none()
     }
 
+    /// The complete collateral and its content hash, computed once.
+    pub(crate) fn completed(&self) -> Result<&Completed, Error> {
+        self.completed
+            .get_or_init(|| {
+                let c = self.complete()?;
+                let key = crate::engine::collateral_key(&c);
+                Ok((std::sync::Arc::new(c), key))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// Adds one file.
     pub fn add(&mut self, origin: &str, bytes: &[u8]) -> Result<(), Error> {
+        self.completed = std::sync::OnceLock::new();
         let text = std::str::from_utf8(bytes).ok();
         let trimmed = text.map(str::trim_start);
         if let Some(t) = trimmed.filter(|t| t.starts_with('{')) {

@@ -12,7 +12,12 @@ use rootline_dcap::{CollateralParts, Verifier, evidence};
 use crate::{Outcome, Request};
 
 /// Verifies Intel TDX and SGX DCAP evidence.
-pub(crate) fn verify(verifier: &Verifier, req: &Request, mut out: Outcome) -> Outcome {
+pub(crate) fn verify(
+    verifier: &Verifier,
+    parsed: &crate::Parsed<CollateralParts>,
+    req: &Request,
+    mut out: Outcome,
+) -> Outcome {
     let Some(decoded) = evidence::decode(&req.evidence) else {
         return out.reject(
             "not a DCAP quote: expected a raw quote (v3 SGX, v4/v5 TDX), its hex text, \
@@ -29,12 +34,16 @@ pub(crate) fn verify(verifier: &Verifier, req: &Request, mut out: Outcome) -> Ou
         ));
     }
     out.tee = Some(kind);
-    let mut parts = CollateralParts::default();
-    for c in &req.collateral {
-        if let Err(e) = parts.add(&c.origin.display().to_string(), &c.bytes) {
-            return out.reject(e.to_string());
+    let parts = match parsed.get(&req.collateral, || {
+        let mut parts = CollateralParts::default();
+        for c in &req.collateral {
+            parts.add(&c.origin.display().to_string(), &c.bytes)?;
         }
-    }
+        Ok::<_, rootline_dcap::Error>(parts)
+    }) {
+        Ok(p) => p,
+        Err(e) => return out.reject(e.to_string()),
+    };
     let at = req
         .at
         .unwrap_or_else(time::OffsetDateTime::now_utc)

@@ -18,13 +18,22 @@ fn claims_map<T: serde::Serialize>(c: &T) -> Map<String, Value> {
 }
 
 /// Verifies SEV-SNP evidence.
-pub(crate) fn verify(verifier: &Verifier, req: &Request, mut out: Outcome) -> Outcome {
-    let mut coll = Collateral::new();
-    for c in &req.collateral {
-        if let Err(e) = coll.add(&c.origin.display().to_string(), &c.bytes) {
-            return out.reject(e.to_string());
+pub(crate) fn verify(
+    verifier: &Verifier,
+    parsed: &crate::Parsed<Collateral>,
+    req: &Request,
+    mut out: Outcome,
+) -> Outcome {
+    let coll = match parsed.get(&req.collateral, || {
+        let mut coll = Collateral::new();
+        for c in &req.collateral {
+            coll.add(&c.origin.display().to_string(), &c.bytes)?;
         }
-    }
+        Ok::<_, rootline_snp::Error>(coll)
+    }) {
+        Ok(c) => c,
+        Err(e) => return out.reject(e.to_string()),
+    };
     let opts = Options {
         at: req.at,
         nonce: req.nonce.clone(),
