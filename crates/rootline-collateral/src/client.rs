@@ -197,6 +197,23 @@ pub struct Client {
     stats: Counters,
     /// The last failed download per URL: when, and why.
     failed: std::sync::Mutex<std::collections::HashMap<String, (Instant, String)>>,
+    /// Artifacts read recently, by URL (see [`MEMORY_FOR`]).
+    memory: std::sync::Mutex<std::collections::HashMap<String, Remembered>>,
+}
+
+/// How long an artifact read from a cache is served from memory without
+/// looking at the disk and the shared cache again: a broker verifies many
+/// guests of one platform, and reading and re-checking the same files for
+/// each cost more than verifying its quote. Short enough that another
+/// replica's refresh (through the shared cache) is seen within it.
+const MEMORY_FOR: Duration = Duration::from_secs(30);
+
+/// An artifact kept in memory: what `get` returned, its nextUpdate, when.
+#[derive(Clone, Debug)]
+struct Remembered {
+    fetched: Fetched,
+    next: Option<i64>,
+    at: Instant,
 }
 
 enum Attempt {
@@ -216,6 +233,7 @@ impl Client {
             shared: None,
             stats: Counters::default(),
             failed: Default::default(),
+            memory: Default::default(),
         }
     }
 
@@ -268,6 +286,50 @@ impl Client {
     /// that it is still returned, marked in [`Fetched::refresh_error`], so
     /// that the verifier refuses it for being stale and says since when.
     pub fn get(&self, a: &Artifact, at: i64) -> Result<Fetched, Error> {
+        let remembered = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&a.url)
+            .cloned();
+        if let Some(r) = remembered {
+            let comfortable = r
+                .next
+                .is_none_or(|n| at.saturating_add(self.cfg.refresh_before.as_secs() as i64) <= n);
+            if comfortable && r.at.elapsed() < MEMORY_FOR {
+                self.count_hit(Source::Cache);
+                return Ok(r.fetched);
+            }
+        }
+        let got = self.get_uncached(a, at)?;
+        // Only a copy good for a while is remembered: not a stale one, not
+        // one kept despite a failed refresh (those are looked at again).
+        if got.refresh_error.is_none() && got.notes.is_empty() {
+            if let Ok((_, next)) = cache::check(a.kind, &got.bytes) {
+                let mut m = self
+                    .memory
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if m.len() >= 4096 {
+                    m.clear();
+                }
+                m.insert(
+                    a.url.clone(),
+                    Remembered {
+                        fetched: Fetched {
+                            source: Source::Cache,
+                            ..got.clone()
+                        },
+                        next,
+                        at: Instant::now(),
+                    },
+                );
+            }
+        }
+        Ok(got)
+    }
+
+    fn get_uncached(&self, a: &Artifact, at: i64) -> Result<Fetched, Error> {
         let path = self.path_of(a)?;
         let chain_path = issuer_chain_path(&path);
         let wants_chain = !a.issuer_chain_headers.is_empty();
