@@ -10,16 +10,12 @@
 //! with SHA-256), AES key wrap (RFC 3394, `key_wrap`), AES-GCM (`aead`) and
 //! RSA-OAEP (`rsa`). Only the JOSE composition is written here.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::agreement::{self, ECDH_P256, ECDH_P384, ECDH_P521, UnparsedPublicKey};
-use aws_lc_rs::kdf::{SskdfDigestAlgorithmId, get_sskdf_digest_algorithm, sskdf_digest};
 use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap as _};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256;
 use kbs_types::{ProtectedHeader, Response, TeePubKey};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -30,22 +26,10 @@ pub const RSA_OAEP_256: &str = "RSA-OAEP-256";
 /// `enc` for AES-256-GCM.
 pub const A256GCM: &str = "A256GCM";
 
-fn b64(data: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(data)
-}
+use rootline_jose::b64;
 
-fn unb64(field: &str, text: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD
-        .decode(text.trim_end_matches('='))
-        .map_err(|_| Error::Malformed(format!("tee-pubkey {field} is not base64url")))
-}
-
-fn random<const N: usize>() -> Result<[u8; N]> {
-    let mut out = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut out)
-        .map_err(|_| Error::Crypto("random generator failed".into()))?;
-    Ok(out)
+fn unb64(field: &'static str, text: &str) -> Result<Vec<u8>> {
+    rootline_jose::unb64(field, text).map_err(jose_error)
 }
 
 /// The curve parameters of a JWK `crv`.
@@ -60,146 +44,53 @@ fn curve(crv: &str) -> Result<(&'static agreement::Algorithm, usize)> {
     }
 }
 
-/// Concat KDF of RFC 7518 section 4.6.2: `SHA-256(counter || Z || OtherInfo)`
-/// with `OtherInfo = AlgorithmID || PartyUInfo || PartyVInfo || SuppPubInfo`,
-/// each of the first three a 32-bit big-endian length and its octets, and
-/// SuppPubInfo the key length in bits as 32-bit big-endian. For key agreement
-/// with key wrapping, AlgorithmID is the `alg` header value (section 4.6.2).
-pub fn concat_kdf(z: &[u8], alg_id: &str, apu: &[u8], apv: &[u8], out: &mut [u8]) -> Result<()> {
-    let mut info = Vec::with_capacity(16 + alg_id.len() + apu.len() + apv.len());
-    for part in [alg_id.as_bytes(), apu, apv] {
-        let len =
-            u32::try_from(part.len()).map_err(|_| Error::Crypto("kdf input too long".into()))?;
-        info.extend_from_slice(&len.to_be_bytes());
-        info.extend_from_slice(part);
-    }
-    let bits =
-        u32::try_from(out.len() * 8).map_err(|_| Error::Crypto("kdf output too long".into()))?;
-    info.extend_from_slice(&bits.to_be_bytes());
-    let alg = get_sskdf_digest_algorithm(SskdfDigestAlgorithmId::Sha256)
-        .ok_or_else(|| Error::Crypto("SSKDF SHA-256 unavailable".into()))?;
-    sskdf_digest(alg, z, &info, out).map_err(|_| Error::Crypto("concat kdf failed".into()))
-}
-
 /// Encrypts `plaintext` to the TEE's public key.
 pub fn encrypt(key: &TeePubKey, plaintext: &[u8]) -> Result<Response> {
-    let cek: [u8; 32] = random()?;
-    let (header_fields, encrypted_key) = match key {
-        TeePubKey::EC { crv, alg, x, y } => {
-            if !alg.is_empty() && alg != ECDH_ES_A256KW {
-                return Err(Error::Unsupported(format!(
-                    "EC tee-pubkey alg {alg:?}; expected {ECDH_ES_A256KW}"
-                )));
-            }
-            let (alg_ecdh, len) = curve(crv)?;
-            let (x, y) = (unb64("x", x)?, unb64("y", y)?);
-            if x.len() != len || y.len() != len {
-                return Err(Error::Malformed(format!(
-                    "tee-pubkey {crv} coordinates must be {len} bytes each"
-                )));
-            }
-            let mut point = Vec::with_capacity(1 + 2 * len);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            let eph = agreement::PrivateKey::generate(alg_ecdh)
-                .map_err(|_| Error::Crypto("ephemeral key generation failed".into()))?;
-            let epk = eph
-                .compute_public_key()
-                .map_err(|_| Error::Crypto("ephemeral public key failed".into()))?;
-            let epk = epk.as_ref();
-            let (ex, ey) = epk
-                .get(1..1 + len)
-                .zip(epk.get(1 + len..1 + 2 * len))
-                .ok_or_else(|| Error::Crypto("ephemeral public key has an odd size".into()))?;
-            let mut kek = [0u8; 32];
-            agreement::agree(
-                &eph,
-                UnparsedPublicKey::new(alg_ecdh, &point),
-                Error::Malformed("tee-pubkey is not a valid point on its curve".into()),
-                |z| concat_kdf(z, ECDH_ES_A256KW, b"", b"", &mut kek),
-            )?;
-            let mut wrapped = [0u8; 40];
-            let kw = AesKek::new(&AES_256, &kek)
-                .map_err(|_| Error::Crypto("key wrap key rejected".into()))?;
-            let w = kw
-                .wrap(&cek, &mut wrapped)
-                .map_err(|_| Error::Crypto("key wrap failed".into()))?
-                .to_vec();
-            // Members in sorted order: guest-components does not use the
-            // received protected header as AAD but re-serialises the parsed
-            // header (kbs-types' `ProtectedHeader::generate_aad`), which sorts
-            // members unless serde_json keeps insertion order; sorted bytes
-            // are the one form that both builds reproduce (Trustee emits the
-            // same). `{kty, crv, x, y}` failed the tag in the guest.
-            let mut other = Map::new();
-            other.insert(
-                "epk".into(),
-                json!({"crv": crv, "kty": "EC", "x": b64(ex), "y": b64(ey)}),
-            );
-            ((ECDH_ES_A256KW, other), w)
-        }
-        TeePubKey::RSA { alg, k_mod, k_exp } => {
-            if alg != RSA_OAEP_256 {
-                return Err(Error::Unsupported(format!(
-                    "RSA tee-pubkey alg {alg:?}; only {RSA_OAEP_256} is offered (RSA1_5 is refused)"
-                )));
-            }
-            let n = unb64("n", k_mod)?;
-            let e = unb64("e", k_exp)?;
-            let der = rsa_spki_der(&n, &e)?;
-            let pk = PublicEncryptingKey::from_der(&der)
-                .map_err(|_| Error::Malformed("tee-pubkey is not a usable RSA key".into()))?;
-            if pk.key_size_bits() < 2048 {
-                return Err(Error::Unsupported(format!(
-                    "RSA tee-pubkey of {} bits; at least 2048 required",
-                    pk.key_size_bits()
-                )));
-            }
-            let oaep = OaepPublicEncryptingKey::new(pk)
-                .map_err(|_| Error::Malformed("tee-pubkey is not a usable RSA key".into()))?;
-            let mut out = vec![0u8; oaep.ciphertext_size()];
-            let ct = oaep
-                .encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut out, None)
-                .map_err(|_| Error::Crypto("RSA-OAEP failed".into()))?
-                .to_vec();
-            ((RSA_OAEP_256, Map::new()), ct)
-        }
-        TeePubKey::AKP { alg, .. } => {
-            return Err(Error::Unsupported(format!(
-                "AKP tee-pubkey ({alg}); use an EC P-256 or RSA key"
-            )));
-        }
-    };
-    let protected = ProtectedHeader {
-        alg: header_fields.0.to_owned(),
-        enc: A256GCM.to_owned(),
-        other_fields: header_fields.1,
-    };
-    // The AAD is the base64url protected header exactly as it is sent.
-    let aad = protected
-        .generate_aad()
-        .map_err(|_| Error::Crypto("protected header does not serialise".into()))?;
-    let iv: [u8; NONCE_LEN] = random()?;
-    let aead = LessSafeKey::new(
-        UnboundKey::new(&AES_256_GCM, &cek).map_err(|_| Error::Crypto("cek rejected".into()))?,
-    );
-    let mut ciphertext = plaintext.to_vec();
-    let tag = aead
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(iv),
-            Aad::from(&aad),
-            &mut ciphertext,
-        )
-        .map_err(|_| Error::Crypto("AES-GCM failed".into()))?;
+    if let TeePubKey::AKP { alg, .. } = key {
+        return Err(Error::Unsupported(format!(
+            "AKP tee-pubkey ({alg}); use an EC P-256 or RSA key"
+        )));
+    }
+    let jwk = serde_json::to_value(key)
+        .map_err(|e| Error::Malformed(format!("tee-pubkey does not serialise: {e}")))?;
+    let mut protected = None;
+    let sealed = rootline_jose::encrypt(&jwk, plaintext, |alg, header| {
+        let p = ProtectedHeader {
+            alg: alg.to_owned(),
+            enc: A256GCM.to_owned(),
+            other_fields: header.clone(),
+        };
+        // The AAD is the base64url protected header exactly as it is sent:
+        // `kbs-types` serialises it for both, and guests re-derive it the
+        // same way (its `generate_aad`).
+        let aad = p
+            .generate_aad()
+            .map_err(|_| rootline_jose::Error::Crypto("protected header does not serialise"))?;
+        protected = Some(p);
+        Ok(aad)
+    })
+    .map_err(jose_error)?;
+    let protected =
+        protected.ok_or_else(|| Error::Crypto("the JWE protected header was not made".into()))?;
     Ok(Response {
         protected,
-        encrypted_key,
+        encrypted_key: sealed.encrypted_key,
         aad: None,
-        iv: iv.to_vec(),
-        ciphertext,
-        tag: tag.as_ref().to_vec(),
+        iv: sealed.iv.to_vec(),
+        ciphertext: sealed.ciphertext,
+        tag: sealed.tag,
     })
+}
+
+/// A `rootline-jose` error as the broker reports it.
+fn jose_error(e: rootline_jose::Error) -> Error {
+    match e {
+        rootline_jose::Error::Unsupported(m) => Error::Unsupported(m),
+        rootline_jose::Error::Malformed { field, reason } => {
+            Error::Malformed(format!("{field}: {reason}"))
+        }
+        other => Error::Crypto(other.to_string()),
+    }
 }
 
 /// Decrypts a response with an EC private key (the guest's side; used by
@@ -216,7 +107,7 @@ pub fn decrypt_ec(private: &agreement::PrivateKey, resp: &Response) -> Result<Ve
         .other_fields
         .get("epk")
         .ok_or_else(|| Error::Malformed("JWE header has no epk".into()))?;
-    let field = |k: &str| -> Result<Vec<u8>> {
+    let field = |k: &'static str| -> Result<Vec<u8>> {
         let s = epk
             .get(k)
             .and_then(Value::as_str)
@@ -231,7 +122,7 @@ pub fn decrypt_ec(private: &agreement::PrivateKey, resp: &Response) -> Result<Ve
         private,
         UnparsedPublicKey::new(private.algorithm(), &point),
         Error::Malformed("epk is not a valid point".into()),
-        |z| concat_kdf(z, ECDH_ES_A256KW, b"", b"", &mut kek),
+        |z| rootline_jose::concat_kdf(z, ECDH_ES_A256KW, b"", b"", &mut kek).map_err(jose_error),
     )?;
     let mut cek = [0u8; 32];
     AesKek::new(&AES_256, &kek)
@@ -275,62 +166,6 @@ pub fn decrypt_rsa(pkcs8: &[u8], resp: &Response) -> Result<Vec<u8>> {
     open_gcm(&cek, resp)
 }
 
-/// DER length octets (X.690 section 8.1.3).
-fn der_len(len: usize, out: &mut Vec<u8>) {
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let body = bytes.get(skip..).unwrap_or_default();
-        out.push(0x80 | body.len() as u8);
-        out.extend_from_slice(body);
-    }
-}
-
-fn der_tlv(tag: u8, body: &[u8], out: &mut Vec<u8>) {
-    out.push(tag);
-    der_len(body.len(), out);
-    out.extend_from_slice(body);
-}
-
-fn der_uint(bytes: &[u8], out: &mut Vec<u8>) {
-    let start = bytes.iter().take_while(|b| **b == 0).count();
-    let v = bytes.get(start..).unwrap_or_default();
-    let mut body = Vec::with_capacity(v.len() + 1);
-    if v.first().is_none_or(|b| b & 0x80 != 0) {
-        body.push(0);
-    }
-    body.extend_from_slice(v);
-    der_tlv(0x02, &body, out);
-}
-
-/// SubjectPublicKeyInfo for an RSA key from its JWK modulus and exponent
-/// (RFC 8017 appendix A.1.1 inside RFC 5280 section 4.1), because aws-lc-rs
-/// builds encrypting keys only from DER.
-fn rsa_spki_der(n: &[u8], e: &[u8]) -> Result<Vec<u8>> {
-    if n.is_empty() || e.is_empty() || n.len() > 2048 || e.len() > 8 {
-        return Err(Error::Malformed(
-            "tee-pubkey RSA n or e has a bad size".into(),
-        ));
-    }
-    let mut ints = Vec::new();
-    der_uint(n, &mut ints);
-    der_uint(e, &mut ints);
-    let mut rsa_key = Vec::new();
-    der_tlv(0x30, &ints, &mut rsa_key);
-    let mut bitstring = vec![0u8];
-    bitstring.extend_from_slice(&rsa_key);
-    // AlgorithmIdentifier { rsaEncryption (1.2.840.113549.1.1.1), NULL }
-    let mut body = vec![
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
-    ];
-    der_tlv(0x03, &bitstring, &mut body);
-    let mut out = Vec::new();
-    der_tlv(0x30, &body, &mut out);
-    Ok(out)
-}
-
 /// A JWK for a public EC key (uncompressed SEC1 point), as guests send it.
 pub fn ec_jwk(crv: &str, point: &[u8]) -> Result<TeePubKey> {
     let (_, len) = curve(crv)?;
@@ -351,6 +186,9 @@ pub fn ec_jwk(crv: &str, point: &[u8]) -> Result<TeePubKey> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Map, json};
 
     fn d(s: &str) -> Vec<u8> {
         URL_SAFE_NO_PAD.decode(s).unwrap()
@@ -368,7 +206,7 @@ mod tests {
         let mut out = [0u8; 16];
         agreement::agree(&alice, UnparsedPublicKey::new(&ECDH_P256, &bob), (), |z| {
             assert_eq!(&z[..4], &[158, 86, 217, 29], "Z of RFC 7518 appendix C");
-            concat_kdf(z, "A128GCM", b"Alice", b"Bob", &mut out).map_err(|_| ())
+            rootline_jose::concat_kdf(z, "A128GCM", b"Alice", b"Bob", &mut out).map_err(|_| ())
         })
         .unwrap();
         assert_eq!(b64(&out), "VqqN6vgjbSBcIijNcacQGg");
@@ -507,10 +345,6 @@ mod tests {
             k_mod: b64(rsa.modulus),
             k_exp: b64(rsa.exponent),
         };
-        assert_eq!(
-            rsa_spki_der(rsa.modulus, rsa.exponent).unwrap(),
-            spki_der.as_ref()
-        );
         let resp = encrypt(&jwk, b"rsa secret").unwrap();
         assert_eq!(decrypt_rsa(pkcs8.as_ref(), &resp).unwrap(), b"rsa secret");
         let old = TeePubKey::RSA {

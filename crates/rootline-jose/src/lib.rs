@@ -1,5 +1,6 @@
 //! The JOSE pieces of the KBS protocol, shared by the attester (which
-//! decrypts) and, when it adopts them, the broker (which encrypts).
+//! decrypts, [`TeeKey::decrypt`]) and the broker (which encrypts,
+//! [`encrypt`]): one composition of the primitives for both directions.
 //!
 //! A KBS resource travels as a flattened JWE (RFC 7516 section 7.2.2)
 //! encrypted to the `tee-pubkey` the workload attested. Key management:
@@ -103,6 +104,221 @@ pub fn concat_kdf(
     let alg = get_sskdf_digest_algorithm(SskdfDigestAlgorithmId::Sha256)
         .ok_or(Error::Crypto("SSKDF with SHA-256 is unavailable"))?;
     sskdf_digest(alg, z, &info, out).map_err(|_| Error::Crypto("concat kdf failed"))
+}
+
+/// A sealed resource: the members of a flattened JWE except the protected
+/// header's serialisation, which is the caller's (see [`encrypt`]).
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// `alg` of the protected header.
+    pub alg: &'static str,
+    /// Its other members besides `alg` and `enc` (`epk` for ECDH-ES).
+    pub header: Map<String, Value>,
+    /// The content-encryption key, wrapped or encrypted to the recipient.
+    pub encrypted_key: Vec<u8>,
+    /// The AES-GCM nonce.
+    pub iv: [u8; 12],
+    /// The ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// The AES-GCM tag.
+    pub tag: Vec<u8>,
+}
+
+fn random<const N: usize>() -> Result<[u8; N], Error> {
+    use aws_lc_rs::rand::SecureRandom as _;
+    let mut out = [0u8; N];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| Error::Crypto("random generator failed"))?;
+    Ok(out)
+}
+
+/// Encrypts `plaintext` to the public JWK `jwk` (`kty` EC with `crv`
+/// P-256/P-384/P-521, or RSA with `alg` RSA-OAEP-256 and at least 2048
+/// bits): a fresh content key, wrapped by `ECDH-ES+A256KW` or encrypted by
+/// `RSA-OAEP-256`, and `A256GCM` content encryption whose additional data
+/// is what `aad` returns for the protected header (`alg`, `enc` and the
+/// other members given to it). The serialisation of that header is the
+/// caller's: the bytes it sends must be the bytes it authenticates
+/// (the KBS broker uses `kbs-types`' own, which guests re-derive).
+pub fn encrypt(
+    jwk: &Value,
+    plaintext: &[u8],
+    aad: impl FnOnce(&'static str, &Map<String, Value>) -> Result<Vec<u8>, Error>,
+) -> Result<Sealed, Error> {
+    let field = |k: &'static str| -> Result<&str, Error> {
+        jwk.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| malformed("tee-pubkey", format!("no {k} string")))
+    };
+    let cek: [u8; 32] = random()?;
+    let (alg, header, encrypted_key) = match field("kty")? {
+        "EC" => {
+            if let Some(alg) = jwk.get("alg").and_then(Value::as_str) {
+                if !alg.is_empty() && alg != ECDH_ES_A256KW {
+                    return Err(Error::Unsupported(format!(
+                        "EC tee-pubkey alg {alg:?}; expected {ECDH_ES_A256KW}"
+                    )));
+                }
+            }
+            let crv = field("crv")?;
+            let (calg, len) = curve_of(crv)?;
+            let (x, y) = (
+                unb64("tee-pubkey", field("x")?)?,
+                unb64("tee-pubkey", field("y")?)?,
+            );
+            if x.len() != len || y.len() != len {
+                return Err(malformed(
+                    "tee-pubkey",
+                    format!("{crv} coordinates must be {len} bytes each"),
+                ));
+            }
+            let mut point = Vec::with_capacity(1 + 2 * len);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            let eph = agreement::PrivateKey::generate(calg)
+                .map_err(|_| Error::Crypto("ephemeral key generation failed"))?;
+            let epk = eph
+                .compute_public_key()
+                .map_err(|_| Error::Crypto("ephemeral public key failed"))?;
+            let epk = epk.as_ref();
+            let (ex, ey) = epk
+                .get(1..1 + len)
+                .zip(epk.get(1 + len..1 + 2 * len))
+                .ok_or(Error::Crypto("ephemeral public key has an odd size"))?;
+            let mut kek = [0u8; 32];
+            agreement::agree(
+                &eph,
+                UnparsedPublicKey::new(calg, &point),
+                malformed("tee-pubkey", "not a valid point on its curve"),
+                |z| concat_kdf(z, ECDH_ES_A256KW, b"", b"", &mut kek),
+            )?;
+            let mut wrapped = [0u8; 40];
+            let w = AesKek::new(&AES_256, &kek)
+                .map_err(|_| Error::Crypto("key wrap key rejected"))?
+                .wrap(&cek, &mut wrapped)
+                .map_err(|_| Error::Crypto("key wrap failed"))?
+                .to_vec();
+            let mut header = Map::new();
+            // Members in sorted order (see the broker's `jwe`): the one
+            // form that every re-serialisation of the parsed header gives.
+            header.insert(
+                "epk".into(),
+                json!({"crv": crv, "kty": "EC", "x": b64(ex), "y": b64(ey)}),
+            );
+            (ECDH_ES_A256KW, header, w)
+        }
+        "RSA" => {
+            let alg = field("alg")?;
+            if alg != RSA_OAEP_256 {
+                return Err(Error::Unsupported(format!(
+                    "RSA tee-pubkey alg {alg:?}; only {RSA_OAEP_256} is offered (RSA1_5 is refused)"
+                )));
+            }
+            let (n, e) = (
+                unb64("tee-pubkey", field("n")?)?,
+                unb64("tee-pubkey", field("e")?)?,
+            );
+            let der = rsa_spki_der(&n, &e)?;
+            let pk = aws_lc_rs::rsa::PublicEncryptingKey::from_der(&der)
+                .map_err(|_| malformed("tee-pubkey", "not a usable RSA key"))?;
+            if pk.key_size_bits() < 2048 {
+                return Err(Error::Unsupported(format!(
+                    "RSA tee-pubkey of {} bits; at least 2048 required",
+                    pk.key_size_bits()
+                )));
+            }
+            let oaep = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(pk)
+                .map_err(|_| malformed("tee-pubkey", "not a usable RSA key"))?;
+            let mut out = vec![0u8; oaep.ciphertext_size()];
+            let ct = oaep
+                .encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut out, None)
+                .map_err(|_| Error::Crypto("RSA-OAEP failed"))?
+                .to_vec();
+            (RSA_OAEP_256, Map::new(), ct)
+        }
+        other => {
+            return Err(Error::Unsupported(format!(
+                "tee-pubkey kty {other:?}; use an EC (P-256, P-384, P-521) or RSA key"
+            )));
+        }
+    };
+    let aad = aad(alg, &header)?;
+    let iv: [u8; 12] = random()?;
+    let key = LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, &cek).map_err(|_| Error::Crypto("cek rejected"))?,
+    );
+    let mut ciphertext = plaintext.to_vec();
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(iv),
+            Aad::from(&aad),
+            &mut ciphertext,
+        )
+        .map_err(|_| Error::Crypto("AES-GCM failed"))?;
+    Ok(Sealed {
+        alg,
+        header,
+        encrypted_key,
+        iv,
+        ciphertext,
+        tag: tag.as_ref().to_vec(),
+    })
+}
+
+/// DER length octets (X.690 section 8.1.3).
+fn der_len(len: usize, out: &mut Vec<u8>) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let body = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | body.len() as u8);
+        out.extend_from_slice(body);
+    }
+}
+
+fn der_tlv(tag: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.push(tag);
+    der_len(body.len(), out);
+    out.extend_from_slice(body);
+}
+
+fn der_uint(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = bytes.iter().take_while(|b| **b == 0).count();
+    let v = bytes.get(start..).unwrap_or_default();
+    let mut body = Vec::with_capacity(v.len() + 1);
+    if v.first().is_none_or(|b| b & 0x80 != 0) {
+        body.push(0);
+    }
+    body.extend_from_slice(v);
+    der_tlv(0x02, &body, out);
+}
+
+/// SubjectPublicKeyInfo for an RSA key from its JWK modulus and exponent
+/// (RFC 8017 appendix A.1.1 inside RFC 5280 section 4.1), because aws-lc-rs
+/// builds encrypting keys only from DER.
+fn rsa_spki_der(n: &[u8], e: &[u8]) -> Result<Vec<u8>, Error> {
+    if n.is_empty() || e.is_empty() || n.len() > 2048 || e.len() > 8 {
+        return Err(malformed("tee-pubkey", "RSA n or e has a bad size"));
+    }
+    let mut ints = Vec::new();
+    der_uint(n, &mut ints);
+    der_uint(e, &mut ints);
+    let mut rsa_key = Vec::new();
+    der_tlv(0x30, &ints, &mut rsa_key);
+    let mut bitstring = vec![0u8];
+    bitstring.extend_from_slice(&rsa_key);
+    // AlgorithmIdentifier { rsaEncryption (1.2.840.113549.1.1.1), NULL }
+    let mut body = vec![
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ];
+    der_tlv(0x03, &bitstring, &mut body);
+    let mut out = Vec::new();
+    der_tlv(0x30, &body, &mut out);
+    Ok(out)
 }
 
 fn curve_of(crv: &str) -> Result<(&'static agreement::Algorithm, usize), Error> {
@@ -340,6 +556,47 @@ impl TeeKey {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    /// The broker's direction and the attester's meet: what [`encrypt`]
+    /// seals to a key's public JWK, [`TeeKey::decrypt`] opens, for every
+    /// curve; a changed byte of the content does not open.
+    #[test]
+    fn encrypt_then_decrypt_for_every_curve() {
+        for crv in ["P-256", "P-384", "P-521"] {
+            let key = TeeKey::generate_ec(crv).unwrap();
+            let jwk = key.public_jwk().unwrap();
+            let mut protected = String::new();
+            let sealed = encrypt(&jwk, b"a disk key", |alg, header| {
+                let mut h = header.clone();
+                h.insert("alg".into(), alg.into());
+                h.insert("enc".into(), A256GCM.into());
+                protected = b64(Value::Object(h).to_string().as_bytes());
+                Ok(protected.clone().into_bytes())
+            })
+            .unwrap();
+            let jwe = |ciphertext: &[u8]| {
+                json!({
+                    "protected": protected,
+                    "encrypted_key": b64(&sealed.encrypted_key),
+                    "iv": b64(&sealed.iv),
+                    "ciphertext": b64(ciphertext),
+                    "tag": b64(&sealed.tag),
+                })
+                .to_string()
+            };
+            assert_eq!(
+                key.decrypt(jwe(&sealed.ciphertext).as_bytes()).unwrap(),
+                b"a disk key"
+            );
+            let mut bad = sealed.ciphertext.clone();
+            bad[0] ^= 1;
+            assert!(key.decrypt(jwe(&bad).as_bytes()).is_err(), "{crv}");
+        }
+        let e = encrypt(&json!({"kty": "OKP", "crv": "X25519"}), b"x", |_, _| {
+            Ok(Vec::new())
+        });
+        assert!(matches!(e, Err(Error::Unsupported(_))));
+    }
 
     #[test]
     fn concat_kdf_matches_rfc7518_appendix_c() {
