@@ -43,8 +43,8 @@ pub(crate) struct EvidenceArgs {
     #[arg(long, value_name = "RFC3339")]
     pub(crate) at: Option<String>,
     /// The nonce the evidence must carry (report data, TPM extraData), in hex.
-    /// Without it, freshness is not checked and the output says so. It is
-    /// echoed in the token as eat_nonce.
+    /// Without it, freshness is not checked and the output says so.
+    /// `appraise` echoes it in the token as eat_nonce.
     #[arg(long, value_name = "HEX")]
     pub(crate) nonce: Option<String>,
     /// TPM: the quote's signature (the file `tpm2_quote -s` writes).
