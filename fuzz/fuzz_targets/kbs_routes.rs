@@ -12,12 +12,11 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use axum::body::Body;
 use axum::http::Request;
 use libfuzzer_sys::fuzz_target;
-use rootline_broker::appraise::ReferenceValueAppraiser;
 use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
 use rootline_broker::keys::PublicKey;
 use rootline_broker::store::SqlStore;
-use rootline_broker::{Broker, BrokerOptions, Clock};
+use rootline_broker::{Broker, BrokerOptions};
 use tower::ServiceExt as _;
 
 struct World {
@@ -48,25 +47,15 @@ fn world() -> &'static World {
             let store = Arc::new(SqlStore::connect(&url).await.unwrap());
             let (kek, _) = Kek::generate().unwrap();
             Broker::new(BrokerOptions {
-                store,
-                kek,
                 verifier: VerifierConfig {
                     sim_roots: vec![sim.public_key()],
                     insecure_sample: true,
-                    collateral: Vec::new(),
                     ..Default::default()
                 },
-                appraiser: Arc::new(ReferenceValueAppraiser),
-                token_key: None,
-                passport_signers: Vec::new(),
                 admin_key: Some(PublicKey::Ed25519(kp.public_key().as_ref().to_vec())),
-                session_ttl: 300,
-                token_ttl: 300,
                 secure_cookies: false,
-                clock: Clock::default(),
-                trustee_admin: None,
-                audit_retention_days: 90,
                 rate_limit_per_client: 0.0,
+                ..BrokerOptions::new(store, kek)
             })
             .await
             .unwrap()

@@ -16,14 +16,13 @@ use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt as _;
-use rootline_broker::appraise::ReferenceValueAppraiser;
 use rootline_broker::evidence::{BindingHash, VerifierConfig, runtime_data_hash};
 use rootline_broker::kek::Kek;
 use rootline_broker::sim::{self, SimKey};
 use rootline_broker::store::{
     AuditRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow, SqlStore, Store,
 };
-use rootline_broker::{Broker, BrokerOptions, Clock, app};
+use rootline_broker::{Broker, BrokerOptions, app};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -157,25 +156,12 @@ fn setup(store_kind: Option<bool>) -> Setup {
             .await
             .unwrap();
         let broker = Broker::new(BrokerOptions {
-            store,
-            kek,
             verifier: VerifierConfig {
                 sim_roots: vec![sim.public_key()],
-                insecure_sample: false,
-                collateral: Vec::new(),
                 ..Default::default()
             },
-            appraiser: Arc::new(ReferenceValueAppraiser),
-            token_key: None,
-            passport_signers: Vec::new(),
-            admin_key: None,
-            session_ttl: 300,
-            token_ttl: 300,
             secure_cookies: false,
-            clock: Clock::default(),
-            trustee_admin: None,
-            audit_retention_days: 90,
-            rate_limit_per_client: 20.0,
+            ..BrokerOptions::new(store, kek)
         })
         .await
         .unwrap();

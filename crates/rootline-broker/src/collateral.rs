@@ -118,33 +118,15 @@ pub fn verifier_from_config(
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| Error::Config(format!("cannot read {}: {e}", p.display())))
     };
-    let der = |p: &std::path::Path| -> Result<Vec<u8>> {
-        let bytes = read(p)?;
-        if bytes.starts_with(b"-----BEGIN") {
-            let text = String::from_utf8_lossy(&bytes);
-            let b64: String = text
-                .lines()
-                .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-                .skip(1)
-                .take_while(|l| !l.starts_with("-----END"))
-                .collect();
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|_| Error::Config(format!("{}: not a PEM certificate", p.display())))
-        } else {
-            Ok(bytes)
-        }
-    };
     let mut v = Verifier::pinned();
     for p in &cfg.snp_trust_anchors {
         v = v
-            .with_snp_root(&der(p)?)
+            .with_snp_root(&read(p)?)
             .map_err(|e| Error::Config(format!("snp_trust_anchors {}: {e}", p.display())))?;
     }
     if let Some(p) = &cfg.dcap_trust_anchor {
         v = v
-            .with_dcap_root(&der(p)?)
+            .with_dcap_root(&read(p)?)
             .map_err(|e| Error::Config(format!("dcap_trust_anchor {}: {e}", p.display())))?;
     }
     if cfg.collateral_offline {

@@ -105,6 +105,34 @@ pub struct BrokerOptions {
 }
 
 impl BrokerOptions {
+    /// Options for a broker on `store` sealing with `kek`, everything else
+    /// at its default: the verifier's pinned roots and no simulated or
+    /// sample TEE, the built-in reference-value appraiser (`from_config`
+    /// uses rootline-policy's), a generated token key shared through the
+    /// store, no passport signers, the admin API closed, and `Config`'s
+    /// defaults for lifetimes, cookies, audit retention and rate limits.
+    /// Embedded brokers (tests, the demo, `bench kbs`) change what they need
+    /// with `BrokerOptions { field, ..BrokerOptions::new(store, kek) }`.
+    pub fn new(store: Arc<dyn Store>, kek: Kek) -> Self {
+        let cfg = Config::default();
+        Self {
+            store,
+            kek,
+            verifier: VerifierConfig::default(),
+            appraiser: Arc::new(appraise::ReferenceValueAppraiser),
+            token_key: None,
+            passport_signers: Vec::new(),
+            admin_key: None,
+            session_ttl: i64::try_from(cfg.session_ttl_secs).unwrap_or(300),
+            token_ttl: i64::try_from(cfg.token_ttl_secs).unwrap_or(300),
+            secure_cookies: cfg.secure_cookies,
+            clock: Clock::default(),
+            trustee_admin: None,
+            audit_retention_days: i64::try_from(cfg.audit_retention_days).unwrap_or(i64::MAX),
+            rate_limit_per_client: cfg.rate_limit_per_client,
+        }
+    }
+
     /// Options from a configuration, reading the key and collateral files it
     /// names. Appraisal is `rootline-policy`'s default policies (strict
     /// settings) for hardware evidence.

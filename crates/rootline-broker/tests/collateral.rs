@@ -80,26 +80,25 @@ async fn replica_with(
     (b, c)
 }
 
-/// An SNP guest as guest-components makes its request: `/auth` for `snp`,
-/// then a report whose REPORT_DATA binds the session, sent without a
-/// certificate table. Returns the `/attest` answer and, when it passed, the
-/// released secret.
-async fn snp_guest(
+/// A guest as guest-components makes its request: `/auth` for `tee`, then
+/// the evidence `make` builds for the REPORTDATA binding this session, then
+/// (when attested) the resource at `path`. Returns the `/attest` answer and
+/// the secret when it was released.
+async fn guest(
     c: &Client,
-    spec: &VcekSpec,
-    vcek_key: &[u8],
+    tee: &str,
+    path: &str,
+    make: impl FnOnce([u8; 64]) -> Value,
 ) -> (common::Resp, Option<Vec<u8>>) {
-    let (cookie, nonce) = common::auth_as(c, "snp", json!({})).await;
+    let (cookie, nonce) = common::auth_as(c, tee, json!({})).await;
     let tee_key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
     let runtime = json!({"nonce": nonce, "tee-pubkey": jwk_of(&tee_key)});
     let binding = Binding::current(&runtime, "", BindingHash::Sha384).unwrap();
     let mut rd = [0u8; 64];
     rd[..binding.digest.len()].copy_from_slice(&binding.digest);
-    let report = rootline_testkit::snp::report(spec, vcek_key, rd);
-    let evidence = rootline_snp::guest_json::encode(&report, &[]).unwrap();
     let body = json!({
         "runtime-data": runtime,
-        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
+        "tee-evidence": {"primary_evidence": make(rd), "additional_evidence": ""},
     });
     let r = c
         .call(
@@ -115,7 +114,7 @@ async fn snp_guest(
     let res = c
         .call(
             "GET",
-            &format!("/kbs/v0/resource/{PATH}"),
+            &format!("/kbs/v0/resource/{path}"),
             &[("cookie", &cookie)],
             Vec::new(),
         )
@@ -124,6 +123,20 @@ async fn snp_guest(
     let resp: kbs_types::Response = serde_json::from_slice(&res.body).unwrap();
     let secret = rootline_broker::jwe::decrypt_ec(&tee_key, &resp).unwrap();
     (r, Some(secret))
+}
+
+/// An SNP guest: a report from the synthetic VCEK, sent in guest-components'
+/// form without a certificate table.
+async fn snp_guest(
+    c: &Client,
+    spec: &VcekSpec,
+    vcek_key: &[u8],
+) -> (common::Resp, Option<Vec<u8>>) {
+    guest(c, "snp", PATH, |rd| {
+        let report = rootline_testkit::snp::report(spec, vcek_key, rd);
+        rootline_snp::guest_json::encode(&report, &[]).unwrap()
+    })
+    .await
 }
 
 fn metric(text: &str, line_start: &str) -> u64 {
@@ -285,50 +298,19 @@ async fn snp_guest_without_a_certificate_table_is_served_from_a_fetched_and_shar
 
 /// A TDX guest as guest-components sends its evidence (`{"quote": base64,
 /// "cc_eventlog": null}`), its quote rebuilt around the real dcap-qvl vector
-/// to bind this session; returns the `/attest` answer and the released
-/// secret when it passed.
+/// to bind this session.
 async fn tdx_guest(
     c: &Client,
     world: &rootline_testkit::dcap::Tdx,
 ) -> (common::Resp, Option<Vec<u8>>) {
     use base64::Engine as _;
-    let (cookie, nonce) = common::auth_as(c, "tdx", json!({})).await;
-    let tee_key = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
-    let runtime = json!({"nonce": nonce, "tee-pubkey": jwk_of(&tee_key)});
-    let binding = Binding::current(&runtime, "", BindingHash::Sha384).unwrap();
-    let mut rd = [0u8; 64];
-    rd[..binding.digest.len()].copy_from_slice(&binding.digest);
-    let evidence = json!({
-        "quote": base64::engine::general_purpose::STANDARD.encode(world.quote(rd)),
-        "cc_eventlog": null,
-    });
-    let body = json!({
-        "runtime-data": runtime,
-        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
-    });
-    let r = c
-        .call(
-            "POST",
-            "/kbs/v0/attest",
-            &[("content-type", "application/json"), ("cookie", &cookie)],
-            body.to_string().into_bytes(),
-        )
-        .await;
-    if r.status != 200 {
-        return (r, None);
-    }
-    let res = c
-        .call(
-            "GET",
-            "/kbs/v0/resource/default/key/tdx",
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(res.status, 200, "resource: {}", res.text());
-    let resp: kbs_types::Response = serde_json::from_slice(&res.body).unwrap();
-    let secret = rootline_broker::jwe::decrypt_ec(&tee_key, &resp).unwrap();
-    (r, Some(secret))
+    guest(c, "tdx", "default/key/tdx", |rd| {
+        json!({
+            "quote": base64::engine::general_purpose::STANDARD.encode(world.quote(rd)),
+            "cc_eventlog": null,
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,7 +106,10 @@ async fn a_reference_value_is_not_overwritten_silently() {
     let r = put(&c, k, "fw", "", b.clone()).await;
     assert_eq!(r.status, 409, "{}", r.text());
     assert!(r.text().contains("replace=true"), "{}", r.text());
-    assert_eq!(r.json()["type"], "https://rootline.invalid/problems/conflict");
+    assert_eq!(
+        r.json()["type"],
+        "https://rootline.invalid/problems/conflict"
+    );
     let list = admin(&c, k, "GET", "/admin/v0/reference-values", Vec::new()).await;
     assert_eq!(list.json()[0]["values"], a["values"]);
     // With replace: version 2.

@@ -386,7 +386,9 @@ fn configfs_tsm_cbor_with_trailing_bytes_is_refused() {
         ev.extend_from_slice(&tail);
         let r = v.verify_evidence(&ev, &none, &opts()).unwrap_err();
         assert!(
-            r.error.to_string().contains("bytes after the configfs-tsm map"),
+            r.error
+                .to_string()
+                .contains("bytes after the configfs-tsm map"),
             "{}",
             r.error
         );

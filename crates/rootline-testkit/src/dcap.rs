@@ -64,7 +64,9 @@ fn dn(cn: &str) -> DistinguishedName {
     d
 }
 
-fn params(cn: &str, ca: bool, serial: u8) -> CertificateParams {
+/// Certificate parameters in Intel's naming (CN `cn`, a CA when `ca`),
+/// valid 2020-2045.
+pub fn params(cn: &str, ca: bool, serial: u8) -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name = dn(cn);
     p.not_before = time::macros::datetime!(2020-01-01 0:00 UTC);
@@ -81,8 +83,14 @@ fn params(cn: &str, ca: bool, serial: u8) -> CertificateParams {
     p
 }
 
-fn key() -> KeyPair {
+/// A fresh P-256 key.
+pub fn key() -> KeyPair {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
+}
+
+/// ECDSA P-256 over `msg` with `key`, r||s as DCAP carries signatures.
+pub fn sign_with(key: &KeyPair, msg: &[u8]) -> Vec<u8> {
+    sign(&key.serialize_der(), msg)
 }
 
 fn sign(pkcs8: &[u8], msg: &[u8]) -> Vec<u8> {

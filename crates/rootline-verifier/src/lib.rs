@@ -251,12 +251,13 @@ impl Verifier {
         }
     }
 
-    /// Also trusts `der` (a self-signed certificate) as an AMD root key:
-    /// a private PKI, or a test's synthetic one.
-    pub fn with_snp_root(self, der: &[u8]) -> Result<Self, String> {
+    /// Also trusts `cert` (a self-signed certificate, PEM or DER) as an AMD
+    /// root key: a private PKI, or a test's synthetic one.
+    pub fn with_snp_root(self, cert: &[u8]) -> Result<Self, String> {
+        let der = cert_der(cert).map_err(|e| format!("SEV-SNP trust anchor: {e}"))?;
         let mut anchors = self.snp.anchors().clone();
         anchors
-            .add_root_der(der)
+            .add_root_der(&der)
             .map_err(|e| format!("SEV-SNP trust anchor: {e}"))?;
         Ok(Self {
             snp: rootline_snp::Verifier::new(anchors),
@@ -264,10 +265,11 @@ impl Verifier {
         })
     }
 
-    /// Anchors DCAP (TDX, SGX) at `der` instead of Intel's pinned root: DCAP
-    /// chains end at exactly one root.
-    pub fn with_dcap_root(self, der: &[u8]) -> Result<Self, String> {
-        let dcap = rootline_dcap::Verifier::with_root(der)
+    /// Anchors DCAP (TDX, SGX) at `cert` (PEM or DER) instead of Intel's
+    /// pinned root: DCAP chains end at exactly one root.
+    pub fn with_dcap_root(self, cert: &[u8]) -> Result<Self, String> {
+        let der = cert_der(cert).map_err(|e| format!("DCAP trust anchor: {e}"))?;
+        let dcap = rootline_dcap::Verifier::with_root(&der)
             .map_err(|e| format!("DCAP trust anchor: {e}"))?;
         Ok(Self {
             dcap: Ok(dcap),
@@ -338,6 +340,24 @@ impl Verifier {
         }
         out
     }
+}
+
+/// The DER of a certificate given as DER or as PEM (its first block).
+fn cert_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    if !bytes.starts_with(b"-----BEGIN") {
+        return Ok(bytes.to_vec());
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let b64: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| "not a PEM certificate".to_owned())
 }
 
 /// Verifies evidence of any supported kind against the pinned vendor roots,

@@ -8,12 +8,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use rootline_attester::sim::SimAttester;
-use rootline_broker::appraise::ReferenceValueAppraiser;
 use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
 use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
 use rootline_broker::tls::{PeerAddr, TlsListener, server_config};
-use rootline_broker::{Broker, BrokerOptions, Clock};
+use rootline_broker::{Broker, BrokerOptions};
 
 struct Served {
     _rt: tokio::runtime::Runtime,
@@ -62,25 +61,12 @@ fn serve_with(
             .await
             .unwrap();
         let broker = Broker::new(BrokerOptions {
-            store,
-            kek,
             verifier: VerifierConfig {
                 sim_roots,
-                insecure_sample: false,
-                collateral: Vec::new(),
                 ..Default::default()
             },
-            appraiser: Arc::new(ReferenceValueAppraiser),
-            token_key: None,
-            passport_signers: Vec::new(),
-            admin_key: None,
-            session_ttl: 300,
-            token_ttl: 300,
             secure_cookies: false,
-            clock: Clock::default(),
-            trustee_admin: None,
-            audit_retention_days: 90,
-            rate_limit_per_client: 20.0,
+            ..BrokerOptions::new(store, kek)
         })
         .await
         .unwrap();

@@ -14,11 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use aws_lc_rs::agreement::{self, ECDH_P256};
-use rootline_broker::appraise::ReferenceValueAppraiser;
-use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
 use rootline_broker::store::{SqlStore, Store as _};
-use rootline_broker::{Broker, BrokerOptions, Clock};
+use rootline_broker::{Broker, BrokerOptions};
 use rootline_kbs::{Binding, BindingHash};
 use rootline_testkit::snp::{Pki, VcekSpec};
 use serde_json::{Value, json};
@@ -52,20 +50,9 @@ fn broker(rt: &tokio::runtime::Runtime, dir: &Path, signer: Vec<u8>, secret: &[u
         let sealed = Kek::from_bytes(&raw).unwrap().seal(path, secret).unwrap();
         store.put_resource(path, &sealed, None, 0).await.unwrap();
         let broker = Broker::new(BrokerOptions {
-            store,
-            kek,
-            verifier: VerifierConfig::default(),
-            appraiser: Arc::new(ReferenceValueAppraiser),
-            token_key: None,
             passport_signers: vec![signer],
-            admin_key: None,
-            session_ttl: 300,
-            token_ttl: 300,
             secure_cookies: false,
-            clock: Clock::default(),
-            trustee_admin: None,
-            audit_retention_days: 90,
-            rate_limit_per_client: 20.0,
+            ..BrokerOptions::new(store, kek)
         })
         .await
         .unwrap();

@@ -14,11 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use rootline_attester::swtpm::Swtpm;
-use rootline_broker::appraise::ReferenceValueAppraiser;
-use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
 use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
-use rootline_broker::{Broker, BrokerOptions, Clock};
+use rootline_broker::{Broker, BrokerOptions};
 
 struct Served {
     _rt: tokio::runtime::Runtime,
@@ -50,20 +48,8 @@ fn serve(ek_roots: &[Vec<u8>]) -> Served {
             .unwrap();
         let (kek, _) = Kek::generate().unwrap();
         let broker = Broker::new(BrokerOptions {
-            store,
-            kek,
-            verifier: VerifierConfig::default(),
-            appraiser: Arc::new(ReferenceValueAppraiser),
-            token_key: None,
-            passport_signers: Vec::new(),
-            admin_key: None,
-            session_ttl: 300,
-            token_ttl: 300,
             secure_cookies: false,
-            clock: Clock::default(),
-            trustee_admin: None,
-            audit_retention_days: 90,
-            rate_limit_per_client: 20.0,
+            ..BrokerOptions::new(store, kek)
         })
         .await
         .unwrap();

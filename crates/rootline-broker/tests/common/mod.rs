@@ -18,13 +18,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt as _;
-use rootline_broker::appraise::ReferenceValueAppraiser;
 use rootline_broker::evidence::{BindingHash, VerifierConfig, runtime_data_hash};
 use rootline_broker::kek::Kek;
 use rootline_broker::keys::PublicKey;
 use rootline_broker::sim::{self, SimKey};
 use rootline_broker::store::SqlStore;
-use rootline_broker::{Broker, BrokerOptions, Clock, app};
+use rootline_broker::{Broker, BrokerOptions, app};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tower::ServiceExt as _;
@@ -67,25 +66,13 @@ pub struct Fixture {
 
 pub fn options(shared: &Shared, store: Arc<SqlStore>) -> BrokerOptions {
     BrokerOptions {
-        store,
-        kek: Kek::from_bytes(&shared.kek).unwrap(),
         verifier: VerifierConfig {
             sim_roots: vec![shared.sim().public_key()],
-            insecure_sample: false,
-            collateral: Vec::new(),
             ..Default::default()
         },
-        appraiser: Arc::new(ReferenceValueAppraiser),
-        token_key: None,
-        passport_signers: Vec::new(),
         admin_key: Some(shared.admin_public()),
-        session_ttl: 300,
-        token_ttl: 300,
         secure_cookies: false,
-        clock: Clock::default(),
-        trustee_admin: None,
-        audit_retention_days: 90,
-        rate_limit_per_client: 20.0,
+        ..BrokerOptions::new(store, Kek::from_bytes(&shared.kek).unwrap())
     }
 }
 

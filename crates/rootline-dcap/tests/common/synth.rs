@@ -13,12 +13,9 @@
     clippy::indexing_slicing
 )]
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use dcap_qvl::QuoteCollateralV3;
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, CustomExtension,
-    DistinguishedName, DnType, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    CertificateRevocationListParams, CustomExtension, Issuer, KeyIdMethod, KeyPair,
     RevokedCertParams, SerialNumber,
 };
 use rootline_dcap::{CollateralParts, Quote};
@@ -51,44 +48,10 @@ impl Synth {
     }
 }
 
-fn dn(cn: &str) -> DistinguishedName {
-    let mut d = DistinguishedName::new();
-    d.push(DnType::CommonName, cn);
-    d.push(DnType::OrganizationName, "Intel Corporation");
-    d.push(DnType::LocalityName, "Santa Clara");
-    d.push(DnType::StateOrProvinceName, "CA");
-    d.push(DnType::CountryName, "US");
-    d
-}
-
-fn params(cn: &str, ca: bool, serial: u8) -> CertificateParams {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name = dn(cn);
-    p.not_before = time::macros::datetime!(2020-01-01 0:00 UTC);
-    p.not_after = time::macros::datetime!(2040-01-01 0:00 UTC);
-    p.serial_number = Some(SerialNumber::from(vec![0x10, serial]));
-    p.key_identifier_method = KeyIdMethod::Sha256;
-    if ca {
-        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    } else {
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    }
-    p
-}
-
-fn key() -> KeyPair {
-    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
-}
+use rootline_testkit::dcap::{key, params};
 
 fn sign_fixed(k: &KeyPair, msg: &[u8]) -> Vec<u8> {
-    let kp =
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &k.serialize_der()).unwrap();
-    kp.sign(&SystemRandom::new(), msg)
-        .unwrap()
-        .as_ref()
-        .to_vec()
+    rootline_testkit::dcap::sign_with(k, msg)
 }
 
 const SGX_EXT_OID: [u64; 7] = [1, 2, 840, 113741, 1, 13, 1];

@@ -70,25 +70,6 @@ pub(crate) struct EvidenceArgs {
     pub(crate) dcap_trust_anchor: Option<PathBuf>,
 }
 
-/// The DER of a certificate file, PEM or DER.
-fn cert_der(p: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use base64::Engine as _;
-    let bytes = read_input(p)?;
-    if !bytes.starts_with(b"-----BEGIN") {
-        return Ok(bytes);
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let b64: String = text
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .with_context(|| format!("{}: not a PEM certificate", p.display()))
-}
-
 impl EvidenceArgs {
     /// The verifier these flags describe: the pinned vendor roots plus the
     /// trust anchors given.
@@ -96,12 +77,12 @@ impl EvidenceArgs {
         let mut v = rootline_verifier::Verifier::pinned();
         for p in &self.snp_trust_anchor {
             v = v
-                .with_snp_root(&cert_der(p)?)
+                .with_snp_root(&read_input(p)?)
                 .map_err(|e| anyhow::anyhow!("--snp-trust-anchor {}: {e}", p.display()))?;
         }
         if let Some(p) = &self.dcap_trust_anchor {
             v = v
-                .with_dcap_root(&cert_der(p)?)
+                .with_dcap_root(&read_input(p)?)
                 .map_err(|e| anyhow::anyhow!("--dcap-trust-anchor {}: {e}", p.display()))?;
         }
         Ok(v)

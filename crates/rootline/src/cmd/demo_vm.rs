@@ -20,10 +20,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail, ensure};
 use rootline_broker::appraise::PolicyAppraiser;
-use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
 use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
-use rootline_broker::{Broker, BrokerOptions, Clock};
+use rootline_broker::{Broker, BrokerOptions};
 use serde_json::{Value, json};
 
 use crate::EXIT_USAGE;
@@ -178,22 +177,11 @@ pub(crate) fn run(dir: &Path, scripts: Option<&Path>) -> anyhow::Result<u8> {
     let (broker, store) = rt.block_on(async {
         let store = Arc::new(SqlStore::connect(&db).await?);
         let broker = Broker::new(BrokerOptions {
-            store: store.clone(),
-            kek,
-            verifier: VerifierConfig::default(),
             appraiser: Arc::new(PolicyAppraiser::with_defaults(
                 json!({ "tpm_required_pcrs": REQUIRED }),
             )?),
-            token_key: None,
-            passport_signers: Vec::new(),
-            admin_key: None,
-            session_ttl: 300,
-            token_ttl: 300,
             secure_cookies: false,
-            clock: Clock::default(),
-            trustee_admin: None,
-            audit_retention_days: 90,
-            rate_limit_per_client: 20.0,
+            ..BrokerOptions::new(store.clone(), kek)
         })
         .await?;
         let l = tokio::net::UnixListener::bind(&sock)?;

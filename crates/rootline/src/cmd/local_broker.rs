@@ -7,11 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use rootline_broker::appraise::ReferenceValueAppraiser;
 use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
 use rootline_broker::store::{AuditRow, ReferenceValue, SqlStore, Store as _};
-use rootline_broker::{Broker, BrokerOptions, Clock};
+use rootline_broker::{Broker, BrokerOptions};
 
 /// The name of the broker's runtime threads (workers and blocking pool),
 /// so a benchmark can tell their CPU time from the load generator's.
@@ -176,25 +175,12 @@ impl LocalBroker {
         let (store, addr) = rt.block_on(async {
             let store = Arc::new(SqlStore::connect(&url).await?);
             let broker = Broker::new(BrokerOptions {
-                store: store.clone(),
-                kek,
                 verifier: VerifierConfig {
                     sim_roots,
-                    insecure_sample: false,
-                    collateral: Vec::new(),
                     ..Default::default()
                 },
-                appraiser: Arc::new(ReferenceValueAppraiser),
-                token_key: None,
-                passport_signers: Vec::new(),
-                admin_key: None,
-                session_ttl: 300,
-                token_ttl: 300,
                 secure_cookies: false,
-                clock: Clock::default(),
-                trustee_admin: None,
-                audit_retention_days: 90,
-                rate_limit_per_client: 20.0,
+                ..BrokerOptions::new(store.clone(), kek)
             })
             .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
