@@ -9,10 +9,10 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use aws_lc_rs::agreement::{self, ECDH_P256};
 use rootline_broker::evidence::{BindingHash, runtime_data_hash};
@@ -20,69 +20,25 @@ use rootline_broker::sim::{self, SimKey};
 use rootline_testkit::postgres::Postgres;
 use serde_json::{Value, json};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_rootline")
-}
+mod common;
 
-/// A running `rootline serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
+use common::{Server, bin};
 
-impl Server {
-    fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(bin());
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--insecure-cookies"])
-            .args(args)
-            .env_remove("ROOTLINE_KEK")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, addr }
-    }
-
-    /// A server on SQLite under `dir/data`, administered with
-    /// `dir/admin.key` (see `setup`), trusting the simulated root `root`.
-    fn start_embedded(dir: &Path, root: &str, extra: &[&str]) -> Self {
-        let data = dir.join("data");
-        let pubkey = dir.join("admin.key.pub");
-        let mut args = vec![
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--admin-public-key",
-            pubkey.to_str().unwrap(),
-            "--sim-root",
-            root,
-        ];
-        args.extend_from_slice(extra);
-        Self::start(&args, &[])
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A server on SQLite under `dir/data`, administered with `dir/admin.key`
+/// (see `setup`), trusting the simulated root `root`.
+fn start_embedded(dir: &Path, root: &str, extra: &[&str]) -> Server {
+    let data = dir.join("data");
+    let pubkey = dir.join("admin.key.pub");
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--admin-public-key",
+        pubkey.to_str().unwrap(),
+        "--sim-root",
+        root,
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args, &[])
 }
 
 /// One HTTP/1.1 request on its own connection: (status, headers, body).
@@ -197,7 +153,7 @@ const M: [u8; 48] = [0x42; 48];
 fn serve_admin_and_guest_over_tcp_then_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, root) = setup(dir.path());
-    let srv = Server::start_embedded(dir.path(), &root, &[]);
+    let srv = start_embedded(dir.path(), &root, &[]);
     let data = dir.path().join("data");
     let url = srv.url();
     let mhex = hex::encode(M);
@@ -474,7 +430,7 @@ fn bench_kbs_against_a_served_broker_reports_its_process() {
         .trim()
         .to_owned();
     // One runtime thread: the load generator has the other core.
-    let srv = Server::start_embedded(dir.path(), &root, &["--worker-threads", "1"]);
+    let srv = start_embedded(dir.path(), &root, &["--worker-threads", "1"]);
     let url = srv.url();
     let set = |args: &[&str]| assert_eq!(admin(dir.path(), &url, "admin.key", args).0, 0);
     set(&[

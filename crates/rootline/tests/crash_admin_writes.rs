@@ -21,11 +21,11 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -47,66 +47,19 @@ const M: [u8; 48] = [0x42; 48];
 /// SIGKILL.
 const SIGKILL: i32 = 9;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_rootline")
-}
+mod common;
 
-/// A running `rootline serve`, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
+use common::{Server, bin};
 
-impl Server {
-    /// Starts the broker and waits for its "listening" line, which it prints
-    /// only once the store is open and migrated.
-    fn start(args: &[String], envs: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(bin());
-        cmd.arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--insecure-cookies"])
-            .args(args)
-            .env_remove("ROOTLINE_KEK")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| {
-                panic!(
-                    "the broker did not start on its store (first line {line:?}, {:?})",
-                    child.wait()
-                )
-            })
-            .to_owned();
-        Self { child, addr }
-    }
-
-    /// SIGKILL, and checks that SIGKILL is what ended it.
-    fn kill_9(&mut self) {
-        self.child.kill().unwrap();
-        let status = self.child.wait().unwrap();
-        assert_eq!(
-            status.signal(),
-            Some(SIGKILL),
-            "the broker was not ended by SIGKILL: {status:?}"
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// SIGKILL, and checks that SIGKILL is what ended it.
+fn kill_9(srv: &mut Server) {
+    srv.child.kill().unwrap();
+    let status = srv.child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(SIGKILL),
+        "the broker was not ended by SIGKILL: {status:?}"
+    );
 }
 
 /// What became of a request.
@@ -252,17 +205,23 @@ fn make_write(t: usize, seq: u64) -> (Key, String, Vec<u8>, String) {
         }
         _ => {
             let name = format!("crash-w{t}-v{slot}");
-            let claim = format!("c.w{t}.s{seq}");
+            // Values the admin API accepts (48-byte SNP measurements), new
+            // for every write; overwriting a name says replace=true.
+            let claim = if seq % 2 == 0 {
+                "measurement"
+            } else {
+                "id_key_digest"
+            };
             let values = vec![
-                format!("{seq:016x}"),
-                format!("w{t}-s{seq}-{}", fill(seq * 53 % 1000)),
+                format!("{t:032x}{seq:064x}"),
+                format!("{seq:032x}{:064x}", seq * 53),
             ];
-            let body = json!({"tee": "crash-test", "claim": claim, "values": values});
+            let body = json!({"tee": "snp", "claim": claim, "values": values});
             (
                 (Kind::ReferenceValue, name.clone()),
-                format!("/admin/v0/reference-values/{name}"),
+                format!("/admin/v0/reference-values/{name}?replace=true"),
                 body.to_string().into_bytes(),
-                rv_content("crash-test", &claim, &values),
+                rv_content("snp", claim, &values),
             )
         }
     }
@@ -698,7 +657,7 @@ fn crash_rounds(
         let delay_ms = 20 + random_u64() % 400;
         std::thread::sleep(Duration::from_millis(delay_ms));
         let in_flight_at_kill = st.in_flight.load(Ordering::SeqCst);
-        srv.kill_9();
+        kill_9(&mut srv);
         st.stop.store(true, Ordering::SeqCst);
         let mut report = RoundReport {
             delay_ms,
