@@ -227,4 +227,12 @@ fn reference_add_twice_is_a_new_version_and_bad_keys_exit_2() {
     let (code, _, err) = rootline(&["reference", "--data-dir", d, "add", "SGX", "3"]);
     assert_eq!(code, 2);
     assert!(err.contains("SGX"), "{err}");
+    // The broker's vocabulary: a misspelt claim, a value of the wrong form.
+    let m = "ab".repeat(48);
+    let (code, _, err) = rootline(&["reference", "--data-dir", d, "add", "snp.mesurement", &m]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean measurement"), "{err}");
+    let (code, _, err) = rootline(&["reference", "--data-dir", d, "add", "snp.measurement", "zz"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("48 bytes of hex"), "{err}");
 }

@@ -667,3 +667,90 @@ fn storage_and_configuration_hygiene() {
         "{err}"
     );
 }
+
+/// `admin reference import` registers at a broker what `measure`,
+/// `reference record` or a reference file print, one reference value per
+/// key (the same vocabulary as `reference add` and the broker's check);
+/// importing the same file again changes nothing; a file with a typo is
+/// refused by the broker, naming the claim it meant, and stores nothing.
+#[test]
+fn admin_reference_import_registers_measured_values_at_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, root) = setup(dir.path());
+    let srv = start_embedded(dir.path(), &root, &[]);
+    let m = "ab".repeat(48);
+    let good = dir.path().join("measured.json");
+    // `rootline measure snp --json` nests its values under reference_values.
+    std::fs::write(
+        &good,
+        json!({"reference_values": {
+            "snp.measurement": m,
+            "tpm.pcr.sha256.4": ["00".repeat(32), "11".repeat(32)],
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let import = |file: &Path| {
+        admin(
+            dir.path(),
+            &srv.url(),
+            "admin.key",
+            &["reference", "import", file.to_str().unwrap(), "--json"],
+        )
+    };
+    let (rc, out) = import(&good);
+    assert_eq!(rc, 0, "{out}");
+    let imported: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(imported.as_array().unwrap().len(), 2, "{imported}");
+    let (rc, _) = import(&good);
+    assert_eq!(rc, 0, "the same values again");
+    let (_, listed) = admin(
+        dir.path(),
+        &srv.url(),
+        "admin.key",
+        &["reference", "list", "--json"],
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let by_name = |n: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} not in {listed}"))
+    };
+    let snp = by_name("snp.measurement");
+    assert_eq!(
+        (snp["tee"].clone(), snp["claim"].clone()),
+        (json!("snp"), json!("measurement"))
+    );
+    assert_eq!(snp["values"], json!([m]));
+    assert_eq!(snp["version"], 1);
+    assert_eq!(
+        by_name("tpm.pcr.sha256.4")["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let typo = dir.path().join("typo.json");
+    std::fs::write(&typo, json!({"snp.mesurement": m}).to_string()).unwrap();
+    let (rc, _) = import(&typo);
+    assert_eq!(rc, 2);
+    let (_, after) = admin(
+        dir.path(),
+        &srv.url(),
+        "admin.key",
+        &["reference", "list", "--json"],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&after)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -155,6 +155,18 @@ enum Reference {
     },
     /// List reference values.
     List,
+    /// Register what `rootline measure ... --json`, `rootline reference
+    /// record --json`, `rootline verify --json` (its claims) or a reference
+    /// file print: one reference value per key (`snp.measurement`,
+    /// `tpm.pcr.sha256.4`...), named by the key, holding every value given
+    /// for it. Each is checked by the broker like `set`.
+    Import {
+        /// The JSON file (any form `rootline reference import` reads).
+        file: PathBuf,
+        /// Replace reference values of the same names.
+        #[arg(long)]
+        replace: bool,
+    },
     /// Delete a reference value.
     Delete {
         /// Its name.
@@ -297,8 +309,12 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         base: a.url.clone(),
         pkcs8,
     };
+    if let Command::Reference(Reference::Import { file, replace }) = &a.command {
+        return import_references(&a, &c, file, *replace);
+    }
     let (status, body) = match &a.command {
         Command::Keygen { .. } => unreachable!("handled above"),
+        Command::Reference(Reference::Import { .. }) => unreachable!("handled above"),
         Command::Resource(Resource::Set {
             path,
             file,
@@ -372,6 +388,73 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         return Ok(code);
     }
     print_answer(&a, &body);
+    Ok(0)
+}
+
+/// `admin reference import`: the file's values grouped by key, one PUT per
+/// key; stops at the first refusal, naming the key.
+fn import_references(a: &Args, c: &Client, file: &Path, replace: bool) -> anyhow::Result<u8> {
+    let bytes = super::read_input(file)?;
+    let doc: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not JSON", file.display()))?;
+    let new = rootline_policy::reference::from_json(&doc, &file.display().to_string())
+        .with_context(|| format!("{}", file.display()))?;
+    let mut by_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for n in new {
+        let v = rootline_policy::reference::normalize_value(&n.key, &n.value)
+            .with_context(|| n.key.clone())?;
+        let text = match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let values = by_key.entry(n.key).or_default();
+        if !values.contains(&text) {
+            values.push(text);
+        }
+    }
+    let mut done = Vec::new();
+    for (key, values) in &by_key {
+        let Some((tee, claim)) = key.split_once('.') else {
+            bail!("{}: key {key:?} names no TEE", file.display());
+        };
+        // The broker names TEEs as guests do (kbs-types).
+        let tee = match tee {
+            "azure-snp" => "az-snp-vtpm",
+            "azure-tdx" => "az-tdx-vtpm",
+            other => other,
+        };
+        let body = json!({"tee": tee, "claim": claim, "values": values});
+        let (status, answer) = c.call(
+            "PUT",
+            &format!(
+                "/admin/v0/reference-values/{key}{}",
+                if replace { "?replace=true" } else { "" }
+            ),
+            Some(body.to_string().into_bytes()),
+        )?;
+        let code = exit_for(status, &answer);
+        if code != 0 {
+            eprintln!(
+                "rootline: stopped at {key} after importing {} of {}",
+                done.len(),
+                by_key.len()
+            );
+            return Ok(code);
+        }
+        done.push(serde_json::from_slice::<Value>(&answer).unwrap_or(Value::Null));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+    } else {
+        for r in &done {
+            println!(
+                "{} (version {}): {} value(s)",
+                r["name"].as_str().unwrap_or("?"),
+                r["version"],
+                r["values"].as_array().map_or(0, Vec::len)
+            );
+        }
+    }
     Ok(0)
 }
 

@@ -180,6 +180,15 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     let store = FileStore::in_dir(&dir);
     match a.command {
         Command::Add(x) => {
+            // One vocabulary with the broker: a typo in the TEE, the claim
+            // or the value's form is refused here rather than stored and
+            // never matched.
+            if let Err(e) =
+                rootline_policy::vocabulary::check(&x.key, std::slice::from_ref(&x.value))
+            {
+                eprintln!("rootline: {e}");
+                return Ok(crate::EXIT_USAGE);
+            }
             let mut n = NewValue::new(&x.key, parse_value(&x.value), &x.provenance);
             n.expires = parse_time("--expires", &x.expires)?;
             let r = store.add(n)?;
