@@ -285,6 +285,9 @@ fn print_text(results: &[Value], openssl: &Value) {
         if let Some(x) = r["floor_ratio"].as_f64() {
             println!("  floor/rootline ratio {x:.3} (1.0 = the signature floor itself)");
         }
+        if let Some(x) = r["end_to_end_floor_ratio"].as_f64() {
+            println!("  floor/end-to-end ratio {x:.3} (what verify and the broker pay per report)");
+        }
         if let Some(x) = r["speedup_vs_peer"].as_f64() {
             println!("  speedup over the peer {x:.2}x");
         }
@@ -353,6 +356,7 @@ fn bench_snp(req: &Request, iterations: u32) -> anyhow::Result<Value> {
         json!({
             "floor": f.json("aws-lc-rs ECDSA P-384 verify, key parsed once"),
             "end_to_end": e.json("rootline_verifier::verify (the whole request: evidence form, collateral files kept parsed by content)"),
+            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
         }),
     ))
 }
@@ -408,6 +412,7 @@ fn bench_dcap(req: &Request, at: i64, iterations: u32) -> anyhow::Result<Value> 
             "floor": f.json("two aws-lc-rs ECDSA P-256 verifies (QE report, quote)"),
             "peer": p.json("dcap_qvl::verify (re-verifies all collateral)"),
             "end_to_end": e.json("rootline_verifier::verify (the whole request; dcap-qvl asked once per TCB input set)"),
+            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
         }),
     ))
 }
