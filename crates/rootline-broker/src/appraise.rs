@@ -217,16 +217,19 @@ impl Appraiser for PolicyAppraiser {
         reference_values: &[ReferenceValue],
     ) -> Result<AppraisalResult> {
         let ev = evidence.get();
-        let kind = match ev.tee.parse::<TeeKind>() {
-            Ok(k) if !ev.insecure && rootline_policy::policy::default_policy(k).is_some() => k,
+        // Hardware evidence goes to the policy engine with the verifier's
+        // own proof; the simulated and sample TEEs (no `Verified` from the
+        // verifier, no default policy) are appraised by reference values.
+        let verified = match &ev.hardware {
+            Some(v)
+                if !ev.insecure && rootline_policy::policy::default_policy(v.tee()).is_some() =>
+            {
+                v
+            }
             _ => return ReferenceValueAppraiser.appraise(evidence, reference_values),
         };
         let appraiser = self.appraiser(reference_values)?;
-        let mut outcome = rootline_verifier::Outcome::new(Some(kind));
-        outcome.verified = true;
-        outcome.claims = ev.claims.clone();
-        outcome.tcb_status = ev.tcb_status.clone();
-        let d = appraiser.appraise_device("cpu0", &outcome);
+        let d = appraiser.appraise_device("cpu0", verified);
         let status = match d.status {
             rootline_policy::Tier::Affirming => status::AFFIRMING,
             rootline_policy::Tier::Warning => status::WARNING,
@@ -278,7 +281,7 @@ mod tests {
             return;
         };
         let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
-        let out = rootline_verifier::verify(&rootline_verifier::Request {
+        let out = rootline_verifier::Verifier::pinned().verify(&rootline_verifier::Request {
             evidence: read("milan_cb_report.bin"),
             tee: Some(TeeKind::Snp),
             collateral: ["milan_cb_vcek.der", "ask_ark_milan.pem"]
@@ -290,12 +293,16 @@ mod tests {
                 .collect(),
             ..Default::default()
         });
-        assert!(out.verified, "{:?}", out.error);
-        let measurement = out.claims["measurement"].as_str().unwrap().to_owned();
+        let out = out.unwrap();
+        let measurement = out.claims_json()["measurement"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let ev = Verified::new(Evidence {
             tee: "snp".into(),
-            claims: out.claims.clone(),
-            tcb_status: out.tcb_status.clone(),
+            claims: out.claims_json().clone(),
+            tcb_status: out.tcb_status().map(str::to_owned),
+            hardware: Some(std::sync::Arc::new(out)),
             insecure: false,
         });
         let a = PolicyAppraiser::with_defaults(json!({"allow_debug": true})).unwrap();
@@ -329,6 +336,7 @@ mod tests {
         let sim = Verified::new(Evidence {
             tee: crate::sim::TEE_NAME.into(),
             claims: json!({"measurement": "ab"}).as_object().unwrap().clone(),
+            hardware: None,
             tcb_status: None,
             insecure: false,
         });

@@ -170,7 +170,11 @@ pub struct VerifierConfig {
 pub struct Evidence {
     /// The KBS tee name.
     pub tee: String,
-    /// Claims as the verifier spells them.
+    /// The verifier's proof, for hardware TEEs: typed claims that only
+    /// `rootline-verifier` can make. `None` for the simulated TEE (verified
+    /// here, against configured roots) and the insecure sample TEE.
+    pub hardware: Option<Arc<rootline_verifier::Verified>>,
+    /// Claims as the verifier spells them (the JSON that goes into tokens).
     pub claims: Map<String, Value>,
     /// The TCB status where the TEE has one.
     pub tcb_status: Option<String>,
@@ -178,32 +182,39 @@ pub struct Evidence {
     pub insecure: bool,
 }
 
-fn claim_hex(claims: &Map<String, Value>, path: &str) -> Option<Vec<u8>> {
-    let mut cur: Option<&Value> = None;
-    for (i, part) in path.split('.').enumerate() {
-        cur = if i == 0 {
-            claims.get(part)
-        } else {
-            cur?.get(part)
-        };
+/// Where a TEE's evidence binds init-data, with what it carries there.
+#[derive(Debug)]
+enum InitField {
+    /// A launch-time configuration field (SNP HOST_DATA, TDX MRCONFIGID,
+    /// the simulated TEE's host_data): the digest, zero-padded.
+    Config(&'static str, Option<Vec<u8>>),
+    /// TPM PCR 8 (sha256 bank), extended once from reset.
+    Pcr8(Option<Vec<u8>>),
+    /// Trustee's unsigned sample TEE: nothing binds it.
+    Unbound,
+    /// A TEE with no known field.
+    Unknown(String),
+}
+
+impl InitField {
+    /// The field of hardware evidence, from its typed claims.
+    fn of(v: &rootline_verifier::Verified) -> Self {
+        use rootline_verifier::Claims;
+        match v.claims() {
+            c @ (Claims::Tpm(_) | Claims::Azure(_)) => Self::Pcr8(c.pcr("sha256", 8)),
+            c => match c.config_id() {
+                Some((field, bytes)) => Self::Config(field, Some(bytes)),
+                None => Self::Unknown(v.tee().to_string()),
+            },
+        }
     }
-    hex::decode(cur?.as_str()?).ok()
 }
 
 /// Checks the init-data digest against the TEE's config field.
-fn check_init_data(tee: &str, claims: &Map<String, Value>, digest_bytes: &[u8]) -> Result<()> {
-    let (field, have) = match tee {
-        "snp" | sim::TEE_NAME => ("host_data", claim_hex(claims, "host_data")),
-        "tdx" => ("mr_config_id", claim_hex(claims, "mr_config_id")),
-        "tpm" | "az-snp-vtpm" | "az-tdx-vtpm" => {
-            let have = claim_hex(
-                claims,
-                if tee == "tpm" {
-                    "pcrs.sha256.8"
-                } else {
-                    "tpm.pcrs.sha256.8"
-                },
-            );
+fn check_init_data(field: InitField, digest_bytes: &[u8]) -> Result<()> {
+    let (field, have) = match field {
+        InitField::Config(field, have) => (field, have),
+        InitField::Pcr8(have) => {
             // One extend of PCR 8 from reset: SHA-256(0^32 || m). m is the
             // init-data digest itself when it is 32 bytes (guest-components'
             // TPM attester extends with it; Trustee checks that), or its
@@ -235,15 +246,15 @@ fn check_init_data(tee: &str, claims: &Map<String, Value>, digest_bytes: &[u8]) 
                 )),
             };
         }
-        "sample" => {
+        InitField::Unbound => {
             // As Trustee: the unsigned sample TEE has no config field, so
             // init-data is taken as sent (the token is marked insecure).
             tracing::warn!("the sample TEE does not bind init-data; accepted unchecked");
             return Ok(());
         }
-        other => {
+        InitField::Unknown(tee) => {
             return Err(Error::Unsupported(format!(
-                "init-data for tee {other}: no config field is known to bind it"
+                "init-data for tee {tee}: no config field is known to bind it"
             )));
         }
     };
@@ -276,19 +287,6 @@ pub fn verifies_inline(tee: &str) -> bool {
     matches!(tee, sim::TEE_NAME | "sample")
 }
 
-/// The claim in which a hardware verifier reports the TEE's report-data
-/// field, by kind (SNP, TDX, SGX: REPORT_DATA; TPM: the quote's extraData),
-/// and whether it is a TPM quote's extraData.
-fn binding_claim(kind: TeeKind) -> Option<(&'static str, bool)> {
-    match kind {
-        TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx => Some(("report_data", false)),
-        // Azure: the vTPM quote's extraData, signed by the AK the HCL
-        // report's runtime data carries (bound into the hardware report).
-        TeeKind::Tpm | TeeKind::AzureSnp | TeeKind::AzureTdx => Some(("extra_data", true)),
-        _ => None,
-    }
-}
-
 /// Verifies evidence for `tee`, bound to one of `bindings` (the report data
 /// a guest may have computed, see [`Binding::candidates`]), and the
 /// init-data digest when one was sent. CPU-bound (signature checks): on an
@@ -308,19 +306,29 @@ pub fn verify(
     init_digest: Option<&[u8]>,
     now: i64,
 ) -> Result<Verified<Evidence>> {
-    let mut insecure = false;
-    let (claims, tcb_status) = match tee {
-        sim::TEE_NAME => (
-            sim::verify(evidence, &cfg.sim_roots, bindings)?.to_map(),
-            None,
-        ),
+    let ev = match tee {
+        sim::TEE_NAME => {
+            let sim = sim::verify(evidence, &cfg.sim_roots, bindings)?;
+            if let Some(d) = init_digest {
+                check_init_data(
+                    InitField::Config("host_data", Some(sim.host_data.to_vec())),
+                    d,
+                )?;
+            }
+            Evidence {
+                tee: tee.to_owned(),
+                hardware: None,
+                claims: sim.to_map(),
+                tcb_status: None,
+                insecure: false,
+            }
+        }
         "sample" => {
             if !cfg.insecure_sample {
                 return Err(Error::Unsupported(
                     "the unsigned sample TEE is refused (insecure_sample_tee is off)".into(),
                 ));
             }
-            insecure = true;
             // Trustee's sample evidence: {"svn": ..., "report_data": base64}.
             let rd = evidence
                 .get("report_data")
@@ -331,13 +339,22 @@ pub fn verify(
                 .decode(rd)
                 .map_err(|_| Error::Rejected("sample report_data is not base64".into()))?;
             check_binding("sample report_data", &rd, bindings, false)?;
+            if let Some(d) = init_digest {
+                check_init_data(InitField::Unbound, d)?;
+            }
             let mut m = Map::new();
             m.insert(
                 "svn".into(),
                 evidence.get("svn").cloned().unwrap_or(Value::Null),
             );
             m.insert("report_data".into(), hex::encode(&rd).into());
-            (m, None)
+            Evidence {
+                tee: tee.to_owned(),
+                hardware: None,
+                claims: m,
+                tcb_status: None,
+                insecure: true,
+            }
         }
         _ => {
             let kind: TeeKind = match tee {
@@ -352,52 +369,46 @@ pub fn verify(
                     )));
                 }
             };
-            let (field, tpm_extra_data) = binding_claim(kind).ok_or_else(|| {
-                Error::Unsupported(format!(
-                    "tee {tee:?}: this broker does not know where its evidence binds the runtime data yet"
-                ))
-            })?;
             let bytes = match evidence {
                 Value::String(s) => s.as_bytes().to_vec(),
                 v => serde_json::to_vec(v).map_err(|e| Error::Malformed(e.to_string()))?,
             };
-            let out = cfg.verifier.verify(&rootline_verifier::Request {
-                evidence: bytes,
-                tee: Some(kind),
-                collateral: cfg.collateral.clone(),
-                // The broker's clock: collateral is judged at the same
-                // instant as the session and the token.
-                at: time::OffsetDateTime::from_unix_timestamp(now).ok(),
-                nonce: None,
-                extra: Default::default(),
-            });
-            if !out.verified {
-                return Err(Error::Rejected(
-                    out.error
-                        .unwrap_or_else(|| "evidence did not verify".into()),
-                ));
+            let verified = cfg
+                .verifier
+                .verify(&rootline_verifier::Request {
+                    evidence: bytes,
+                    tee: Some(kind),
+                    collateral: cfg.collateral.clone(),
+                    // The broker's clock: collateral is judged at the same
+                    // instant as the session and the token.
+                    at: time::OffsetDateTime::from_unix_timestamp(now).ok(),
+                    nonce: None,
+                    extra: Default::default(),
+                })
+                .map_err(|r| Error::Rejected(r.reason))?;
+            // The binding is checked here against the field the verifier
+            // reports (SNP, TDX, SGX: REPORT_DATA; TPM and Azure: the
+            // quote's extraData): which runtime data a guest hashed is the
+            // KBS protocol's business, not the evidence format's.
+            let rd = verified.claims().report_data().ok_or_else(|| {
+                Error::Rejected(format!(
+                    "the verified {kind} evidence reports no report data to bind the session to"
+                ))
+            })?;
+            check_binding(rd.field, &rd.bytes, bindings, rd.tpm_extra_data)?;
+            if let Some(d) = init_digest {
+                check_init_data(InitField::of(&verified), d)?;
             }
-            let carried = out
-                .claims
-                .get(field)
-                .and_then(Value::as_str)
-                .and_then(|h| hex::decode(h).ok())
-                .ok_or_else(|| {
-                    Error::Rejected(format!("the verified evidence reports no {field}"))
-                })?;
-            check_binding(field, &carried, bindings, tpm_extra_data)?;
-            (out.claims, out.tcb_status)
+            Evidence {
+                tee: tee.to_owned(),
+                claims: verified.claims_json().clone(),
+                tcb_status: verified.tcb_status().map(str::to_owned),
+                hardware: Some(Arc::new(verified)),
+                insecure: false,
+            }
         }
     };
-    if let Some(d) = init_digest {
-        check_init_data(tee, &claims, d)?;
-    }
-    Ok(Verified::new(Evidence {
-        tee: tee.to_owned(),
-        claims,
-        tcb_status,
-        insecure,
-    }))
+    Ok(Verified::new(ev))
 }
 
 #[cfg(test)]
@@ -426,12 +437,10 @@ mod tests {
         };
         let (alg, d) = init_data_digest(&init).unwrap();
         assert_eq!(alg, "sha256");
-        let mut claims = Map::new();
-        claims.insert("host_data".into(), hex::encode(&d).into());
-        check_init_data("snp", &claims, &d).unwrap();
-        claims.insert("host_data".into(), hex::encode([0u8; 32]).into());
-        assert!(check_init_data("snp", &claims, &d).is_err());
-        assert!(check_init_data("sample", &claims, &d).is_ok());
-        assert!(check_init_data("cca", &claims, &d).is_err());
+        check_init_data(InitField::Config("host_data", Some(d.clone())), &d).unwrap();
+        assert!(check_init_data(InitField::Config("host_data", Some(vec![0u8; 32])), &d).is_err());
+        assert!(check_init_data(InitField::Config("host_data", None), &d).is_err());
+        assert!(check_init_data(InitField::Unbound, &d).is_ok());
+        assert!(check_init_data(InitField::Unknown("cca".into()), &d).is_err());
     }
 }

@@ -10,10 +10,10 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rootline_policy::policy::{DEFAULT_TDX, DEFAULT_TPM, ENTRYPOINT, LIB_REGO};
-use rootline_policy::reference::{ReferenceValues, apply_add, from_outcome};
+use rootline_policy::reference::{ReferenceValues, apply_add, from_verified};
 use rootline_policy::token::Alg;
 use rootline_policy::{Appraiser, PolicySet, SigningKey, TokenOptions};
-use rootline_verifier::{Collateral, Extra, Outcome, Request};
+use rootline_verifier::{Collateral, Extra, Request, Verdict, Verifier};
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -22,9 +22,9 @@ fn read(rel: &str) -> Option<Vec<u8>> {
     rootline_testkit::vector(rel).map(|p| std::fs::read(p).unwrap())
 }
 
-fn tdx() -> Option<Outcome> {
+fn tdx() -> Option<Verdict> {
     let p = rootline_testkit::vector("tdx/dcap-qvl/tdx_quote_collateral.json")?;
-    Some(rootline_verifier::verify(&Request {
+    Some(Verifier::pinned().verify(&Request {
         evidence: read("tdx/dcap-qvl/tdx_quote")?,
         collateral: vec![Collateral {
             bytes: std::fs::read(&p).unwrap(),
@@ -35,10 +35,10 @@ fn tdx() -> Option<Outcome> {
     }))
 }
 
-fn tpm() -> Option<Outcome> {
+fn tpm() -> Option<Verdict> {
     let d = "ovmf-swtpm/uki-esp-ekcert-tpm";
     let nonce = String::from_utf8(read(&format!("{d}/nonce.hex"))?).unwrap();
-    Some(rootline_verifier::verify(&Request {
+    Some(Verifier::pinned().verify(&Request {
         evidence: read(&format!("{d}/quote.msg"))?,
         tee: Some(rootline_core::TeeKind::Tpm),
         nonce: Some(hex::decode(nonce.trim()).unwrap()),
@@ -52,10 +52,15 @@ fn tpm() -> Option<Outcome> {
     }))
 }
 
-fn refs(o: &Outcome) -> ReferenceValues {
+fn refs(o: &Verdict) -> ReferenceValues {
     let now = OffsetDateTime::now_utc();
     let mut r = Vec::new();
-    apply_add(&mut r, from_outcome(o, "bench").unwrap(), now).unwrap();
+    apply_add(
+        &mut r,
+        from_verified(o.as_ref().unwrap(), "bench").unwrap(),
+        now,
+    )
+    .unwrap();
     ReferenceValues::active(&r, now)
 }
 
@@ -85,7 +90,10 @@ fn bench_appraise(c: &mut Criterion) {
         let ap = Appraiser::new(&PolicySet::defaults().unwrap(), &r, &json!({})).unwrap();
         assert!(ap.appraise(&[(device, &o)]).is_affirming());
         let raw = raw_regorus(policy, &r);
-        let input = regorus::Value::from(rootline_policy::claims::device_input(device, &o));
+        let input = regorus::Value::from(rootline_policy::claims::device_input(
+            device,
+            o.as_ref().map_err(|r| &**r),
+        ));
         g.bench_function(format!("{name}/rootline_appraise"), |b| {
             b.iter(|| black_box(ap.appraise(&[(device, black_box(&o))])))
         });
@@ -95,7 +103,7 @@ fn bench_appraise(c: &mut Criterion) {
             b.iter(|| {
                 black_box(regorus::Value::from(rootline_policy::claims::device_input(
                     device,
-                    black_box(&o),
+                    black_box(&o).as_ref().map_err(|r| &**r),
                 )))
             })
         });

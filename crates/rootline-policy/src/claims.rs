@@ -42,20 +42,44 @@ fn flatten(prefix: &str, v: &Value, depth: usize, out: &mut Map<String, Value>) 
 }
 
 /// The policy input for one device: its name, kind, verification verdict,
-/// TCB status and advisories, warnings and normalized claims.
-pub fn device_input(device: &str, outcome: &rootline_verifier::Outcome) -> Value {
-    let claims = match outcome.tee {
-        Some(t) => normalize(t, &outcome.claims),
+/// TCB status and advisories, warnings and normalized claims. A rejected
+/// device goes in too (with `verified: false` and the reason), so that a
+/// policy can explain what it would have said; its appraisal is
+/// contraindicated whatever the policy answers.
+pub fn device_input(
+    device: &str,
+    verdict: Result<&rootline_verifier::Verified, &rootline_verifier::Rejection>,
+) -> Value {
+    let (tee, claims, error, tcb, advisories, warnings) = match verdict {
+        Ok(v) => (
+            Some(v.tee()),
+            v.claims_json(),
+            None,
+            v.tcb_status(),
+            v.advisory_ids(),
+            v.warnings(),
+        ),
+        Err(r) => (
+            r.tee,
+            &r.claims,
+            Some(r.reason.as_str()),
+            r.tcb_status.as_deref(),
+            r.advisory_ids.as_slice(),
+            r.warnings.as_slice(),
+        ),
+    };
+    let claims = match tee {
+        Some(t) => normalize(t, claims),
         None => Map::new(),
     };
     serde_json::json!({
         "device": device,
-        "tee": outcome.tee.map(|t| t.as_str()),
-        "verified": outcome.verified,
-        "error": outcome.error,
-        "tcb_status": outcome.tcb_status,
-        "advisory_ids": outcome.advisory_ids,
-        "warnings": outcome.warnings,
+        "tee": tee.map(|t| t.as_str()),
+        "verified": verdict.is_ok(),
+        "error": error,
+        "tcb_status": tcb,
+        "advisory_ids": advisories,
+        "warnings": warnings,
         "claims": claims,
     })
 }

@@ -649,27 +649,42 @@ impl Appraiser {
             })
     }
 
-    /// Appraises one device.
+    /// Appraises one device whose evidence verified.
     pub fn appraise_device(
         &self,
         device: &str,
-        outcome: &rootline_verifier::Outcome,
+        verified: &rootline_verifier::Verified,
     ) -> DeviceAppraisal {
+        self.appraise_verdict(device, Ok(verified))
+    }
+
+    /// Appraises one device from its verdict: a rejected device is
+    /// contraindicated, with the policy's own reasons when it gives any
+    /// and the rejection's otherwise.
+    pub fn appraise_verdict(
+        &self,
+        device: &str,
+        verdict: Result<&rootline_verifier::Verified, &rootline_verifier::Rejection>,
+    ) -> DeviceAppraisal {
+        let tee = match verdict {
+            Ok(v) => Some(v.tee()),
+            Err(r) => r.tee,
+        };
         let mut d = DeviceAppraisal {
             device: device.to_owned(),
-            tee: outcome.tee,
+            tee,
             policy: String::new(),
             policy_hash: String::new(),
             status: Tier::None,
             trust_vector: TrustVector::default(),
             reasons: Vec::new(),
         };
-        let Some(b) = outcome.tee.and_then(|t| self.bound.get(t.as_str())) else {
+        let Some(b) = tee.and_then(|t| self.bound.get(t.as_str())) else {
             d.status = Tier::Contraindicated;
             d.reasons.push(Reason {
                 component: "hardware".into(),
                 key: None,
-                message: match outcome.tee {
+                message: match tee {
                     Some(t) => format!("no appraisal policy is loaded for {t} evidence"),
                     None => "the evidence kind is unknown, so no policy applies".into(),
                 },
@@ -678,7 +693,7 @@ impl Appraiser {
         };
         d.policy = b.policy.name().to_owned();
         d.policy_hash = b.policy.hash().to_owned();
-        let input = regorus::Value::from(crate::claims::device_input(device, outcome));
+        let input = regorus::Value::from(crate::claims::device_input(device, verdict));
         let parsed = b
             .compiled
             .eval_with_input(input)
@@ -714,16 +729,13 @@ impl Appraiser {
                 });
             }
         }
-        if !outcome.verified {
+        if let Err(r) = verdict {
             d.status = Tier::Contraindicated;
             if d.reasons.is_empty() {
                 d.reasons.push(Reason {
                     component: "hardware".into(),
                     key: None,
-                    message: format!(
-                        "the evidence failed verification: {}",
-                        outcome.error.as_deref().unwrap_or("no reason given")
-                    ),
+                    message: format!("the evidence failed verification: {}", r.reason),
                 });
             }
         }
@@ -743,10 +755,10 @@ impl Appraiser {
     }
 
     /// Appraises every device of one attestation.
-    pub fn appraise(&self, devices: &[(&str, &rootline_verifier::Outcome)]) -> Appraisal {
+    pub fn appraise(&self, devices: &[(&str, &rootline_verifier::Verdict)]) -> Appraisal {
         let devices: Vec<DeviceAppraisal> = devices
             .iter()
-            .map(|(name, o)| self.appraise_device(name, o))
+            .map(|(name, v)| self.appraise_verdict(name, v.as_ref().map_err(|r| &**r)))
             .collect();
         Appraisal {
             status: Appraisal::overall(&devices),

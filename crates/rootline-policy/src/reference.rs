@@ -418,24 +418,47 @@ fn referable(key: &str) -> bool {
     EXACT.contains(&key) || key.starts_with("tpm.pcr.")
 }
 
-/// Reference values taken from the claims of a verified outcome: the
+/// Reference values taken from the claims of verified evidence: the
 /// measurements and configuration of that TEE (launch measurement, MRTD and
 /// RTMRs, MRENCLAVE, PCRs...), not per-boot values such as report data.
-/// An outcome that did not verify is refused: its claims prove nothing.
-pub fn from_outcome(
-    outcome: &rootline_verifier::Outcome,
+/// Only a [`rootline_verifier::Verified`] is taken: rejected claims prove
+/// nothing.
+pub fn from_verified(
+    verified: &rootline_verifier::Verified,
     provenance: &str,
 ) -> Result<Vec<NewValue>, Error> {
-    if !outcome.verified {
+    from_claims(verified.tee(), verified.claims_json(), provenance)
+}
+
+/// Reference values from the claims of `rootline verify --json` output
+/// that says it verified: an operator's own file, taken on their word (the
+/// verification happened when the file was written).
+fn from_verify_json(m: &Map<String, Value>, provenance: &str) -> Result<Vec<NewValue>, Error> {
+    if m.get("verified").and_then(Value::as_bool) != Some(true) {
         return Err(Error::Reference(format!(
             "the outcome did not verify ({}); reference values are only taken from verified claims",
-            outcome.error.as_deref().unwrap_or("no reason given")
+            m.get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given")
         )));
     }
-    let Some(tee) = outcome.tee else {
-        return Err(Error::Reference("the outcome names no TEE kind".into()));
+    let tee = match m.get("tee") {
+        Some(Value::String(s)) => s
+            .parse::<rootline_core::TeeKind>()
+            .map_err(|e| Error::Reference(format!("tee {s:?}: {e}")))?,
+        _ => return Err(Error::Reference("the outcome names no TEE kind".into())),
     };
-    let flat = crate::claims::normalize(tee, &outcome.claims);
+    let empty = Map::new();
+    let claims = m.get("claims").and_then(Value::as_object).unwrap_or(&empty);
+    from_claims(tee, claims, provenance)
+}
+
+fn from_claims(
+    tee: rootline_core::TeeKind,
+    claims: &Map<String, Value>,
+    provenance: &str,
+) -> Result<Vec<NewValue>, Error> {
+    let flat = crate::claims::normalize(tee, claims);
     let mut out: Vec<NewValue> = Vec::new();
     for (k, v) in flat {
         if let Some(rest) = k.strip_prefix("tpm.events.") {
@@ -526,8 +549,7 @@ pub fn from_replay(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Erro
 pub fn from_json(json: &Value, provenance: &str) -> Result<Vec<NewValue>, Error> {
     match json {
         Value::Object(m) if m.contains_key("verified") && m.contains_key("claims") => {
-            let outcome = outcome_from_json(m)?;
-            from_outcome(&outcome, provenance)
+            from_verify_json(m, provenance)
         }
         // `rootline measure uki --json`: its predicted reference values.
         Value::Object(m) if matches!(m.get("reference_values"), Some(Value::Object(_))) => {
@@ -623,28 +645,4 @@ fn record_from_json(it: &Value, provenance: &str) -> Result<NewValue, Error> {
         provenance: prov.to_owned(),
         expires,
     })
-}
-
-/// Rebuilds an [`rootline_verifier::Outcome`] from `rootline verify --json`.
-pub fn outcome_from_json(m: &Map<String, Value>) -> Result<rootline_verifier::Outcome, Error> {
-    let tee = match m.get("tee") {
-        Some(Value::String(s)) => Some(
-            s.parse::<rootline_core::TeeKind>()
-                .map_err(|e| Error::Reference(format!("tee {s:?}: {e}")))?,
-        ),
-        _ => None,
-    };
-    let mut o = rootline_verifier::Outcome::new(tee);
-    o.verified = m.get("verified").and_then(Value::as_bool).unwrap_or(false);
-    o.error = m.get("error").and_then(Value::as_str).map(str::to_owned);
-    o.tcb_status = m
-        .get("tcb_status")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    o.claims = m
-        .get("claims")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    Ok(o)
 }

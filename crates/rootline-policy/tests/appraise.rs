@@ -10,17 +10,17 @@
 
 mod common;
 
-use rootline_policy::reference::{ReferenceValues, apply_add, from_outcome};
+use rootline_policy::reference::{ReferenceValues, apply_add, from_verified};
 use rootline_policy::{Appraiser, PolicySet, Tier};
-use rootline_verifier::Outcome;
+use rootline_verifier::{Rejection, Verdict};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-fn refs_from(o: &Outcome) -> ReferenceValues {
+fn refs_from(o: &Verdict) -> ReferenceValues {
     let mut records = Vec::new();
     apply_add(
         &mut records,
-        from_outcome(o, "test: own claims").unwrap(),
+        from_verified(o.as_ref().unwrap(), "test: own claims").unwrap(),
         OffsetDateTime::now_utc(),
     )
     .unwrap();
@@ -33,8 +33,8 @@ fn appraiser(refs: &ReferenceValues, settings: Value) -> Appraiser {
 
 /// Affirmed with its own claims; then each reference value changed in turn
 /// gives contraindicated with a reason naming that key and the count.
-fn own_claims_affirm_and_each_change_contraindicates(o: Outcome, settings: Value) {
-    assert!(o.verified, "{:?}", o.error);
+fn own_claims_affirm_and_each_change_contraindicates(o: Verdict, settings: Value) {
+    assert!(o.is_ok(), "{:?}", o.as_ref().err());
     let refs = refs_from(&o);
     let a = appraiser(&refs, settings.clone()).appraise(&[("cpu0", &o)]);
     let d = &a.devices[0];
@@ -131,8 +131,11 @@ fn missing_reference_value_is_a_reason_not_a_silent_pass() {
             .contains("no reference value snp.measurement is stored")
     );
     assert!(
-        r.message
-            .contains(o.claims["measurement"].as_str().unwrap())
+        r.message.contains(
+            o.as_ref().unwrap().claims_json()["measurement"]
+                .as_str()
+                .unwrap()
+        )
     );
 }
 
@@ -151,8 +154,8 @@ fn no_reference_values_at_all_is_never_affirming() {
 #[test]
 fn go_sev_guest_debug_report_is_refused_by_default() {
     let Some(o) = common::snp_debug() else { return };
-    assert!(o.verified, "{:?}", o.error);
-    assert_eq!(o.claims["debug_allowed"], true);
+    assert!(o.is_ok(), "{:?}", o.as_ref().err());
+    assert_eq!(o.as_ref().unwrap().claims_json()["debug_allowed"], true);
     let refs = refs_from(&o);
     let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
     let d = &a.devices[0];
@@ -168,7 +171,7 @@ fn go_sev_guest_debug_report_is_refused_by_default() {
 #[test]
 fn sgx_tcb_needing_configuration_is_contraindicated_with_advisories() {
     let Some(o) = common::sgx() else { return };
-    assert!(o.verified, "{:?}", o.error);
+    assert!(o.is_ok(), "{:?}", o.as_ref().err());
     let refs = refs_from(&o);
     for settings in [json!({}), json!({"allow_sw_hardening_needed": true})] {
         let a = appraiser(&refs, settings).appraise(&[("cpu0", &o)]);
@@ -183,9 +186,9 @@ fn sgx_tcb_needing_configuration_is_contraindicated_with_advisories() {
 
 #[test]
 fn sw_hardening_needed_is_accepted_only_by_the_setting() {
-    let Some(mut o) = common::tdx() else { return };
+    let Some(o) = common::tdx() else { return };
     let refs = refs_from(&o);
-    o.tcb_status = Some("SWHardeningNeeded".into());
+    let o = o.map(|v| v.with_tcb_status_for_tests("SWHardeningNeeded"));
     let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
     assert_eq!(a.status, Tier::Contraindicated);
     assert!(
@@ -199,10 +202,19 @@ fn sw_hardening_needed_is_accepted_only_by_the_setting() {
 
 #[test]
 fn unverified_outcome_is_contraindicated_even_when_claims_match() {
-    let Some(mut o) = common::snp() else { return };
+    let Some(o) = common::snp() else { return };
     let refs = refs_from(&o);
-    o.verified = false;
-    o.error = Some("VCEK signature check failed".into());
+    let v = o.unwrap();
+    // The same claims, as if a signature had failed: a rejection carries
+    // what it parsed, and matching claims must not rescue it.
+    let o: Verdict = Err(Box::new(Rejection {
+        tee: Some(v.tee()),
+        reason: "VCEK signature check failed".into(),
+        claims: v.claims_json().clone(),
+        tcb_status: None,
+        advisory_ids: Vec::new(),
+        warnings: Vec::new(),
+    }));
     let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &o)]);
     let d = &a.devices[0];
     assert_eq!(a.status, Tier::Contraindicated);
@@ -268,8 +280,8 @@ fn pcr_reason_names_the_first_differing_event() {
         },
         ..Default::default()
     };
-    let direct = rootline_verifier::verify(&req);
-    assert!(direct.verified, "{:?}", direct.error);
+    let direct = common::verify(&req);
+    assert!(direct.is_ok(), "{:?}", direct.as_ref().err());
     let refs = refs_from(&uki);
     assert!(
         refs.0.keys().any(|k| k == "tpm.event.sha256.4"),

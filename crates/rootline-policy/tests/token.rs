@@ -12,7 +12,7 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rootline_policy::reference::{ReferenceValues, apply_add, from_outcome};
+use rootline_policy::reference::{ReferenceValues, apply_add, from_verified};
 use rootline_policy::token::{Alg, DEFAULT_TTL_SECS, KEY_FILE};
 use rootline_policy::{
     Appraisal, Appraiser, Jwks, PolicySet, SigningKey, TokenOptions, verify_token,
@@ -33,7 +33,7 @@ fn appraisal() -> Option<Appraisal> {
     let mut records = Vec::new();
     apply_add(
         &mut records,
-        from_outcome(&o, "test").unwrap(),
+        from_verified(o.as_ref().unwrap(), "test").unwrap(),
         OffsetDateTime::now_utc(),
     )
     .unwrap();

@@ -30,6 +30,9 @@ mod azure;
 mod dcap;
 mod snp;
 mod tpm;
+mod verdict;
+
+pub use verdict::{Claims, MapClaims, Rejection, ReportData, Verdict, Verified};
 
 use std::path::PathBuf;
 
@@ -286,12 +289,19 @@ impl Verifier {
         }
     }
 
-    /// Verifies evidence of any supported kind.
-    pub fn verify(&self, req: &Request) -> Outcome {
+    /// Verifies evidence of any supported kind: [`Verified`] claims, typed
+    /// per TEE, or a [`Rejection`] that says which check failed.
+    pub fn verify(&self, req: &Request) -> Verdict {
         let tee = req.tee.or_else(|| detect(&req.evidence));
         let Some(kind) = tee else {
-            return Outcome::new(None)
-                .reject("could not tell the evidence kind from its content; pass --tee KIND");
+            return Err(Box::new(Rejection {
+                tee: None,
+                reason: "could not tell the evidence kind from its content; pass --tee KIND".into(),
+                claims: Map::new(),
+                tcb_status: None,
+                advisory_ids: Vec::new(),
+                warnings: Vec::new(),
+            }));
         };
         let gathered = match (&self.source, kind) {
             (Some(s), TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx) => {
@@ -313,32 +323,45 @@ impl Verifier {
             }
             _ => req,
         };
-        let mut out = match kind {
-            TeeKind::Snp => snp::verify(&self.snp, &self.snp_parsed, req, Outcome::new(Some(kind))),
+        let mut verdict = match kind {
+            TeeKind::Snp => snp::verify(&self.snp, &self.snp_parsed, req),
             TeeKind::Tdx | TeeKind::Sgx => match &self.dcap {
-                Ok(v) => dcap::verify(v, &self.dcap_parsed, req, Outcome::new(Some(kind))),
-                Err(e) => Outcome::new(Some(kind)).reject(e.clone()),
+                Ok(v) => dcap::verify(v, &self.dcap_parsed, req, Outcome::new(Some(kind)))
+                    .settle(Claims::Dcap),
+                Err(e) => Outcome::new(Some(kind))
+                    .reject(e.clone())
+                    .settle(Claims::Dcap),
             },
-            TeeKind::Tpm => tpm::verify(req, Outcome::new(Some(kind))),
+            TeeKind::Tpm => tpm::verify(req, Outcome::new(Some(kind))).settle(Claims::Tpm),
             TeeKind::AzureSnp | TeeKind::AzureTdx => {
-                azure::verify(req, kind, Outcome::new(Some(kind)))
+                azure::verify(req, kind, Outcome::new(Some(kind))).settle(Claims::Azure)
             }
-            kind => Outcome::new(Some(kind)).reject(format!(
-                "verification of {kind} evidence is not supported yet"
-            )),
+            kind => Outcome::new(Some(kind))
+                .reject(format!(
+                    "verification of {kind} evidence is not supported yet"
+                ))
+                .settle(Claims::Dcap),
         };
         if let Some(g) = gathered {
-            out.warnings.extend(g.notes);
-            if let Some(e) = out.error.as_mut() {
-                // What could not be fetched is often why the evidence could
-                // not be verified: say so beside the verdict.
-                for f in g.failures {
-                    e.push_str("; collateral: ");
-                    e.push_str(&f);
+            match verdict.as_mut() {
+                Ok(v) => v.warn(g.notes),
+                Err(r) => {
+                    r.warnings.extend(g.notes);
+                    // What could not be fetched is often why the evidence
+                    // could not be verified: say so beside the verdict.
+                    for f in g.failures {
+                        r.reason.push_str("; collateral: ");
+                        r.reason.push_str(&f);
+                    }
                 }
             }
         }
-        out
+        verdict
+    }
+
+    /// [`Verifier::verify`] in the JSON shape of the command-line contract.
+    pub fn outcome(&self, req: &Request) -> Outcome {
+        self.verify(req).into()
     }
 }
 
@@ -362,9 +385,11 @@ fn cert_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
 
 /// Verifies evidence of any supported kind against the pinned vendor roots,
 /// with only the collateral the request carries.
+/// The answer is in the JSON shape of the command-line contract; hold a
+/// [`Verifier`] for [`Verified`] claims.
 pub fn verify(req: &Request) -> Outcome {
     static PINNED: std::sync::OnceLock<Verifier> = std::sync::OnceLock::new();
-    PINNED.get_or_init(Verifier::pinned).verify(req)
+    PINNED.get_or_init(Verifier::pinned).outcome(req)
 }
 
 /// Guesses the TEE kind from the evidence bytes; `None` when no module

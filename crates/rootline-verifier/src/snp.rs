@@ -8,7 +8,7 @@ use rootline_core::TeeKind;
 use rootline_snp::{Collateral, Options, Verifier};
 use serde_json::{Map, Value};
 
-use crate::{Outcome, Request};
+use crate::{Claims, Rejection, Request, Verdict, Verified};
 
 fn claims_map<T: serde::Serialize>(c: &T) -> Map<String, Value> {
     match serde_json::to_value(c) {
@@ -22,8 +22,15 @@ pub(crate) fn verify(
     verifier: &Verifier,
     parsed: &crate::Parsed<Collateral>,
     req: &Request,
-    mut out: Outcome,
-) -> Outcome {
+) -> Verdict {
+    let reject = |reason: String| Rejection {
+        tee: Some(TeeKind::Snp),
+        reason,
+        claims: Map::new(),
+        tcb_status: None,
+        advisory_ids: Vec::new(),
+        warnings: Vec::new(),
+    };
     let coll = match parsed.get(&req.collateral, || {
         let mut coll = Collateral::new();
         for c in &req.collateral {
@@ -32,7 +39,7 @@ pub(crate) fn verify(
         Ok::<_, rootline_snp::Error>(coll)
     }) {
         Ok(c) => c,
-        Err(e) => return out.reject(e.to_string()),
+        Err(e) => return Err(Box::new(reject(e.to_string()))),
     };
     let opts = Options {
         at: req.at,
@@ -41,19 +48,17 @@ pub(crate) fn verify(
     match verifier.verify_evidence(&req.evidence, &coll, &opts) {
         Ok(v) => {
             let a = v.into_inner();
-            out.claims = claims_map(&a.claims);
-            out.warnings = a.warnings;
-            out.verified = true;
-            out.error = None;
-            out
+            Ok(Verified::new(
+                TeeKind::Snp,
+                Claims::Snp(Box::new(a.claims)),
+                a.warnings,
+            ))
         }
-        Err(r) => {
-            if let Some(c) = &r.claims {
-                out.claims = claims_map(c);
-            }
-            out.warnings = r.warnings;
-            out.reject(r.error.to_string())
-        }
+        Err(r) => Err(Box::new(Rejection {
+            claims: r.claims.as_ref().map(claims_map).unwrap_or_default(),
+            warnings: r.warnings,
+            ..reject(r.error.to_string())
+        })),
     }
 }
 

@@ -2,7 +2,7 @@
 //! valid (the same times the verifier's own tests use).
 #![allow(dead_code)]
 
-use rootline_verifier::{Collateral, Extra, Outcome, Request};
+use rootline_verifier::{Collateral, Extra, Request, Verdict};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -23,7 +23,7 @@ fn coll(rel: &str) -> Option<Collateral> {
 }
 
 /// The swtpm + OVMF UKI boot: quote, signature, AK, PCRs, event log, nonce.
-pub(crate) fn tpm() -> Option<Outcome> {
+pub(crate) fn tpm() -> Option<Verdict> {
     let d = "ovmf-swtpm/uki-esp-ekcert-tpm";
     let nonce = String::from_utf8(read(&format!("{d}/nonce.hex"))?).unwrap();
     let req = Request {
@@ -38,44 +38,44 @@ pub(crate) fn tpm() -> Option<Outcome> {
         },
         ..Request::default()
     };
-    Some(rootline_verifier::verify(&req))
+    Some(verify(&req))
 }
 
 /// AMD Turin report with its VCEK (oak).
-pub(crate) fn snp() -> Option<Outcome> {
+pub(crate) fn snp() -> Option<Verdict> {
     let req = Request {
         evidence: read("snp/oak/turin_oc_report.bin")?,
         collateral: vec![coll("snp/oak/turin_oc_vcek.der")?],
         at: at("2025-08-15T00:00:00Z"),
         ..Request::default()
     };
-    Some(rootline_verifier::verify(&req))
+    Some(verify(&req))
 }
 
 /// The go-sev-guest Milan report, whose guest policy allows debugging.
-pub(crate) fn snp_debug() -> Option<Outcome> {
+pub(crate) fn snp_debug() -> Option<Verdict> {
     let req = Request {
         evidence: read("snp/go-sev-guest/attestation.bin")?,
         collateral: vec![coll("snp/go-sev-guest/vcek.der")?],
         at: at("2025-08-15T00:00:00Z"),
         ..Request::default()
     };
-    Some(rootline_verifier::verify(&req))
+    Some(verify(&req))
 }
 
 /// dcap-qvl's TDX quote with its collateral.
-pub(crate) fn tdx() -> Option<Outcome> {
+pub(crate) fn tdx() -> Option<Verdict> {
     let req = Request {
         evidence: read("tdx/dcap-qvl/tdx_quote")?,
         collateral: vec![coll("tdx/dcap-qvl/tdx_quote_collateral.json")?],
         at: at("2025-07-04T10:24:15Z"),
         ..Request::default()
     };
-    Some(rootline_verifier::verify(&req))
+    Some(verify(&req))
 }
 
 /// dcap-qvl's SGX quote (TCB ConfigurationAndSWHardeningNeeded).
-pub(crate) fn sgx() -> Option<Outcome> {
+pub(crate) fn sgx() -> Option<Verdict> {
     let req = Request {
         evidence: read("sgx/dcap-qvl/sgx_quote")?,
         tee: Some(rootline_core::TeeKind::Sgx),
@@ -83,5 +83,12 @@ pub(crate) fn sgx() -> Option<Outcome> {
         at: at("2025-07-04T10:28:44Z"),
         ..Request::default()
     };
-    Some(rootline_verifier::verify(&req))
+    Some(verify(&req))
+}
+
+/// Verifies with the pinned roots, for [`rootline_verifier::Verified`] claims.
+pub(crate) fn verify(req: &Request) -> Verdict {
+    static V: std::sync::OnceLock<rootline_verifier::Verifier> = std::sync::OnceLock::new();
+    V.get_or_init(rootline_verifier::Verifier::pinned)
+        .verify(req)
 }

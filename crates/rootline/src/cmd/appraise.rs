@@ -15,7 +15,7 @@ use rootline_policy::reference::{self, ReferenceValues};
 use rootline_policy::{
     Appraiser, CompiledPolicy, PolicySet, SigningKey, TokenOptions, token::DEFAULT_TTL_SECS,
 };
-use rootline_verifier::{Collateral, Extra, Outcome, Request};
+use rootline_verifier::{Collateral, Extra, Outcome, Request, Verified};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -208,20 +208,12 @@ fn load_reference(a: &Args) -> anyhow::Result<ReferenceValues> {
 
 /// Checks that the verified evidence's report data (TPM: extraData) holds
 /// the binding of `runtime_data` in one of the forms guests compute.
-fn check_runtime_data(runtime_data: &Value, outcome: &Outcome) -> Result<(), String> {
+fn check_runtime_data(runtime_data: &Value, verified: &Verified) -> Result<(), String> {
     use rootline_kbs::{Binding, BindingHash};
-    let (field, tpm) = match outcome.claims.get("report_data") {
-        Some(_) => ("report_data", false),
-        None => ("extra_data", true),
-    };
-    let carried = outcome
-        .claims
-        .get(field)
-        .and_then(Value::as_str)
-        .and_then(|h| rootline_core::from_hex(h).ok())
-        .ok_or_else(|| {
-            "--runtime-data was given but the evidence reports no report data to bind it".to_owned()
-        })?;
+    let rd = verified.claims().report_data().ok_or_else(|| {
+        "--runtime-data was given but the evidence reports no report data to bind it".to_owned()
+    })?;
+    let (field, tpm, carried) = (rd.field, rd.tpm_extra_data, rd.bytes);
     for hash in [
         BindingHash::Sha384,
         BindingHash::Sha256,
@@ -283,13 +275,14 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     };
     let req = a.evidence.request()?;
     let verifier = a.evidence.verifier()?;
-    let outcome: Outcome = verifier.verify(&req);
-    if let (Some(rd), true) = (&runtime_data, outcome.verified) {
-        if let Err(why) = check_runtime_data(rd, &outcome) {
+    let verdict = verifier.verify(&req);
+    if let (Some(rd), Ok(v)) = (&runtime_data, &verdict) {
+        if let Err(why) = check_runtime_data(rd, v) {
             eprintln!("rootline: {why}");
             return Ok(EXIT_REJECTED);
         }
     }
+    let outcome = Outcome::of(&verdict);
     let Some(tee) = outcome.tee else {
         bail!(
             "{}",
@@ -305,7 +298,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     }
     let appraiser = Appraiser::new(&set, &reference, &settings)?;
     let device = device_name(Some(tee));
-    let appraisal = appraiser.appraise(&[(device, &outcome)]);
+    let appraisal = appraiser.appraise(&[(device, &verdict)]);
     let opts = TokenOptions {
         developer: a.issuer.clone(),
         ttl_secs: a.ttl,

@@ -35,7 +35,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     for i in &fetched.info {
         eprintln!("rootline: collateral: {i}");
     }
-    let mut out = verifier.verify(&req);
+    let mut out = verifier.outcome(&req);
     out.warnings.extend(fetched.notes);
     for f in &fetched.failures {
         out.warnings.push(format!("collateral not obtained: {f}"));

@@ -1,0 +1,321 @@
+//! The verifier's answer: [`Verified`] claims, typed per TEE, or a
+//! [`Rejection`] that explains itself.
+//!
+//! A [`Verified`] can only be made inside this crate, at the end of a
+//! verification in which every signature, chain, freshness and replay check
+//! passed: holding one is the proof, and nothing downstream (the broker, the
+//! policy engine) can turn a boolean or a JSON file back into one. Claims are
+//! typed per TEE ([`Claims`]); the questions the protocol asks of every kind
+//! (where is the report data, which field binds init-data, what is PCR n)
+//! are methods, so no caller reads them through JSON paths. JSON appears only
+//! at the edges: [`Verified::claims_json`] for policy input, tokens and
+//! command-line output, and [`Outcome`] for the `verify --json` contract.
+
+use std::sync::OnceLock;
+
+use rootline_core::TeeKind;
+use serde_json::{Map, Value};
+
+use crate::Outcome;
+
+/// What the verifier returns. The rejection is boxed: it is the rare,
+/// explained path, and the verified one should not pay for its size.
+pub type Verdict = Result<Verified, Box<Rejection>>;
+
+/// Claims of verified evidence, by TEE.
+///
+/// SEV-SNP claims are the `rootline-snp` report struct. DCAP (TDX, SGX),
+/// TPM and Azure claims keep the JSON object their crates build, behind the
+/// typed accessors below; they become structs of their own as their formats
+/// move into their crates (see docs/adding-a-tee.md).
+#[derive(Debug, Clone)]
+pub enum Claims {
+    /// An SEV-SNP attestation report.
+    Snp(Box<rootline_snp::claims::Claims>),
+    /// A TDX or SGX DCAP quote (with the CCEL replay for TDX, when given).
+    Dcap(MapClaims),
+    /// A TPM quote with its PCRs (and event-log replay, when given).
+    Tpm(MapClaims),
+    /// An Azure confidential VM: the hardware report plus its vTPM quote.
+    Azure(MapClaims),
+}
+
+/// Claims held as the JSON object their evidence crate builds.
+#[derive(Debug, Clone, Default)]
+pub struct MapClaims(Map<String, Value>);
+
+impl MapClaims {
+    fn hex(&self, path: &[&str]) -> Option<Vec<u8>> {
+        let (first, rest) = path.split_first()?;
+        let mut cur = self.0.get(*first)?;
+        for p in rest {
+            cur = cur.get(*p)?;
+        }
+        hex::decode(cur.as_str()?).ok()
+    }
+}
+
+/// Where evidence carries the report data a relying party chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportData {
+    /// The claim that holds it, for messages (`report_data`, `extra_data`).
+    pub field: &'static str,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// True for a TPM quote's extraData (at most 64 bytes, often cut to 32),
+    /// false for a fixed 64-byte report-data field (zero-padded).
+    pub tpm_extra_data: bool,
+}
+
+impl Claims {
+    /// The report data the evidence carries, where its TEE defines one:
+    /// SNP, TDX and SGX REPORT_DATA; a TPM quote's extraData (for Azure,
+    /// the vTPM quote's, signed by the AK the hardware report binds).
+    pub fn report_data(&self) -> Option<ReportData> {
+        let (field, bytes, tpm_extra_data) = match self {
+            Claims::Snp(c) => ("report_data", hex::decode(&c.report_data).ok()?, false),
+            Claims::Dcap(m) => ("report_data", m.hex(&["report_data"])?, false),
+            Claims::Tpm(m) | Claims::Azure(m) => ("extra_data", m.hex(&["extra_data"])?, true),
+        };
+        Some(ReportData {
+            field,
+            bytes,
+            tpm_extra_data,
+        })
+    }
+
+    /// The launch-time configuration field an owner sets for the guest
+    /// (SNP HOST_DATA, TDX MRCONFIGID), with its claim name; `None` for
+    /// kinds without one (SGX, TPM: theirs is a PCR, see [`Claims::pcr`]).
+    pub fn config_id(&self) -> Option<(&'static str, Vec<u8>)> {
+        match self {
+            Claims::Snp(c) => Some(("host_data", hex::decode(&c.host_data).ok()?)),
+            Claims::Dcap(m) => Some(("mr_config_id", m.hex(&["mr_config_id"])?)),
+            Claims::Tpm(_) | Claims::Azure(_) => None,
+        }
+    }
+
+    /// A quoted PCR value (`bank` as `sha256`, `sha384`...), for TPM and
+    /// Azure vTPM evidence.
+    pub fn pcr(&self, bank: &str, index: u32) -> Option<Vec<u8>> {
+        let i = index.to_string();
+        match self {
+            Claims::Tpm(m) => m.hex(&["pcrs", bank, &i]),
+            Claims::Azure(m) => m.hex(&["tpm", "pcrs", bank, &i]),
+            Claims::Snp(_) | Claims::Dcap(_) => None,
+        }
+    }
+
+    fn to_json(&self) -> Map<String, Value> {
+        match self {
+            Claims::Snp(c) => match serde_json::to_value(c) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+            Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => m.0.clone(),
+        }
+    }
+}
+
+/// Evidence that passed every check, with its claims. Only this crate makes
+/// one.
+#[derive(Debug)]
+pub struct Verified<C = Claims> {
+    tee: TeeKind,
+    claims: C,
+    tcb_status: Option<String>,
+    advisory_ids: Vec<String>,
+    warnings: Vec<String>,
+    json: OnceLock<Map<String, Value>>,
+}
+
+impl Clone for Verified<Claims> {
+    fn clone(&self) -> Self {
+        Self {
+            tee: self.tee,
+            claims: self.claims.clone(),
+            tcb_status: self.tcb_status.clone(),
+            advisory_ids: self.advisory_ids.clone(),
+            warnings: self.warnings.clone(),
+            json: self.json.clone(),
+        }
+    }
+}
+
+impl Verified<Claims> {
+    /// Made by the verifier only, once every check passed.
+    pub(crate) fn new(tee: TeeKind, claims: Claims, warnings: Vec<String>) -> Self {
+        Self {
+            tee,
+            claims,
+            tcb_status: None,
+            advisory_ids: Vec::new(),
+            warnings,
+            json: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn with_tcb(mut self, status: Option<String>, advisories: Vec<String>) -> Self {
+        self.tcb_status = status;
+        self.advisory_ids = advisories;
+        self
+    }
+
+    /// Also records caveats that did not cause rejection.
+    pub(crate) fn warn(&mut self, notes: impl IntoIterator<Item = String>) {
+        self.warnings.extend(notes);
+    }
+
+    /// Test support (feature `test-util`, never in a binary): the same
+    /// verified evidence with another TCB status, for policy tests of
+    /// statuses no real vector has.
+    #[cfg(feature = "test-util")]
+    pub fn with_tcb_status_for_tests(self, status: &str) -> Self {
+        let advisories = self.advisory_ids.clone();
+        self.with_tcb(Some(status.to_owned()), advisories)
+    }
+
+    /// The kind that was verified.
+    pub fn tee(&self) -> TeeKind {
+        self.tee
+    }
+
+    /// The typed claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The claims as the JSON object of the command-line contract (and of
+    /// policy input and tokens), built once.
+    pub fn claims_json(&self) -> &Map<String, Value> {
+        match &self.claims {
+            Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => &m.0,
+            Claims::Snp(_) => self.json.get_or_init(|| self.claims.to_json()),
+        }
+    }
+
+    /// TCB status where the TEE defines one.
+    pub fn tcb_status(&self) -> Option<&str> {
+        self.tcb_status.as_deref()
+    }
+
+    /// Vendor advisories attached to the TCB status.
+    pub fn advisory_ids(&self) -> &[String] {
+        &self.advisory_ids
+    }
+
+    /// Things a person should know that did not cause rejection.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// Evidence that failed a check: the first failure as a sentence a person
+/// can act on, and whatever could be parsed, to explain it.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// The kind, when it could be told.
+    pub tee: Option<TeeKind>,
+    /// The first failed check.
+    pub reason: String,
+    /// Claims parsed before the failure (they prove nothing).
+    pub claims: Map<String, Value>,
+    /// TCB status, when it was evaluated before the failure.
+    pub tcb_status: Option<String>,
+    /// Vendor advisories attached to that status.
+    pub advisory_ids: Vec<String>,
+    /// Caveats gathered on the way.
+    pub warnings: Vec<String>,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl Outcome {
+    /// The JSON edge of a verdict (`rootline verify --json`).
+    pub fn of(verdict: &Verdict) -> Self {
+        match verdict {
+            Ok(v) => Self {
+                tee: Some(v.tee),
+                verified: true,
+                error: None,
+                tcb_status: v.tcb_status.clone(),
+                advisory_ids: v.advisory_ids.clone(),
+                claims: v.claims_json().clone(),
+                warnings: v.warnings.clone(),
+            },
+            Err(r) => Self {
+                tee: r.tee,
+                verified: false,
+                error: Some(r.reason.clone()),
+                tcb_status: r.tcb_status.clone(),
+                advisory_ids: r.advisory_ids.clone(),
+                claims: r.claims.clone(),
+                warnings: r.warnings.clone(),
+            },
+        }
+    }
+
+    /// Settles an outcome built by a map-claims module: verified ones
+    /// become a [`Verified`] whose claims `wrap` types.
+    pub(crate) fn settle(self, wrap: impl FnOnce(MapClaims) -> Claims) -> Verdict {
+        match (self.verified, self.tee, self.error) {
+            (true, Some(tee), None) => {
+                Ok(
+                    Verified::new(tee, wrap(MapClaims(self.claims)), self.warnings)
+                        .with_tcb(self.tcb_status, self.advisory_ids),
+                )
+            }
+            (_, tee, error) => Err(Box::new(Rejection {
+                tee,
+                reason: error.unwrap_or_else(|| "evidence did not verify".into()),
+                claims: self.claims,
+                tcb_status: self.tcb_status,
+                advisory_ids: self.advisory_ids,
+                warnings: self.warnings,
+            })),
+        }
+    }
+}
+
+impl From<Verdict> for Outcome {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Ok(v) => {
+                let claims = match v.json.into_inner() {
+                    Some(m) => m,
+                    None => match v.claims {
+                        Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => m.0,
+                        c @ Claims::Snp(_) => c.to_json(),
+                    },
+                };
+                Self {
+                    tee: Some(v.tee),
+                    verified: true,
+                    error: None,
+                    tcb_status: v.tcb_status,
+                    advisory_ids: v.advisory_ids,
+                    claims,
+                    warnings: v.warnings,
+                }
+            }
+            Err(r) => {
+                let r = *r;
+                Self {
+                    tee: r.tee,
+                    verified: false,
+                    error: Some(r.reason),
+                    tcb_status: r.tcb_status,
+                    advisory_ids: r.advisory_ids,
+                    claims: r.claims,
+                    warnings: r.warnings,
+                }
+            }
+        }
+    }
+}
