@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -20,9 +21,9 @@ use serde_json::{Value, json};
 
 use crate::Broker;
 use crate::error::{Error, Result};
-use crate::kbs::check_segment;
 use crate::keys::PublicKey;
 use crate::policy;
+use crate::service::check_segment;
 use crate::store::ReferenceValue;
 
 /// The `aud` an admin JWT must carry.
@@ -49,6 +50,19 @@ impl AdminKey {
                 key: DecodingKey::from_ec_der(pt),
             },
         }
+    }
+}
+
+/// Proof that a request carried a valid admin JWT: an extractor, so an
+/// admin handler cannot forget the check (it runs before the path, query
+/// and body are read).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admin;
+
+impl FromRequestParts<Arc<Broker>> for Admin {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, b: &Arc<Broker>) -> Result<Self> {
+        authorize(b, &parts.headers).map(|()| Admin)
     }
 }
 
@@ -116,13 +130,12 @@ struct ResourceQuery {
 }
 
 async fn put_resource(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Path((repo, kind, tag)): Path<(String, String, String)>,
     Query(q): Query<ResourceQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     for s in [&repo, &kind, &tag] {
         check_segment(s)?;
     }
@@ -143,29 +156,26 @@ async fn put_resource(
 }
 
 async fn delete_resource(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Path((repo, kind, tag)): Path<(String, String, String)>,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     let path = format!("{repo}/{kind}/{tag}");
     deleted(b.store.delete_resource(&path).await?, || {
         format!("resource {path}")
     })
 }
 
-async fn list_resources(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
-    authorize(&b, &headers)?;
+async fn list_resources(_: Admin, State(b): State<Arc<Broker>>) -> Result<Response> {
     Ok(Json(b.store.list_resources().await?).into_response())
 }
 
 async fn put_policy(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     check_segment(&name)?;
     let rego =
         std::str::from_utf8(&body).map_err(|_| Error::Malformed("policy is not UTF-8".into()))?;
@@ -175,11 +185,10 @@ async fn put_policy(
 }
 
 async fn get_policy(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     match b.store.get_policy(&name).await? {
         Some(r) => Ok(r.into_response()),
         None if name == policy::DEFAULT_NAME => Ok(policy::DEFAULT_POLICY.into_response()),
@@ -197,18 +206,16 @@ fn deleted(found: bool, what: impl FnOnce() -> String) -> Result<Response> {
 }
 
 async fn delete_policy(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     deleted(b.store.delete_policy(&name).await?, || {
         format!("policy {name}")
     })
 }
 
-async fn list_policies(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
-    authorize(&b, &headers)?;
+async fn list_policies(_: Admin, State(b): State<Arc<Broker>>) -> Result<Response> {
     Ok(Json(b.store.list_policies().await?).into_response())
 }
 
@@ -283,13 +290,12 @@ pub fn check_reference_value(tee: &str, claim: &str, values: &[String]) -> Resul
 }
 
 async fn put_rv(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<RvQuery>,
     body: Bytes,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     check_segment(&name)?;
     let rv: RvBody = serde_json::from_slice(&body)
         .map_err(|e| Error::Malformed(format!("reference value: {e}")))?;
@@ -341,18 +347,16 @@ async fn put_rv(
 }
 
 async fn delete_rv(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     deleted(b.store.delete_reference_value(&name).await?, || {
         format!("reference value {name}")
     })
 }
 
-async fn list_rvs(State(b): State<Arc<Broker>>, headers: HeaderMap) -> Result<Response> {
-    authorize(&b, &headers)?;
+async fn list_rvs(_: Admin, State(b): State<Arc<Broker>>) -> Result<Response> {
     Ok(Json(b.store.list_reference_values().await?).into_response())
 }
 
@@ -362,11 +366,10 @@ struct AuditQuery {
 }
 
 async fn list_audit(
+    _: Admin,
     State(b): State<Arc<Broker>>,
-    headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response> {
-    authorize(&b, &headers)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
     Ok(Json(b.store.list_audit(limit).await?).into_response())
 }

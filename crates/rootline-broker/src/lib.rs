@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod appraise;
+pub mod audit;
 pub mod cache;
 pub mod collateral;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod metrics;
 pub mod policy;
 pub mod server;
+pub mod service;
 pub mod session;
 pub mod sim;
 pub mod store;
@@ -420,7 +422,7 @@ impl Broker {
     /// `/attest` rows in 2.2 s. Releases are always recorded (and a release
     /// fails when its row cannot be written); refusals beyond the budget
     /// are counted in the log instead.
-    pub(crate) fn refusal_audited(&self, client: kbs::ClientAddr, now: i64) -> bool {
+    pub(crate) fn refusal_audited(&self, client: audit::ClientAddr, now: i64) -> bool {
         // Clients of unknown address share one budget.
         let ip = client
             .ip()

@@ -40,7 +40,7 @@ allow if {
 
 /// A policy's decision to release the resource at one path: made only by
 /// [`PolicyCache::decide`], when the policy allowed it for an attested
-/// session's claims. Releasing a resource takes one (see `kbs::release`),
+/// session's claims. Releasing a resource takes one (see `service::release`),
 /// and it names the path it was decided for.
 #[derive(Debug)]
 pub struct Allow {

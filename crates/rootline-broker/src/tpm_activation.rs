@@ -301,7 +301,7 @@ fn secret(key: &hmac::Key, nonce: &str, ak_name: &[u8], ek_cert: &[u8]) -> Resul
 
 async fn activate(
     State(b): State<Arc<Broker>>,
-    client: crate::kbs::ClientAddr,
+    client: crate::audit::ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
@@ -330,7 +330,15 @@ async fn activate(
         Ok(v) => v,
         Err(e) => {
             let reason = e.to_string();
-            crate::kbs::audit(&b, client, None, "-", "tpm-activation", "rejected", &reason).await;
+            b.audit_refusal(crate::audit::AuditEvent {
+                client,
+                evidence_digest: None,
+                resource: "-",
+                policy: "tpm-activation",
+                outcome: crate::audit::Outcome::Rejected,
+                reason: &reason,
+            })
+            .await;
             return Err(e);
         }
     };

@@ -47,8 +47,8 @@ use serde_json::Value;
 
 use crate::Broker;
 use crate::error::{Error, Result};
-use crate::kbs::check_segment;
 use crate::policy;
+use crate::service::check_segment;
 use crate::store::ReferenceValue;
 
 /// Trustee's `[admin]` section (`kbs/src/admin/mod.rs` `AdminConfig`),

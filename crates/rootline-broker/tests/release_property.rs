@@ -2,7 +2,7 @@
 //! verification and an `Allow` decision (hardening issue, item 4).
 //!
 //! The types already say it: the one function that opens a sealed secret
-//! for a guest (`kbs::release`) takes an `Attested` (made only by the token
+//! for a guest (`service::release`) takes an `Attested` (made only by the token
 //! module, from claims the broker verified and signed or a token a trusted
 //! key signed) and a `policy::Allow` for that path (made only by the policy
 //! cache). This test checks the behaviour that the types promise, over
