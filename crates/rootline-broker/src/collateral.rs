@@ -107,7 +107,8 @@ impl SharedCache for StoreCache {
 }
 
 /// The verifier a configuration describes: AMD's and Intel's pinned roots
-/// plus `snp_trust_anchors` (or `dcap_trust_anchor` in place of Intel's),
+/// plus `snp_trust_anchors` (or `dcap_trust_anchor` in place of Intel's)
+/// and the CCA platform keys of `cca_trust_anchors`,
 /// and, unless `collateral_offline`, the fetching source over the data
 /// directory's cache and `store`'s shared cache. Returns the source too, for
 /// its counters in `/metrics`.
@@ -128,6 +129,11 @@ pub fn verifier_from_config(
         v = v
             .with_dcap_root(&read(p)?)
             .map_err(|e| Error::Config(format!("dcap_trust_anchor {}: {e}", p.display())))?;
+    }
+    for p in &cfg.cca_trust_anchors {
+        v = v
+            .with_cca_anchors(&read(p)?)
+            .map_err(|e| Error::Config(format!("cca_trust_anchors {}: {e}", p.display())))?;
     }
     if cfg.collateral_offline {
         return Ok((Arc::new(v), None));

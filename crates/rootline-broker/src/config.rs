@@ -70,6 +70,10 @@ pub struct Config {
     /// A self-signed certificate that replaces Intel's pinned SGX Root CA as
     /// the root of TDX and SGX collateral (a private PCCS test PKI).
     pub dcap_trust_anchor: Option<PathBuf>,
+    /// Arm CCA platform keys (CPAK trust-anchor JSON files: a JWK, a list
+    /// of them, or a Veraison/Trustee trust-anchor store). No CCA evidence
+    /// verifies without one: Arm publishes no root to pin.
+    pub cca_trust_anchors: Vec<PathBuf>,
     /// PEM public key (Ed25519 or P-256) that signs admin JWTs. Absent: the
     /// admin API answers 401 to everything.
     pub admin_public_key: Option<PathBuf>,
@@ -138,6 +142,7 @@ impl Default for Config {
             collateral_fetch_timeout_secs: 10,
             snp_trust_anchors: Vec::new(),
             dcap_trust_anchor: None,
+            cca_trust_anchors: Vec::new(),
             admin_public_key: None,
             passport_signers: Vec::new(),
             token_key: None,

@@ -358,7 +358,7 @@ pub fn verify(
         }
         _ => {
             let kind: TeeKind = match tee {
-                "az-snp-vtpm" | "az-tdx-vtpm" | "snp" | "tdx" | "sgx" | "tpm" => {
+                "az-snp-vtpm" | "az-tdx-vtpm" | "snp" | "tdx" | "sgx" | "tpm" | "cca" => {
                     tee.parse().map_err(|e: rootline_core::tee::UnknownTee| {
                         Error::Unsupported(e.to_string())
                     })?

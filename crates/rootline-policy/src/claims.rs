@@ -25,6 +25,15 @@ pub fn normalize(tee: TeeKind, claims: &Map<String, Value>) -> Map<String, Value
         };
         flatten(&format!("{}.{name}", tee.as_str()), v, 1, &mut out);
     }
+    // CCA's four realm extensible measurements come as a list; each is a
+    // register of its own for reference values (cca.realm.rem0..3).
+    if tee == TeeKind::Cca {
+        if let Some(Value::Array(rems)) = out.remove("cca.realm.extensible_measurements") {
+            for (i, r) in rems.into_iter().enumerate() {
+                out.insert(format!("cca.realm.rem{i}"), r);
+            }
+        }
+    }
     out
 }
 

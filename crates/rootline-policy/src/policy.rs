@@ -43,6 +43,8 @@ pub const DEFAULT_TPM: &str = include_str!("../../../policies/tpm.rego");
 pub const DEFAULT_SNP: &str = include_str!("../../../policies/snp.rego");
 /// The default TDX policy.
 pub const DEFAULT_TDX: &str = include_str!("../../../policies/tdx.rego");
+/// The default Arm CCA policy.
+pub const DEFAULT_CCA: &str = include_str!("../../../policies/cca.rego");
 /// The default SGX policy.
 pub const DEFAULT_SGX: &str = include_str!("../../../policies/sgx.rego");
 
@@ -53,6 +55,7 @@ pub fn default_policy(tee: TeeKind) -> Option<&'static str> {
         TeeKind::Snp => Some(DEFAULT_SNP),
         TeeKind::Tdx => Some(DEFAULT_TDX),
         TeeKind::Sgx => Some(DEFAULT_SGX),
+        TeeKind::Cca => Some(DEFAULT_CCA),
         _ => None,
     }
 }
@@ -564,10 +567,16 @@ impl PolicySet {
         Self::default()
     }
 
-    /// The shipped default policies for TPM, SNP, TDX and SGX.
+    /// The shipped default policies for TPM, SNP, TDX, SGX and Arm CCA.
     pub fn defaults() -> Result<Self, Error> {
         let mut s = Self::new();
-        for t in [TeeKind::Tpm, TeeKind::Snp, TeeKind::Tdx, TeeKind::Sgx] {
+        for t in [
+            TeeKind::Tpm,
+            TeeKind::Snp,
+            TeeKind::Tdx,
+            TeeKind::Sgx,
+            TeeKind::Cca,
+        ] {
             s.set(t, CompiledPolicy::default_for(t)?);
         }
         Ok(s)

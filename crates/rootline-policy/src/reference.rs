@@ -414,6 +414,14 @@ fn referable(key: &str) -> bool {
         "sgx.isv_prod_id",
         "sgx.isv_svn",
         "sgx.attributes",
+        "cca.realm.initial_measurement",
+        "cca.realm.rem0",
+        "cca.realm.rem1",
+        "cca.realm.rem2",
+        "cca.realm.rem3",
+        "cca.realm.personalization_value",
+        "cca.platform.implementation_id",
+        "cca.platform.config",
     ];
     EXACT.contains(&key) || key.starts_with("tpm.pcr.")
 }

@@ -133,6 +133,36 @@ fn sgx_claims() -> Vec<(String, Form)> {
     .collect()
 }
 
+fn cca_claims() -> Vec<(String, Form)> {
+    let mut v: Vec<(String, Form)> = [
+        ("realm.initial_measurement", Form::AnyHex),
+        ("realm.personalization_value", Form::Hex(64)),
+        ("realm.challenge", Form::Hex(64)),
+        ("realm.public_key", Form::AnyHex),
+        ("realm.hash_alg", Form::Text),
+        ("realm.public_key_hash_alg", Form::Text),
+        ("realm.profile", Form::Text),
+        ("platform.profile", Form::Text),
+        ("platform.challenge", Form::AnyHex),
+        ("platform.implementation_id", Form::Hex(32)),
+        ("platform.instance_id", Form::Hex(33)),
+        ("platform.config", Form::AnyHex),
+        ("platform.lifecycle", Form::Int),
+        ("platform.verification_service", Form::Text),
+        ("platform.hash_alg", Form::Text),
+        // The measured platform components, a list a policy may read; not a
+        // value a reference can name.
+        ("platform.sw_components", Form::Text),
+    ]
+    .into_iter()
+    .map(|(k, f)| (k.to_owned(), f))
+    .collect();
+    for i in 0..4 {
+        v.push((format!("realm.rem{i}"), Form::AnyHex));
+    }
+    v
+}
+
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Form)>) {
     match v {
         Value::Object(m) => {
@@ -221,6 +251,7 @@ pub fn claim_form(tee: TeeKind, claim: &str) -> Result<Form, String> {
         TeeKind::Snp => listed(snp_claims(), claim),
         TeeKind::Tdx => listed(&tdx_claims(), claim),
         TeeKind::Sgx => listed(&sgx_claims(), claim),
+        TeeKind::Cca => listed(&cca_claims(), claim),
         TeeKind::Tpm => tpm_claim(claim),
         TeeKind::AzureSnp | TeeKind::AzureTdx => {
             let hw = if tee == TeeKind::AzureSnp {
@@ -273,6 +304,7 @@ pub fn known_claims(tee: TeeKind) -> Vec<String> {
         TeeKind::Snp => snp_claims().iter().map(|(k, _)| k.clone()).collect(),
         TeeKind::Tdx => tdx_claims().into_iter().map(|(k, _)| k).collect(),
         TeeKind::Sgx => sgx_claims().into_iter().map(|(k, _)| k).collect(),
+        TeeKind::Cca => cca_claims().into_iter().map(|(k, _)| k).collect(),
         TeeKind::Tpm => tpm(),
         _ => Vec::new(),
     }

@@ -95,6 +95,47 @@ fn tdx_vector_affirmed_by_own_mrtd_and_rtmrs() {
 }
 
 #[test]
+fn cca_vector_affirmed_by_own_realm_measurements() {
+    let Some(o) = common::cca() else { return };
+    own_claims_affirm_and_each_change_contraindicates(o, json!({}));
+}
+
+#[test]
+fn cca_platform_outside_a_secured_lifecycle_is_refused_unless_the_setting_allows() {
+    let Some(o) = common::cca() else { return };
+    let refs = refs_from(&o);
+    let v = o.unwrap();
+    // Through the policy with the real verified claims, the secured
+    // lifecycle (0x3003) affirms.
+    let a = appraiser(&refs, json!({})).appraise(&[("cpu0", &Ok(v.clone()))]);
+    assert_eq!(a.status, Tier::Affirming, "{:#?}", a.devices[0]);
+    // The same input with the lifecycle of a platform in debug (0x5000,
+    // "non-recoverable PSA RoT debug"), evaluated by the policy itself.
+    let input = |lifecycle: i64| {
+        let mut i = rootline_policy::claims::device_input("cpu0", Ok(&v));
+        i["claims"]["cca.platform.lifecycle"] = json!(lifecycle);
+        regorus::Value::from(i)
+    };
+    let hardware = |settings: Value, lifecycle: i64| {
+        let r = appraiser(&refs, settings)
+            .eval_raw(rootline_core::TeeKind::Cca, input(lifecycle))
+            .unwrap();
+        let r: Value = serde_json::from_str(&r.to_json_str().unwrap()).unwrap();
+        (
+            r["trust_vector"]["hardware"].clone(),
+            r["reasons"].to_string(),
+        )
+    };
+    let (hw, _) = hardware(json!({}), 0x3003);
+    assert_eq!(hw, json!(2));
+    let (hw, reasons) = hardware(json!({}), 0x5000);
+    assert_eq!(hw, json!(32), "{reasons}");
+    assert!(reasons.contains("not a secured state"), "{reasons}");
+    let (hw, _) = hardware(json!({"allow_cca_lifecycle_not_secured": true}), 0x5000);
+    assert_eq!(hw, json!(2));
+}
+
+#[test]
 fn tpm_pcr_reason_reads_as_the_issue_asks() {
     let Some(o) = common::tpm() else { return };
     let mut refs = refs_from(&o);

@@ -82,4 +82,14 @@ fn every_claim_of_real_evidence_is_in_the_vocabulary() {
     ) {
         covered(TeeKind::Sgx, &out, None);
     }
+    // CCA: the Trustee example token under its CPAK (a trust anchor, given
+    // as collateral).
+    if let Some(out) = verify(
+        "cca/trustee/cca-example-token.cbor",
+        &["cca/trustee/cpak-pub.json"],
+        "2025-07-04T10:24:15Z",
+    ) {
+        covered(TeeKind::Cca, &out, None);
+        assert!(vocabulary::unknown_keys(TeeKind::Cca, &out.claims).is_empty());
+    }
 }

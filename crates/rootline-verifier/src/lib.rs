@@ -27,6 +27,7 @@
 )]
 
 mod azure;
+mod cca;
 mod dcap;
 mod snp;
 mod tpm;
@@ -159,6 +160,9 @@ pub trait CollateralSource: Send + Sync + std::fmt::Debug {
 pub struct Verifier {
     snp: rootline_snp::Verifier,
     dcap: Result<rootline_dcap::Verifier, String>,
+    /// Arm CCA platform keys (CPAKs): none are pinned (Arm publishes no
+    /// root); the caller's, plus any a request carries.
+    cca: rootline_cca::TrustAnchors,
     source: Option<std::sync::Arc<dyn CollateralSource>>,
     /// Collateral files parsed once, by content (see [`Parsed`]).
     snp_parsed: Parsed<rootline_snp::Collateral>,
@@ -248,6 +252,7 @@ impl Verifier {
             snp: rootline_snp::Verifier::amd(),
             dcap: rootline_dcap::Verifier::intel()
                 .map_err(|e| format!("the pinned Intel SGX Root CA: {e}")),
+            cca: rootline_cca::TrustAnchors::new(),
             source: None,
             snp_parsed: Parsed::default(),
             dcap_parsed: Parsed::default(),
@@ -278,6 +283,15 @@ impl Verifier {
             dcap: Ok(dcap),
             ..self
         })
+    }
+
+    /// Also trusts the CCA platform keys in `json` (a trust-anchor JSON in
+    /// any form `rootline-cca` reads: a CPAK JWK, a list, a TA store).
+    pub fn with_cca_anchors(mut self, json: &[u8]) -> Result<Self, String> {
+        self.cca
+            .add_json(json)
+            .map_err(|e| format!("CCA trust anchor: {e}"))?;
+        Ok(self)
     }
 
     /// Asks `source` for the collateral evidence needs beyond what a
@@ -336,6 +350,7 @@ impl Verifier {
             TeeKind::AzureSnp | TeeKind::AzureTdx => {
                 azure::verify(req, kind, Outcome::new(Some(kind))).settle(Claims::Azure)
             }
+            TeeKind::Cca => cca::verify(&self.cca, req),
             kind => Outcome::new(Some(kind))
                 .reject(format!(
                     "verification of {kind} evidence is not supported yet"
@@ -400,5 +415,6 @@ pub fn detect(evidence: &[u8]) -> Option<TeeKind> {
     azure::detect(evidence)
         .or_else(|| snp::detect(evidence))
         .or_else(|| dcap::detect(evidence))
+        .or_else(|| cca::detect(evidence))
         .or_else(|| tpm::detect(evidence))
 }

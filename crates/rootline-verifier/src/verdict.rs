@@ -24,7 +24,8 @@ pub type Verdict = Result<Verified, Box<Rejection>>;
 
 /// Claims of verified evidence, by TEE.
 ///
-/// SEV-SNP claims are the `rootline-snp` report struct. DCAP (TDX, SGX),
+/// SEV-SNP claims are the `rootline-snp` report struct, Arm CCA's the
+/// `rootline-cca` platform and realm structs. DCAP (TDX, SGX),
 /// TPM and Azure claims keep the JSON object their crates build, behind the
 /// typed accessors below; they become structs of their own as their formats
 /// move into their crates (see docs/adding-a-tee.md).
@@ -38,6 +39,8 @@ pub enum Claims {
     Tpm(MapClaims),
     /// An Azure confidential VM: the hardware report plus its vTPM quote.
     Azure(MapClaims),
+    /// An Arm CCA attestation token: platform and realm claims.
+    Cca(Box<rootline_cca::Claims>),
 }
 
 /// Claims held as the JSON object their evidence crate builds.
@@ -76,6 +79,7 @@ impl Claims {
             Claims::Snp(c) => ("report_data", hex::decode(&c.report_data).ok()?, false),
             Claims::Dcap(m) => ("report_data", m.hex(&["report_data"])?, false),
             Claims::Tpm(m) | Claims::Azure(m) => ("extra_data", m.hex(&["extra_data"])?, true),
+            Claims::Cca(c) => ("realm.challenge", c.realm.challenge.to_vec(), false),
         };
         Some(ReportData {
             field,
@@ -85,12 +89,18 @@ impl Claims {
     }
 
     /// The launch-time configuration field an owner sets for the guest
-    /// (SNP HOST_DATA, TDX MRCONFIGID), with its claim name; `None` for
-    /// kinds without one (SGX, TPM: theirs is a PCR, see [`Claims::pcr`]).
+    /// (SNP HOST_DATA, TDX MRCONFIGID, the CCA realm personalization value,
+    /// where Trustee also expects the init-data digest), with its claim
+    /// name; `None` for kinds without one (SGX, TPM: theirs is a PCR, see
+    /// [`Claims::pcr`]).
     pub fn config_id(&self) -> Option<(&'static str, Vec<u8>)> {
         match self {
             Claims::Snp(c) => Some(("host_data", hex::decode(&c.host_data).ok()?)),
             Claims::Dcap(m) => Some(("mr_config_id", m.hex(&["mr_config_id"])?)),
+            Claims::Cca(c) => Some((
+                "realm.personalization_value",
+                c.realm.personalization_value.to_vec(),
+            )),
             Claims::Tpm(_) | Claims::Azure(_) => None,
         }
     }
@@ -102,13 +112,17 @@ impl Claims {
         match self {
             Claims::Tpm(m) => m.hex(&["pcrs", bank, &i]),
             Claims::Azure(m) => m.hex(&["tpm", "pcrs", bank, &i]),
-            Claims::Snp(_) | Claims::Dcap(_) => None,
+            Claims::Snp(_) | Claims::Dcap(_) | Claims::Cca(_) => None,
         }
     }
 
     fn to_json(&self) -> Map<String, Value> {
         match self {
             Claims::Snp(c) => match serde_json::to_value(c) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+            Claims::Cca(c) => match serde_json::to_value(c) {
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             },
@@ -190,7 +204,7 @@ impl Verified<Claims> {
     pub fn claims_json(&self) -> &Map<String, Value> {
         match &self.claims {
             Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => &m.0,
-            Claims::Snp(_) => self.json.get_or_init(|| self.claims.to_json()),
+            Claims::Snp(_) | Claims::Cca(_) => self.json.get_or_init(|| self.claims.to_json()),
         }
     }
 
@@ -291,7 +305,7 @@ impl From<Verdict> for Outcome {
                     Some(m) => m,
                     None => match v.claims {
                         Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => m.0,
-                        c @ Claims::Snp(_) => c.to_json(),
+                        c @ (Claims::Snp(_) | Claims::Cca(_)) => c.to_json(),
                     },
                 };
                 Self {

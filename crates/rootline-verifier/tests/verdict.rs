@@ -79,7 +79,11 @@ fn snp_claims_are_typed_and_the_json_edge_is_unchanged() {
     let r = Verifier::pinned().verify(&bad).unwrap_err();
     assert_eq!(r.tee, Some(TeeKind::Snp));
     assert!(!r.reason.is_empty());
-    assert!(r.claims.contains_key("measurement"), "{:?}", r.claims.keys());
+    assert!(
+        r.claims.contains_key("measurement"),
+        "{:?}",
+        r.claims.keys()
+    );
     same_edge(&bad, &Err(r));
 }
 
@@ -160,4 +164,99 @@ fn unknown_evidence_is_a_rejection_without_a_kind() {
         .unwrap_err();
     assert_eq!(r.tee, None);
     assert!(r.reason.contains("--tee"), "{}", r.reason);
+}
+
+#[test]
+fn cca_tokens_verify_under_their_anchor_in_every_form_and_fail_closed() {
+    let d = "cca/trustee";
+    let (Some(token), Some(cpak)) = (
+        read(&format!("{d}/cca-example-token.cbor")),
+        coll(&format!("{d}/cpak-pub.json")),
+    ) else {
+        eprintln!("SKIPPED: the shared vectors are absent");
+        return;
+    };
+    let challenge =
+        hex::decode("57e979ae2618de0c1ab73144c440d741cf9236dc9d52ed190053382a4d190252f9f0370403c35dcb155fb4362d73c66d5b0494bf939315d3dc52b8cdc8b85a96").unwrap();
+    assert_eq!(rootline_verifier::detect(&token), Some(TeeKind::Cca));
+    // Raw, hex, and guest-components' KBS evidence form.
+    let kbs_form = serde_json::to_vec(&serde_json::json!({ "token": token })).unwrap();
+    for (form, evidence) in [
+        ("raw", token.clone()),
+        ("hex", hex::encode(&token).into_bytes()),
+        ("kbs", kbs_form),
+    ] {
+        let req = Request {
+            evidence,
+            collateral: vec![cpak.clone()],
+            nonce: Some(challenge.clone()),
+            ..Request::default()
+        };
+        let verdict = Verifier::pinned().verify(&req);
+        let v = verdict
+            .as_ref()
+            .unwrap_or_else(|r| panic!("{form}: {}", r.reason));
+        assert_eq!(v.tee(), TeeKind::Cca, "{form}");
+        let rd = v.claims().report_data().unwrap();
+        assert_eq!(rd.bytes, challenge, "{form}");
+        let (field, pv) = v.claims().config_id().unwrap();
+        assert_eq!(field, "realm.personalization_value");
+        assert_eq!(pv, vec![0u8; 64]);
+        assert_eq!(
+            v.claims_json()["realm"]["initial_measurement"],
+            "ae87fbf7f105e71a7827cb6f0896889c73d2beaf4830d4f9cb05e3e96c3fc7b4faa04caf36a26bd094cf9c7b738617e4c189aaee184dedda5d7a03c39dbdac7c"
+        );
+        same_edge(&req, &verdict);
+    }
+    // The anchor configured on the verifier instead of carried.
+    let configured = Verifier::pinned().with_cca_anchors(&cpak.bytes).unwrap();
+    let req = Request {
+        evidence: token.clone(),
+        nonce: Some(challenge.clone()),
+        ..Request::default()
+    };
+    assert!(configured.verify(&req).is_ok());
+    // No anchor at all: refused, saying where one goes, with the claims.
+    let r = Verifier::pinned().verify(&req).unwrap_err();
+    assert!(r.reason.contains("trust anchor"), "{}", r.reason);
+    assert!(r.claims.contains_key("realm"));
+    // Another nonce: refused.
+    let mut other = req.clone();
+    other.nonce = Some(vec![7; 64]);
+    assert!(configured.verify(&other).is_err());
+    // Another platform's key (rust-ccatoken's ta.json): refused.
+    if let Some(wrong) = coll("cca/rust-ccatoken/ta.json") {
+        let mut r = req.clone();
+        r.collateral = vec![wrong];
+        assert!(Verifier::pinned().verify(&r).is_err());
+    }
+    // A flipped signature byte (the last byte of the token): refused.
+    let mut bad = req.clone();
+    *bad.evidence.last_mut().unwrap() ^= 1;
+    assert!(configured.verify(&bad).is_err());
+}
+
+#[test]
+fn cca_bug_33_token_is_refused_because_its_platform_challenge_does_not_bind_the_rak() {
+    let d = "cca/rust-ccatoken";
+    let (Some(token), Some(ta)) = (
+        read(&format!("{d}/bug-33-repro.cbor")),
+        coll(&format!("{d}/ta-tfa.json")),
+    ) else {
+        eprintln!("SKIPPED: the shared vectors are absent");
+        return;
+    };
+    let r = Verifier::pinned()
+        .verify(&Request {
+            evidence: token,
+            collateral: vec![ta],
+            ..Request::default()
+        })
+        .unwrap_err();
+    assert_eq!(r.tee, Some(TeeKind::Cca));
+    assert!(
+        r.reason.to_lowercase().contains("rak") || r.reason.contains("challenge"),
+        "{}",
+        r.reason
+    );
 }

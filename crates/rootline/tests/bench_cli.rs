@@ -82,6 +82,22 @@ fn bench_verify_snp_and_tdx_prints_costs_floors_and_ratios() {
     positive(&r["speedup_vs_peer"], "speedup");
     positive(&r["floor_ratio"], "tdx floor_ratio");
     assert!(r["floor"]["what"].as_str().unwrap().contains("P-256"));
+
+    // CCA: the CPAK given as collateral (the other files are not taken for
+    // it), two ECDSA verifies of the token's algorithms as the floor.
+    if let (Some(cca), Some(cpak)) = (
+        v("cca/trustee/cca-example-token.cbor"),
+        v("cca/trustee/cpak-pub.json"),
+    ) {
+        let j = run("2025-07-04T10:24:15Z", &cca, &[&cpak, &tdx_coll]);
+        let r = &j["results"][0];
+        assert_eq!(r["tee"], "cca", "{j:#}");
+        assert_eq!(r["verified"], true, "{j:#}");
+        positive(&r["floor"]["p50_us"], "cca floor");
+        positive(&r["floor_ratio"], "cca floor_ratio");
+        positive(&r["end_to_end_floor_ratio"], "cca end-to-end ratio");
+        assert!(r["floor"]["what"].as_str().unwrap().contains("ECDSA"));
+    }
 }
 
 #[test]

@@ -92,3 +92,16 @@ pub(crate) fn verify(req: &Request) -> Verdict {
     V.get_or_init(rootline_verifier::Verifier::pinned)
         .verify(req)
 }
+
+/// The Trustee CCA example token under its CPAK, with its realm challenge
+/// as the nonce.
+pub(crate) fn cca() -> Option<Verdict> {
+    let challenge = "57e979ae2618de0c1ab73144c440d741cf9236dc9d52ed190053382a4d190252f9f0370403c35dcb155fb4362d73c66d5b0494bf939315d3dc52b8cdc8b85a96";
+    let req = Request {
+        evidence: read("cca/trustee/cca-example-token.cbor")?,
+        collateral: vec![coll("cca/trustee/cpak-pub.json")?],
+        nonce: Some(hex::decode(challenge).unwrap()),
+        ..Request::default()
+    };
+    Some(verify(&req))
+}

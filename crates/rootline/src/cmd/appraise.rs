@@ -68,6 +68,11 @@ pub(crate) struct EvidenceArgs {
     /// DER) instead of Intel's pinned SGX Root CA.
     #[arg(long, value_name = "FILE")]
     pub(crate) dcap_trust_anchor: Option<PathBuf>,
+    /// Trust this Arm CCA platform key (a CPAK trust-anchor JSON: a JWK, a
+    /// list, or a Veraison/Trustee store). Repeatable; a CCA token verifies
+    /// only under one (as --collateral works too).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cca_trust_anchor: Vec<PathBuf>,
 }
 
 impl EvidenceArgs {
@@ -84,6 +89,11 @@ impl EvidenceArgs {
             v = v
                 .with_dcap_root(&read_input(p)?)
                 .map_err(|e| anyhow::anyhow!("--dcap-trust-anchor {}: {e}", p.display()))?;
+        }
+        for p in &self.cca_trust_anchor {
+            v = v
+                .with_cca_anchors(&read_input(p)?)
+                .map_err(|e| anyhow::anyhow!("--cca-trust-anchor {}: {e}", p.display()))?;
         }
         Ok(v)
     }

@@ -149,8 +149,12 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
     let mut curves = Vec::new();
     for path in &a.evidence {
         let evidence = super::read_limited(path, super::MAX_EVIDENCE, "evidence")?;
-        let kind = rootline_verifier::detect(&evidence)
-            .with_context(|| format!("{}: not SNP, TDX, SGX or TPM evidence", path.display()))?;
+        let kind = rootline_verifier::detect(&evidence).with_context(|| {
+            format!(
+                "{}: not SNP, TDX, SGX, TPM, Azure or CCA evidence",
+                path.display()
+            )
+        })?;
         // One run may mix kinds: each evidence gets the files its kind reads.
         let given: Vec<Collateral> = given.iter().filter(|c| accepts(kind, c)).cloned().collect();
         let fetched = super::fetch::gather(&fetcher, Some(kind), &evidence, &given, at_s);
@@ -185,6 +189,10 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
             TeeKind::Tdx | TeeKind::Sgx => {
                 curves.push("ecdsap256");
                 bench_dcap(&req, at_s, a.iterations)?
+            }
+            TeeKind::Cca => {
+                curves.push("ecdsap384");
+                bench_cca(&req, a.iterations)?
             }
             other => {
                 let verifier = rootline_verifier::Verifier::pinned();
@@ -244,6 +252,7 @@ fn accepts(kind: TeeKind, c: &Collateral) -> bool {
             let mut p = rootline_dcap::CollateralParts::default();
             p.add(&origin, &c.bytes).is_ok() && p.notes.is_empty()
         }
+        TeeKind::Cca => rootline_cca::TrustAnchors::new().add_json(&c.bytes).is_ok(),
         _ => true,
     }
 }
@@ -373,6 +382,84 @@ fn broker_pays(verifier: &rootline_verifier::Verifier, req: &Request) -> bool {
     verifier
         .verify(req)
         .is_ok_and(|v| !v.claims_json().is_empty())
+}
+
+/// Arm CCA: our token verification (CBOR and COSE decoding, both ECDSA
+/// signatures, the RAK binding) against two raw aws-lc-rs ECDSA verifies
+/// with the token's algorithms, over messages as long as the token's two
+/// halves (a fresh key signs them: the floor is the algorithm's cost).
+fn bench_cca(req: &Request, iterations: u32) -> anyhow::Result<Value> {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
+    use rootline_cca::CoseAlg;
+
+    let token = if rootline_cca::detect(&req.evidence) {
+        req.evidence.clone()
+    } else {
+        rootline_cca::token_from_kbs_evidence(&req.evidence)
+            .context("not a CCA token or guest-components' CCA evidence")?
+    };
+    let mut anchors = rootline_cca::TrustAnchors::new();
+    let mut verifier = rootline_verifier::Verifier::pinned();
+    for c in &req.collateral {
+        anchors.add_json(&c.bytes)?;
+        verifier = verifier
+            .with_cca_anchors(&c.bytes)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    // What the broker holds: the anchors configured, not carried.
+    let anchored = Request {
+        collateral: Vec::new(),
+        ..req.clone()
+    };
+    let parsed = rootline_cca::Token::parse(&token)?;
+    let rng = SystemRandom::new();
+    let half = vec![0x5a_u8; token.len() / 2];
+    let mut pairs = Vec::new();
+    for alg in [parsed.platform_alg(), parsed.realm_alg()] {
+        let (sign, verify) = match alg {
+            CoseAlg::Es256 => (
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &signature::ECDSA_P256_SHA256_FIXED,
+            ),
+            CoseAlg::Es384 => (
+                &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                &signature::ECDSA_P384_SHA384_FIXED,
+            ),
+            CoseAlg::Es512 => (
+                &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+                &signature::ECDSA_P521_SHA512_FIXED,
+            ),
+        };
+        let key = EcdsaKeyPair::generate(sign).map_err(|_| anyhow::anyhow!("key generation"))?;
+        let sig = key
+            .sign(&rng, &half)
+            .map_err(|_| anyhow::anyhow!("signing"))?;
+        let public = ParsedPublicKey::new(verify, key.public_key().as_ref())
+            .map_err(|e| anyhow::anyhow!("public key: {e}"))?;
+        pairs.push((public, sig.as_ref().to_vec()));
+    }
+    let mut ours = || rootline_cca::verify(&token, &anchors, None).is_ok();
+    let mut floor = || pairs.iter().all(|(k, s)| k.verify_sig(&half, s).is_ok());
+    let mut e2e = || broker_pays(&verifier, &anchored);
+    let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
+    let [o, f, e] = s.as_slice() else {
+        bail!("internal: three samples expected");
+    };
+    Ok(merge(
+        merge(
+            ours_json(
+                o,
+                "rootline_cca::verify (decode, both signatures, RAK binding)",
+            ),
+            ratios(o, f, None),
+        ),
+        json!({
+            "floor": f.json("two aws-lc-rs ECDSA verifies with the token's algorithms"),
+            "end_to_end": e.json(END_TO_END),
+            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
+        }),
+    ))
 }
 
 fn bench_dcap(req: &Request, at: i64, iterations: u32) -> anyhow::Result<Value> {

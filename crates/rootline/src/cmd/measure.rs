@@ -7,7 +7,8 @@
 //! with a captured log and names every event that differs.
 //!
 //! `measure snp` predicts an SEV-SNP launch
-//! measurement from OVMF, kernel hashes and vCPUs.
+//! measurement from OVMF, kernel hashes and vCPUs; `measure tdx` a TDX
+//! guest's MRTD from its TDVF firmware.
 //!
 //! Exit codes: 0 predicted (and, with `--eventlog`, every predicted event
 //! matches), 1 a predicted event differs from the log, 2 unreadable input.
@@ -55,6 +56,21 @@ pub(crate) enum Command {
     /// --initrd initrd.img --append "console=ttyS0" --vcpus 4 --vcpu-type
     /// EPYC-Milan
     Snp(SnpArgs),
+    /// Predict a TDX guest's MRTD (the TD quote's `mr_td`) from its TDVF
+    /// firmware (OVMF built with TDX support).
+    ///
+    /// MRTD is the SHA-384 chain of the TDX module's TDH.MEM.PAGE.ADD and
+    /// TDH.MR.EXTEND calls as the VMM adds the firmware's TDX metadata
+    /// sections: it depends on the firmware code (BFV) and on the sections'
+    /// addresses and sizes, not on the memory size, vCPUs or command line.
+    /// RTMR0-2 are not predicted: they depend on the TD HOB, QEMU's ACPI
+    /// tables, the variable store and a kernel patched by QEMU (see
+    /// crates/rootline-tdx-measure); record them from a verified boot.
+    /// Prints the 96 hex digits; `--json` adds the TDX metadata sections and
+    /// `reference_values` (`tdx.mr_td`) for `rootline reference import`.
+    ///
+    /// Example: rootline measure tdx --firmware /usr/share/ovmf/OVMF.fd
+    Tdx(TdxArgs),
 }
 
 /// Flags of `rootline measure uki`.
@@ -83,6 +99,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
     match c {
         Command::Uki(a) => uki(a),
         Command::Snp(a) => snp(a),
+        Command::Tdx(a) => tdx(a),
     }
 }
 
@@ -281,6 +298,70 @@ fn snp(a: SnpArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{}", p.hex());
+    }
+    Ok(0)
+}
+
+/// Flags of `rootline measure tdx`.
+#[derive(clap::Args)]
+pub(crate) struct TdxArgs {
+    /// The whole firmware image the VMM loads (`-bios`): for a split build,
+    /// the variable store followed by the code (Debian's OVMF.fd is
+    /// OVMF_VARS.fd then OVMF_CODE.fd), since the TDX metadata describes the
+    /// combined image.
+    #[arg(long, value_name = "FILE")]
+    firmware: PathBuf,
+    /// How the VMM adds pages: per-page (upstream QEMU and KVM: each page
+    /// added, then extended) or per-section (pre-upstream TDX stacks: all
+    /// pages of a section added, then extended).
+    #[arg(long, value_name = "ORDER", default_value = "per-page")]
+    page_order: String,
+    /// Print only the reference values as a JSON object
+    /// {"tdx.mr_td": "hex"}, the shape `rootline reference import` reads.
+    #[arg(long, conflicts_with = "json")]
+    reference_values: bool,
+    /// Print one JSON object: mrtd, the inputs, the TDX metadata sections
+    /// and reference_values.
+    #[arg(long)]
+    json: bool,
+}
+
+fn tdx(a: TdxArgs) -> anyhow::Result<u8> {
+    let order: rootline_tdx_measure::PageOrder = a
+        .page_order
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--page-order {:?}: {e}", a.page_order))?;
+    let size = std::fs::metadata(&a.firmware)
+        .with_context(|| format!("cannot read {}", a.firmware.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_OVMF_BYTES,
+        "{} is {size} bytes: larger than any firmware image ({MAX_OVMF_BYTES} bytes at most)",
+        a.firmware.display()
+    );
+    let firmware = read_input(&a.firmware)?;
+    let p = rootline_tdx_measure::predict(&firmware, order)
+        .with_context(|| format!("cannot predict the MRTD of {}", a.firmware.display()))?;
+    let mrtd = p.hex();
+    let reference_values = json!({ "tdx.mr_td": mrtd });
+    if a.reference_values {
+        println!("{}", serde_json::to_string_pretty(&reference_values)?);
+    } else if a.json {
+        let out = json!({
+            "tee": "tdx",
+            "mrtd": mrtd,
+            "page_order": p.page_order,
+            "inputs": {
+                "firmware": a.firmware.display().to_string(),
+                "firmware_sha256": HashAlg::SHA256.hash(&firmware).map(|d| d.hex()),
+            },
+            "firmware": p.firmware,
+            "not_predicted": "rtmr0-2: they depend on the TD HOB, QEMU's ACPI tables, the variable store and the kernel as QEMU patched it; record them from a verified boot",
+            "reference_values": reference_values,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{mrtd}");
     }
     Ok(0)
 }

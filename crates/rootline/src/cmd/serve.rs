@@ -30,7 +30,8 @@ pub(crate) struct Args {
     /// audit_retention_days (90; 0 keeps rows for ever), fetch, kds_url,
     /// pcs_url, collateral_offline, collateral_cache_dir,
     /// collateral_refresh_hours (24), collateral_fetch_timeout_secs (10),
-    /// snp_trust_anchors, dcap_trust_anchor (docs/collateral.md), and
+    /// snp_trust_anchors, dcap_trust_anchor (docs/collateral.md),
+    /// cca_trust_anchors (Arm CCA platform keys, docs/cca.md), and
     /// Trustee's [admin] section (docs/trustee-migration.md). Environment
     /// variables and flags override it.
     #[arg(long, env = "ROOTLINE_CONFIG", value_name = "FILE")]
