@@ -20,7 +20,8 @@ use rootline_broker::evidence::{BindingHash, VerifierConfig, runtime_data_hash};
 use rootline_broker::kek::Kek;
 use rootline_broker::sim::{self, SimKey};
 use rootline_broker::store::{
-    AuditRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow, SqlStore, Store,
+    AuditRow, AuditStore, CollateralStore, ConfigStore, ReferenceValue, ResourceInfo, ResourceRow,
+    SessionClaim, SessionRow, SessionStore, SqlStore, Store,
 };
 use rootline_broker::{Broker, BrokerOptions, app};
 use serde_json::{Value, json};
@@ -44,7 +45,7 @@ struct MemInner {
 type R<T> = rootline_broker::Result<T>;
 
 #[async_trait::async_trait]
-impl Store for MemStore {
+impl ConfigStore for MemStore {
     async fn put_resource(&self, path: &str, sealed: &str, policy: Option<&str>, _: i64) -> R<()> {
         let row = ResourceRow {
             sealed: sealed.into(),
@@ -53,37 +54,51 @@ impl Store for MemStore {
         self.m.lock().unwrap().resources.insert(path.into(), row);
         Ok(())
     }
+
     async fn get_resource(&self, path: &str) -> R<Option<ResourceRow>> {
         Ok(self.m.lock().unwrap().resources.get(path).cloned())
     }
+
     async fn delete_resource(&self, _: &str) -> R<bool> {
         Ok(false)
     }
+
     async fn list_resources(&self) -> R<Vec<ResourceInfo>> {
         Ok(Vec::new())
     }
+
     async fn put_policy(&self, _: &str, _: &str, _: i64) -> R<()> {
         Ok(())
     }
+
     async fn get_policy(&self, _: &str) -> R<Option<String>> {
         Ok(None)
     }
+
     async fn delete_policy(&self, _: &str) -> R<bool> {
         Ok(false)
     }
+
     async fn list_policies(&self) -> R<Vec<String>> {
         Ok(Vec::new())
     }
+
     async fn put_reference_value(&self, rv: &ReferenceValue, _: i64) -> R<()> {
         self.m.lock().unwrap().rvs.push(rv.clone());
         Ok(())
     }
+
     async fn list_reference_values(&self) -> R<Vec<ReferenceValue>> {
         Ok(self.m.lock().unwrap().rvs.clone())
     }
+
     async fn delete_reference_value(&self, _: &str) -> R<bool> {
         Ok(false)
     }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for MemStore {
     async fn record_session(&self, nonce: &str, row: &SessionRow) -> R<SessionClaim> {
         let mut m = self.m.lock().unwrap();
         if let Some(r) = m.sessions.get(nonce) {
@@ -92,12 +107,15 @@ impl Store for MemStore {
         m.sessions.insert(nonce.into(), row.clone());
         Ok(SessionClaim::New)
     }
+
     async fn get_session(&self, nonce: &str, _: i64) -> R<Option<SessionRow>> {
         Ok(self.m.lock().unwrap().sessions.get(nonce).cloned())
     }
+
     async fn purge_sessions(&self, _: i64) -> R<u64> {
         Ok(0)
     }
+
     async fn shared_value(&self, name: &str, candidate: &str) -> R<String> {
         Ok(self
             .m
@@ -108,14 +126,22 @@ impl Store for MemStore {
             .or_insert_with(|| candidate.into())
             .clone())
     }
+}
+
+#[async_trait::async_trait]
+impl AuditStore for MemStore {
     async fn audit(&self, row: &AuditRow) -> R<()> {
         self.m.lock().unwrap().audit.push(row.clone());
         Ok(())
     }
+
     async fn list_audit(&self, _: i64) -> R<Vec<AuditRow>> {
         Ok(Vec::new())
     }
 }
+
+/// Shares no collateral: every replica fetches for itself (the defaults).
+impl CollateralStore for MemStore {}
 
 struct Setup {
     rt: tokio::runtime::Runtime,

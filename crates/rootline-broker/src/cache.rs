@@ -31,8 +31,8 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::store::{
-    AuditRow, CollateralRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow,
-    Store,
+    AuditRow, AuditStore, CollateralRow, CollateralStore, ConfigStore, ReferenceValue,
+    ResourceInfo, ResourceRow, SessionClaim, SessionRow, SessionStore, Store,
 };
 
 /// How stale a copy may be when another replica changed the store.
@@ -174,7 +174,7 @@ impl CachedStore {
 }
 
 #[async_trait]
-impl Store for CachedStore {
+impl ConfigStore for CachedStore {
     async fn put_resource(
         &self,
         path: &str,
@@ -241,6 +241,13 @@ impl Store for CachedStore {
         self.changing(self.inner.delete_reference_value(name)).await
     }
 
+    async fn config_revision(&self) -> Result<Option<i64>> {
+        self.inner.config_revision().await
+    }
+}
+
+#[async_trait]
+impl SessionStore for CachedStore {
     async fn record_session(&self, nonce: &str, row: &SessionRow) -> Result<SessionClaim> {
         self.inner.record_session(nonce, row).await
     }
@@ -256,15 +263,25 @@ impl Store for CachedStore {
     async fn shared_value(&self, name: &str, candidate: &str) -> Result<String> {
         self.inner.shared_value(name, candidate).await
     }
+}
 
+#[async_trait]
+impl AuditStore for CachedStore {
     async fn audit(&self, row: &AuditRow) -> Result<()> {
         self.inner.audit(row).await
     }
 
-    async fn config_revision(&self) -> Result<Option<i64>> {
-        self.inner.config_revision().await
+    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
+        self.inner.list_audit(limit).await
     }
 
+    async fn purge_audit(&self, before: i64) -> Result<u64> {
+        self.inner.purge_audit(before).await
+    }
+}
+
+#[async_trait]
+impl CollateralStore for CachedStore {
     async fn get_collateral(&self, url: &str) -> Result<Option<CollateralRow>> {
         self.inner.get_collateral(url).await
     }
@@ -275,13 +292,5 @@ impl Store for CachedStore {
 
     async fn list_collateral(&self) -> Result<Vec<(String, CollateralRow)>> {
         self.inner.list_collateral().await
-    }
-
-    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
-        self.inner.list_audit(limit).await
-    }
-
-    async fn purge_audit(&self, before: i64) -> Result<u64> {
-        self.inner.purge_audit(before).await
     }
 }

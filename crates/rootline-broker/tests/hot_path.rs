@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use common::*;
 use rootline_broker::cache;
-use rootline_broker::store::{AuditRow, SessionClaim, SessionRow, SqlStore, Store};
+use rootline_broker::store::prelude::*;
+use rootline_broker::store::{AuditRow, SessionClaim, SessionRow, SqlStore};
 use rootline_testkit::postgres::Postgres;
 
 const M: [u8; 48] = [0x42; 48];

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use rootline_attester::sim::SimAttester;
 use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
-use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
+use rootline_broker::store::prelude::*;
+use rootline_broker::store::{ReferenceValue, SqlStore};
 use rootline_broker::tls::{PeerAddr, TlsListener, server_config};
 use rootline_broker::{Broker, BrokerOptions};
 

@@ -8,7 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use rootline_broker::store::{CollateralRow, SqlStore, Store};
+use rootline_broker::store::prelude::*;
+use rootline_broker::store::{CollateralRow, SqlStore};
 use rootline_collateral::kds;
 use serde_json::Value;
 

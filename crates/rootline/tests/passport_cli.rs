@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use aws_lc_rs::agreement::{self, ECDH_P256};
 use rootline_broker::kek::Kek;
-use rootline_broker::store::{SqlStore, Store as _};
+use rootline_broker::store::SqlStore;
+use rootline_broker::store::prelude::*;
 use rootline_broker::{Broker, BrokerOptions};
 use rootline_kbs::{Binding, BindingHash};
 use rootline_testkit::snp::{Pki, VcekSpec};

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use rootline_attester::swtpm::Swtpm;
 use rootline_broker::kek::Kek;
-use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
+use rootline_broker::store::prelude::*;
+use rootline_broker::store::{ReferenceValue, SqlStore};
 use rootline_broker::{Broker, BrokerOptions};
 
 struct Served {

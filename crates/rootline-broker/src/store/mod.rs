@@ -24,6 +24,12 @@ mod sqlite;
 mod statements;
 
 pub use sql::SqlStore;
+
+/// The store's traits, for code that calls them on a concrete store
+/// (`use rootline_broker::store::prelude::*`).
+pub mod prelude {
+    pub use super::{AuditStore, CollateralStore, ConfigStore, SessionStore, Store};
+}
 pub use sqlite::sqlite_file;
 
 /// A stored resource (its value still sealed).
@@ -116,9 +122,10 @@ pub struct AuditRow {
     pub reason: String,
 }
 
-/// The broker's storage.
+/// The operator's configuration: resources (sealed), policies and reference
+/// values, and a revision that moves whenever any of them changes.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait ConfigStore: Send + Sync {
     /// Sets a resource.
     async fn put_resource(
         &self,
@@ -147,6 +154,18 @@ pub trait Store: Send + Sync {
     async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>>;
     /// Deletes a reference value; false when there was none.
     async fn delete_reference_value(&self, name: &str) -> Result<bool>;
+    /// A number that changes whenever a resource, policy or reference value
+    /// changes (by any replica), or `None` when this store keeps none; a
+    /// cache in front of the store (see `cache`) is only used with one.
+    async fn config_revision(&self) -> Result<Option<i64>> {
+        Ok(None)
+    }
+}
+
+/// Attested sessions (a nonce is single-use across replicas) and the values
+/// replicas share (the token key, the cookie key).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Records an attested session unless its nonce was already used.
     async fn record_session(&self, nonce: &str, row: &SessionRow) -> Result<SessionClaim>;
     /// Reads an unexpired session.
@@ -156,16 +175,25 @@ pub trait Store: Send + Sync {
     /// Returns the shared value `name`, storing `candidate` when there is none
     /// yet (the first replica to start wins; all agree afterwards).
     async fn shared_value(&self, name: &str, candidate: &str) -> Result<String>;
+}
+
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends an audit row.
     async fn audit(&self, row: &AuditRow) -> Result<()>;
-    /// A number that changes whenever a resource, policy or reference value
-    /// changes (by any replica), or `None` when this store keeps none; a
-    /// cache in front of the store (see `cache`) is only used with one.
-    async fn config_revision(&self) -> Result<Option<i64>> {
-        Ok(None)
-    }
     /// The newest `limit` audit rows, newest first.
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>>;
+    /// Drops audit rows older than `before` (retention); returns how many.
+    async fn purge_audit(&self, before: i64) -> Result<u64> {
+        let _ = before;
+        Ok(0)
+    }
+}
+
+/// Vendor collateral shared by the replicas of one store.
+#[async_trait]
+pub trait CollateralStore: Send + Sync {
     /// Collateral shared by the replicas of this store (see
     /// `collateral::StoreCache`), by the URL it is served at. A store that
     /// shares nothing (an in-memory benchmark store) keeps the defaults: the
@@ -181,12 +209,14 @@ pub trait Store: Send + Sync {
     async fn list_collateral(&self) -> Result<Vec<(String, CollateralRow)>> {
         Ok(Vec::new())
     }
-    /// Drops audit rows older than `before` (retention); returns how many.
-    async fn purge_audit(&self, before: i64) -> Result<u64> {
-        let _ = before;
-        Ok(0)
-    }
 }
+
+/// The broker's storage as one object (`Arc<dyn Store>`): the four parts
+/// above. Code imports the part whose methods it calls; any type that
+/// implements all four is a `Store`.
+pub trait Store: ConfigStore + SessionStore + AuditStore + CollateralStore {}
+
+impl<T: ConfigStore + SessionStore + AuditStore + CollateralStore + ?Sized> Store for T {}
 
 /// `N` bytes for a key: the time in milliseconds (six bytes, big-endian)
 /// followed by random bytes. Keys made close in time sort close together

@@ -14,8 +14,8 @@ use super::migrations::migrator;
 use super::sqlite::DirectSqlite;
 use super::sqlite_file;
 use super::{
-    AuditRow, CollateralRow, ReferenceValue, ResourceInfo, ResourceRow, SessionClaim, SessionRow,
-    Store,
+    AuditRow, AuditStore, CollateralRow, CollateralStore, ConfigStore, ReferenceValue,
+    ResourceInfo, ResourceRow, SessionClaim, SessionRow, SessionStore,
 };
 use crate::error::{Error, Result};
 
@@ -148,7 +148,7 @@ fn rows_affected(r: sqlx::any::AnyQueryResult) -> bool {
 }
 
 #[async_trait]
-impl Store for SqlStore {
+impl ConfigStore for SqlStore {
     async fn put_resource(
         &self,
         path: &str,
@@ -287,6 +287,16 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn config_revision(&self) -> Result<Option<i64>> {
+        let r = sqlx::query("SELECT rev FROM config_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(r.try_get("rev")?))
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
     async fn record_session(&self, nonce: &str, row: &SessionRow) -> Result<SessionClaim> {
         let (reply, answer) = oneshot::channel();
         self.writes.enqueue(Write::Session {
@@ -311,14 +321,6 @@ impl Store for SqlStore {
         row.as_ref().map(session_row).transpose()
     }
 
-    async fn purge_audit(&self, before: i64) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM audit_log WHERE at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected())
-    }
-
     async fn purge_sessions(&self, now: i64) -> Result<u64> {
         let r = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)
@@ -341,6 +343,17 @@ impl Store for SqlStore {
             .await?;
         Ok(r.try_get("sealed")?)
     }
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn purge_audit(&self, before: i64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
 
     async fn audit(&self, row: &AuditRow) -> Result<()> {
         let (reply, answer) = oneshot::channel();
@@ -353,13 +366,32 @@ impl Store for SqlStore {
             .map_err(|_| Error::Storage("the audit write was abandoned".into()))?
     }
 
-    async fn config_revision(&self) -> Result<Option<i64>> {
-        let r = sqlx::query("SELECT rev FROM config_revision WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Some(r.try_get("rev")?))
+    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT at, client, evidence_digest, resource, policy, result, reason FROM audit_log \
+             ORDER BY at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    at: r.try_get("at")?,
+                    client: r.try_get("client")?,
+                    evidence_digest: r.try_get("evidence_digest")?,
+                    resource: r.try_get("resource")?,
+                    policy: r.try_get("policy")?,
+                    result: r.try_get("result")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect()
     }
+}
 
+#[async_trait]
+impl CollateralStore for SqlStore {
     async fn get_collateral(&self, url: &str) -> Result<Option<CollateralRow>> {
         let row = sqlx::query("SELECT body, chain FROM collateral WHERE url = $1")
             .bind(url)
@@ -395,29 +427,6 @@ impl Store for SqlStore {
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("url")?, collateral_row(r)?)))
-            .collect()
-    }
-
-    async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
-            "SELECT at, client, evidence_digest, resource, policy, result, reason FROM audit_log \
-             ORDER BY at DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    at: r.try_get("at")?,
-                    client: r.try_get("client")?,
-                    evidence_digest: r.try_get("evidence_digest")?,
-                    resource: r.try_get("resource")?,
-                    policy: r.try_get("policy")?,
-                    result: r.try_get("result")?,
-                    reason: r.try_get("reason")?,
-                })
-            })
             .collect()
     }
 }

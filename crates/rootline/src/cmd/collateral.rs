@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
-use rootline_broker::store::{CollateralRow, SqlStore, Store};
+use rootline_broker::store::prelude::*;
+use rootline_broker::store::{CollateralRow, SqlStore};
 use rootline_collateral::bundle::{self, Entry};
 use serde_json::{Value, json};
 

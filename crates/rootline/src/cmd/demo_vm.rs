@@ -21,7 +21,8 @@ use std::time::Instant;
 use anyhow::{Context as _, bail, ensure};
 use rootline_broker::appraise::PolicyAppraiser;
 use rootline_broker::kek::Kek;
-use rootline_broker::store::{ReferenceValue, SqlStore, Store as _};
+use rootline_broker::store::prelude::*;
+use rootline_broker::store::{ReferenceValue, SqlStore};
 use rootline_broker::{Broker, BrokerOptions};
 use serde_json::{Value, json};
 

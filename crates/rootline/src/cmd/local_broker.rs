@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use rootline_broker::evidence::VerifierConfig;
 use rootline_broker::kek::Kek;
-use rootline_broker::store::{AuditRow, ReferenceValue, SqlStore, Store as _};
+use rootline_broker::store::prelude::*;
+use rootline_broker::store::{AuditRow, ReferenceValue, SqlStore};
 use rootline_broker::{Broker, BrokerOptions};
 
 /// The name of the broker's runtime threads (workers and blocking pool),
