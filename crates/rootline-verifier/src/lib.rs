@@ -306,11 +306,38 @@ impl Verifier {
     /// Verifies evidence of any supported kind: [`Verified`] claims, typed
     /// per TEE, or a [`Rejection`] that says which check failed.
     pub fn verify(&self, req: &Request) -> Verdict {
-        let tee = req.tee.or_else(|| detect(&req.evidence));
+        // Evidence stored as base64 (teekit and Azure tooling keep quotes
+        // so) is decoded once here, when its bytes are not evidence as they
+        // are: every kind reads its raw, hex and JSON forms itself.
+        let raw_kind = match req.tee {
+            Some(_) => None,
+            None => detect_raw(&req.evidence),
+        };
+        let decoded;
+        let req = match raw_kind {
+            Some(_) => req,
+            // Binary evidence and JSON fail the alphabet check at their
+            // first byte, so this costs the broker's hot path nothing.
+            None => match unwrap_base64(&req.evidence)
+                .filter(|b| detect_raw(b).is_some_and(|k| req.tee.is_none_or(|t| t == k)))
+            {
+                Some(bytes) => {
+                    decoded = Request {
+                        evidence: bytes,
+                        ..req.clone()
+                    };
+                    &decoded
+                }
+                None => req,
+            },
+        };
+        let tee = req.tee.or(raw_kind).or_else(|| detect_raw(&req.evidence));
         let Some(kind) = tee else {
             return Err(Box::new(Rejection {
                 tee: None,
-                reason: "could not tell the evidence kind from its content; pass --tee KIND".into(),
+                reason: format!(
+                    "could not tell the evidence kind from its content (tried {TRIED}); pass --tee KIND"
+                ),
                 claims: Map::new(),
                 tcb_status: None,
                 advisory_ids: Vec::new(),
@@ -407,9 +434,58 @@ pub fn verify(req: &Request) -> Outcome {
     PINNED.get_or_init(Verifier::pinned).outcome(req)
 }
 
-/// Guesses the TEE kind from the evidence bytes; `None` when no module
-/// recognises them.
+/// What detection tries, for the message when nothing matches.
+const TRIED: &str = "an SEV-SNP report (raw, hex, extended, configfs-tsm, guest-components JSON), \
+     a TDX or SGX DCAP quote (raw, hex, JSON with a quote), an Arm CCA token (CBOR, hex, \
+     guest-components JSON), TPM evidence (TPMS_ATTEST raw or hex, go-tpm-tools protobuf, \
+     Trustee, guest-components or go-attestation JSON), Azure vTPM evidence JSON; \
+     each of them also as base64 (standard or URL-safe, padded or not, with line breaks)";
+
+/// Guesses the TEE kind from the evidence bytes, also when they are base64
+/// of evidence; `None` when no module recognises them.
 pub fn detect(evidence: &[u8]) -> Option<TeeKind> {
+    detect_raw(evidence).or_else(|| detect_raw(&unwrap_base64(evidence)?))
+}
+
+/// The bytes of base64 text (standard or URL-safe alphabet, with or without
+/// padding, line breaks and surrounding white space allowed); `None` for
+/// anything else. Hex text is valid base64 too, so callers try the bytes as
+/// they are first.
+pub fn unwrap_base64(text: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    // Refused at the first byte outside the alphabets: binary and JSON
+    // evidence cost nothing here.
+    if !text.iter().all(|b| {
+        b.is_ascii_alphanumeric()
+            || b.is_ascii_whitespace()
+            || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
+    }) {
+        return None;
+    }
+    let compact: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let body = compact
+        .strip_suffix(b"==")
+        .or_else(|| compact.strip_suffix(b"="))
+        .unwrap_or(&compact);
+    if body.len() < 16 || body.contains(&b'=') {
+        return None;
+    }
+    let url = body.iter().any(|b| matches!(b, b'-' | b'_'));
+    let engine = if url {
+        &URL_SAFE_NO_PAD
+    } else {
+        &STANDARD_NO_PAD
+    };
+    engine.decode(body).ok()
+}
+
+/// Guesses the TEE kind from the bytes as they are.
+fn detect_raw(evidence: &[u8]) -> Option<TeeKind> {
     // Azure first: its TDX form carries a `td_quote` member that the DCAP
     // detection would take for a bare quote.
     azure::detect(evidence)

@@ -260,3 +260,67 @@ fn cca_bug_33_token_is_refused_because_its_platform_challenge_does_not_bind_the_
         r.reason
     );
 }
+
+#[test]
+fn evidence_as_base64_in_every_spelling_verifies_and_unknown_text_says_what_was_tried() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let (Some(quote), Some(c), Some(report), Some(vcek)) = (
+        read("tdx/dcap-qvl/tdx_quote"),
+        coll("tdx/dcap-qvl/tdx_quote_collateral.json"),
+        read("snp/oak/turin_oc_report.bin"),
+        coll("snp/oak/turin_oc_vcek.der"),
+    ) else {
+        eprintln!("SKIPPED: the shared vectors are absent");
+        return;
+    };
+    let wrapped = |s: String| -> String {
+        s.as_bytes()
+            .chunks(76)
+            .map(|l| String::from_utf8(l.to_vec()).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    };
+    for (kind, bytes, coll, at_) in [
+        (TeeKind::Tdx, &quote, c, "2025-07-04T10:24:15Z"),
+        (TeeKind::Snp, &report, vcek, "2025-08-15T00:00:00Z"),
+    ] {
+        for (form, text) in [
+            ("standard", STANDARD.encode(bytes)),
+            ("url-safe unpadded", URL_SAFE_NO_PAD.encode(bytes)),
+            ("line-wrapped", wrapped(STANDARD.encode(bytes))),
+        ] {
+            assert_eq!(
+                rootline_verifier::detect(text.as_bytes()),
+                Some(kind),
+                "{kind} {form}"
+            );
+            for tee in [None, Some(kind)] {
+                let req = Request {
+                    evidence: text.clone().into_bytes(),
+                    tee,
+                    collateral: vec![coll.clone()],
+                    at: at(at_),
+                    ..Request::default()
+                };
+                let v = Verifier::pinned().verify(&req);
+                assert!(v.is_ok(), "{kind} {form} {tee:?}: {:?}", v.err());
+            }
+        }
+    }
+    // Text that is no evidence in any spelling: the reason names the forms.
+    let r = Verifier::pinned()
+        .verify(&Request {
+            evidence: STANDARD
+                .encode(b"hello, this is not evidence at all")
+                .into_bytes(),
+            ..Request::default()
+        })
+        .unwrap_err();
+    assert!(
+        r.reason.contains("base64") && r.reason.contains("TPMS_ATTEST"),
+        "{}",
+        r.reason
+    );
+}
