@@ -32,6 +32,7 @@ pub mod certs;
 pub mod credential;
 mod der;
 pub mod error;
+pub mod evidence;
 pub mod pcr;
 pub mod public;
 pub mod quote;
