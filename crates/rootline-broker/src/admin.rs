@@ -8,23 +8,22 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Broker;
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::policy;
 use crate::service::check_segment;
 use crate::store::ReferenceValue;
+use crate::{Broker, Route};
 
 /// The `aud` an admin JWT must carry.
 pub const AUDIENCE: &str = "rootline-admin";
@@ -104,24 +103,23 @@ fn authorize(b: &Broker, headers: &HeaderMap) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn routes() -> Router<Arc<Broker>> {
-    Router::new()
-        .route("/admin/v0/resources", get(list_resources))
-        .route(
-            "/admin/v0/resources/{repo}/{kind}/{tag}",
-            put(put_resource).delete(delete_resource),
-        )
-        .route("/admin/v0/policies", get(list_policies))
-        .route(
-            "/admin/v0/policies/{name}",
-            put(put_policy).get(get_policy).delete(delete_policy),
-        )
-        .route("/admin/v0/reference-values", get(list_rvs))
-        .route(
-            "/admin/v0/reference-values/{name}",
-            put(put_rv).delete(delete_rv),
-        )
-        .route("/admin/v0/audit", get(list_audit))
+pub(crate) fn routes() -> Vec<Route> {
+    const RESOURCE: &str = "/admin/v0/resources/{repo}/{kind}/{tag}";
+    const POLICY: &str = "/admin/v0/policies/{name}";
+    const REFERENCE_VALUE: &str = "/admin/v0/reference-values/{name}";
+    vec![
+        Route::get("/admin/v0/resources", list_resources),
+        Route::put(RESOURCE, put_resource),
+        Route::delete(RESOURCE, delete_resource),
+        Route::get("/admin/v0/policies", list_policies),
+        Route::put(POLICY, put_policy),
+        Route::get(POLICY, get_policy),
+        Route::delete(POLICY, delete_policy),
+        Route::get("/admin/v0/reference-values", list_rvs),
+        Route::put(REFERENCE_VALUE, put_rv),
+        Route::delete(REFERENCE_VALUE, delete_rv),
+        Route::get("/admin/v0/audit", list_audit),
+    ]
 }
 
 #[derive(Deserialize)]

@@ -12,18 +12,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::service::ResourceRequest;
-use crate::{Broker, session, trustee_admin};
+use crate::{Broker, Route, session, trustee_admin};
 
 pub use crate::audit::ClientAddr;
 pub use crate::service::{MAX_DEVICE_EVIDENCE, MAX_RUNTIME_DATA, check_segment};
@@ -46,33 +45,36 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-pub(crate) fn routes() -> Router<Arc<Broker>> {
-    Router::new()
-        .route("/kbs/v0/auth", post(auth))
-        .route("/kbs/v0/attest", post(attest))
-        .route(
-            "/kbs/v0/resource/{repo}/{kind}/{tag}",
-            get(resource)
-                .post(trustee_admin::set_resource)
-                .delete(trustee_admin::delete_resource),
-        )
-        .route(
+pub(crate) fn routes() -> Vec<Route> {
+    const RESOURCE: &str = "/kbs/v0/resource/{repo}/{kind}/{tag}";
+    vec![
+        Route::post("/kbs/v0/auth", auth),
+        Route::post("/kbs/v0/attest", attest),
+        Route::get(RESOURCE, resource),
+        Route::post(RESOURCE, trustee_admin::set_resource),
+        Route::delete(RESOURCE, trustee_admin::delete_resource),
+        Route::get(
             "/kbs/v0/resource-policy",
-            get(trustee_admin::list_resource_policies).post(trustee_admin::set_resource_policy),
-        )
-        .route(
+            trustee_admin::list_resource_policies,
+        ),
+        Route::post(
+            "/kbs/v0/resource-policy",
+            trustee_admin::set_resource_policy,
+        ),
+        Route::post(
             "/kbs/v0/attestation-policy",
-            post(trustee_admin::set_attestation_policy),
-        )
-        .route(
+            trustee_admin::set_attestation_policy,
+        ),
+        Route::post(
             "/kbs/v0/reference-value",
-            post(trustee_admin::set_reference_values),
-        )
-        .route(
+            trustee_admin::set_reference_values,
+        ),
+        Route::get(
             "/kbs/v0/reference-value/{*id}",
-            get(trustee_admin::get_reference_value),
-        )
-        .route("/.well-known/jwks.json", get(jwks))
+            trustee_admin::get_reference_value,
+        ),
+        Route::get("/.well-known/jwks.json", jwks),
+    ]
 }
 
 async fn auth(State(b): State<Arc<Broker>>, client: ClientAddr, body: Bytes) -> Result<Response> {

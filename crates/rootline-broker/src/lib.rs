@@ -22,11 +22,13 @@ pub mod config;
 mod error;
 pub mod evidence;
 pub mod floor;
+pub mod health;
 pub mod jwe;
 pub mod kbs;
 pub mod kek;
 pub mod keys;
 pub mod metrics;
+pub mod openapi;
 pub mod policy;
 pub mod server;
 pub mod service;
@@ -42,6 +44,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use axum::Router;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::MethodRouter;
 
 pub use config::Config;
 pub use error::{Error, Result, loggable};
@@ -231,6 +236,8 @@ pub struct Broker {
     clock: Clock,
     tpm: tpm_activation::TpmTrust,
     metrics: metrics::Metrics,
+    /// The last scan of the collateral caches (`/readyz`, `/metrics`).
+    collateral_memo: health::Memo,
     trustee_admin: Option<trustee_admin::TrusteeAdmin>,
     /// Audit rows are kept this many seconds (0: for ever).
     audit_retention: i64,
@@ -332,6 +339,7 @@ impl Broker {
             clock: o.clock,
             tpm: Default::default(),
             metrics: Default::default(),
+            collateral_memo: Default::default(),
             trustee_admin,
             audit_retention: o.audit_retention_days.saturating_mul(86_400),
             refusal_budget: Default::default(),
@@ -449,28 +457,84 @@ impl Broker {
     }
 }
 
-/// The broker's HTTP routes: the KBS protocol under `/kbs/v0`, the admin API
+/// One route the broker serves: a method, a path template (axum's syntax)
+/// and its handler. [`routes`] lists them all and [`app`] is built from
+/// that list alone, so the list is the router: the OpenAPI test
+/// (`tests/openapi.rs`) compares it with `docs/openapi.json` both ways,
+/// and a route cannot be added without the document saying so.
+pub struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path template (`/kbs/v0/resource/{repo}/{kind}/{tag}`).
+    pub path: &'static str,
+    handler: MethodRouter<Arc<Broker>>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// The route constructors: the method a route is listed under and the one
+/// its handler answers come from one name, so they cannot disagree.
+impl Route {
+    /// `GET path` (axum answers `HEAD` with it too).
+    pub(crate) fn get<H: Handler<T, Arc<Broker>>, T: 'static>(path: &'static str, h: H) -> Self {
+        Self::new(Method::GET, path, axum::routing::get(h))
+    }
+
+    /// `POST path`.
+    pub(crate) fn post<H: Handler<T, Arc<Broker>>, T: 'static>(path: &'static str, h: H) -> Self {
+        Self::new(Method::POST, path, axum::routing::post(h))
+    }
+
+    /// `PUT path`.
+    pub(crate) fn put<H: Handler<T, Arc<Broker>>, T: 'static>(path: &'static str, h: H) -> Self {
+        Self::new(Method::PUT, path, axum::routing::put(h))
+    }
+
+    /// `DELETE path`.
+    pub(crate) fn delete<H: Handler<T, Arc<Broker>>, T: 'static>(path: &'static str, h: H) -> Self {
+        Self::new(Method::DELETE, path, axum::routing::delete(h))
+    }
+
+    fn new(method: Method, path: &'static str, handler: MethodRouter<Arc<Broker>>) -> Self {
+        Self {
+            method,
+            path,
+            handler,
+        }
+    }
+}
+
+/// Every route of the broker: the KBS protocol under `/kbs/v0` (with
+/// Trustee's admin routes there), TPM credential activation, the admin API
 /// under `/admin/v0`, the token keys at `/.well-known/jwks.json`,
-/// `/healthz` and `/metrics`; any other path is a 404 with a problem
-/// document (Trustee's empty body made guest clients report "error
-/// decoding response body" instead of the cause).
+/// `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
+pub fn routes() -> Vec<Route> {
+    let mut r = kbs::routes();
+    r.extend(tpm_activation::routes());
+    r.extend(admin::routes());
+    r.extend([
+        Route::get("/healthz", health::healthz),
+        Route::get("/readyz", health::readyz),
+        Route::get("/metrics", metrics_text),
+        Route::get("/openapi.json", openapi::document),
+    ]);
+    r
+}
+
+/// The broker's HTTP routes, those of [`routes`]; any other path is a 404
+/// with a problem document (Trustee's empty body made guest clients report
+/// "error decoding response body" instead of the cause).
 pub fn app(state: Arc<Broker>) -> Router {
-    use axum::routing::get;
-    Router::new()
-        .merge(kbs::routes())
-        .merge(tpm_activation::routes())
-        .merge(admin::routes())
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(r.path, r.handler))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .with_state(state)
-}
-
-/// `GET /healthz`: the process serves requests (200, empty body, as
-/// Trustee answers it).
-async fn healthz() -> axum::http::StatusCode {
-    axum::http::StatusCode::OK
 }
 
 /// `GET /metrics`: Prometheus text exposition.
@@ -487,6 +551,12 @@ async fn metrics_text(
             let mut text = b.metrics.render();
             if let Some(f) = &b.verifier.fetcher {
                 metrics::render_collateral(&mut text, &f.stats());
+                let scan = b.collateral_scan().await;
+                metrics::render_collateral_freshness(
+                    &mut text,
+                    scan.next_update.values().copied(),
+                    b.clock.now(),
+                );
             }
             text
         },
@@ -496,7 +566,7 @@ async fn metrics_text(
 
 async fn no_route(uri: axum::http::Uri) -> Error {
     Error::NotFound(format!(
-        "route {} (this broker serves /kbs/v0/auth, /kbs/v0/attest, /kbs/v0/resource/REPO/TYPE/TAG, /admin/v0/..., /healthz and /metrics)",
+        "route {} (this broker serves /kbs/v0/auth, /kbs/v0/attest, /kbs/v0/resource/REPO/TYPE/TAG, /admin/v0/..., /healthz, /readyz, /metrics and /openapi.json)",
         uri.path()
     ))
 }

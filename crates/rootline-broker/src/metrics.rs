@@ -1,5 +1,5 @@
-//! Prometheus metrics (`GET /metrics`, text exposition format 0.0.4) and
-//! `GET /healthz`.
+//! Prometheus metrics (`GET /metrics`, text exposition format 0.0.4); the
+//! probes are `health`'s.
 //!
 //! Counted where the decision is made, not guessed from status codes:
 //! handshakes (`/auth`), attestations and releases by TEE and result, and
@@ -291,6 +291,38 @@ pub fn render_collateral(out: &mut String, s: &rootline_collateral::Stats) {
         "# HELP rootline_collateral_stale_total Collateral artifacts past their nextUpdate that could not be refreshed (the verifier refuses evidence that needs them).\n# TYPE rootline_collateral_stale_total counter\nrootline_collateral_stale_total {}",
         s.stale_used
     );
+}
+
+/// Appends the freshness of the cached collateral (the scan `/readyz`
+/// makes, reused for its lifetime): how many cached artifacts with a
+/// nextUpdate are fresh and how many stale at `now`, and the earliest
+/// nextUpdate, for an alert before it passes.
+pub fn render_collateral_freshness(
+    out: &mut String,
+    next_updates: impl IntoIterator<Item = i64>,
+    now: i64,
+) {
+    let (mut fresh, mut stale, mut earliest) = (0u64, 0u64, None::<i64>);
+    for n in next_updates {
+        if n <= now {
+            stale += 1;
+        } else {
+            fresh += 1;
+        }
+        earliest = Some(earliest.map_or(n, |e: i64| e.min(n)));
+    }
+    let name = "rootline_collateral_cached_artifacts";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Cached collateral artifacts with a nextUpdate (CRLs, TCB info, QE identity), fresh or past their nextUpdate.\n# TYPE {name} gauge\n{name}{{state=\"fresh\"}} {fresh}\n{name}{{state=\"stale\"}} {stale}"
+    );
+    if let Some(e) = earliest {
+        let name = "rootline_collateral_next_update_timestamp_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} The earliest nextUpdate among the cached collateral artifacts (Unix seconds).\n# TYPE {name} gauge\n{name} {e}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,13 @@
 //!   is refused (503) instead of buffered;
 //! - a TLS handshake timeout;
 //! - a graceful drain on shutdown, bounded in time.
+//!
+//! Each request also gets a request id ([`request_id`]): the client's
+//! `x-request-id` when it is short and printable, else a generated one. It
+//! is a field of a tracing span around the request, so every log line the
+//! request causes carries it (as `span.request_id` in JSON logs), and it is
+//! echoed in the response's `x-request-id` header, so that a client's
+//! report can be matched with the broker's log.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,6 +38,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
+use tracing::Instrument as _;
 
 use crate::error::Error;
 
@@ -208,6 +216,13 @@ async fn serve_connection<IO>(
         req.extensions_mut().insert(ConnectInfo(addr));
         let app = app.clone();
         let budget = budget.clone();
+        let id = request_id(req.headers());
+        let span = tracing::info_span!(
+            "request",
+            request_id = id.to_str().unwrap_or_default(),
+            method = %req.method(),
+            path = %req.uri().path(),
+        );
         async move {
             let spent = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let req = req.map(|inner| {
@@ -243,8 +258,10 @@ async fn serve_connection<IO>(
                     axum::http::HeaderValue::from_static("close"),
                 );
             }
+            resp.headers_mut().insert(REQUEST_ID, id);
             Ok::<_, std::convert::Infallible>(resp)
         }
+        .instrument(span)
     });
     let mut b = hyper::server::conn::http1::Builder::new();
     // max_buf_size: hyper's read buffer grows to about 400 KB per
@@ -259,6 +276,30 @@ async fn serve_connection<IO>(
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(%addr, error = %e, "connection ended");
     }
+}
+
+/// The request-id header.
+pub const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// Longest client-chosen request id kept; a longer one is replaced.
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// The id of a request: its `x-request-id` header when that is 1 to
+/// [`MAX_REQUEST_ID`] printable ASCII characters (no spaces or control
+/// characters, so it cannot forge a log line or a header), else 16 random
+/// bytes in hex.
+pub fn request_id(headers: &axum::http::HeaderMap) -> axum::http::HeaderValue {
+    if let Some(v) = headers.get(&REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(u8::is_ascii_graphic) {
+            return v.clone();
+        }
+    }
+    let mut raw = [0u8; 16];
+    // A random generator failure leaves zeros: a poor id, not a failed request.
+    let _ = aws_lc_rs::rand::fill(&mut raw);
+    axum::http::HeaderValue::from_str(&hex::encode(raw))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("0"))
 }
 
 /// Raises the soft limit on open files to the hard limit (where the

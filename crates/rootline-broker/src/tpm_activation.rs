@@ -44,12 +44,10 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use aws_lc_rs::hmac;
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rootline_core::HashAlg;
@@ -159,8 +157,8 @@ impl Broker {
 }
 
 /// The activation route.
-pub(crate) fn routes() -> Router<Arc<Broker>> {
-    Router::new().route("/kbs/v0/tpm/activate", post(activate))
+pub(crate) fn routes() -> Vec<crate::Route> {
+    vec![crate::Route::post("/kbs/v0/tpm/activate", activate)]
 }
 
 #[derive(Deserialize)]
