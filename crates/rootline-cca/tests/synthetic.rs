@@ -1,160 +1,38 @@
-//! Synthetic CCA tokens made here with fresh aws-lc-rs keys: every curve and
-//! both RAK formats verify; every broken variant (missing or malformed claim,
-//! unbound RAK, wrong signer, wrong nonce, odd COSE headers, a bad
-//! collection, a flipped bit, a truncation) is rejected with the error that
-//! names it.
+//! Synthetic CCA tokens made with fresh aws-lc-rs keys (the builder is
+//! `rootline_testkit::cca`): every curve and both RAK formats verify; every
+//! broken variant (missing or malformed claim, unbound RAK, wrong signer,
+//! wrong nonce, odd COSE headers, a bad collection, a flipped bit, a
+//! truncation) is rejected with the error that names it.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ciborium::Value;
 use coset::{
     CborSerializable, CoseKeyBuilder, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana,
 };
-use rootline_cca::{Curve, Error, Part, Token, TrustAnchors};
-
-const INSTANCE_ID: [u8; 33] = {
-    let mut a = [0x11; 33];
-    a[0] = 0x01;
-    a
+use rootline_cca::{Error, Part, Token, TrustAnchors};
+use rootline_testkit::cca::{
+    Curve, IMPLEMENTATION_ID, INSTANCE_ID, Key, Map, Platform, RealmSpec, bytes, cbor, collection,
+    int, sha, text,
 };
-const IMPLEMENTATION_ID: [u8; 32] = [0x22; 32];
-
-fn int(i: i64) -> Value {
-    Value::Integer(i.into())
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
-}
-
-fn bytes(b: &[u8]) -> Value {
-    Value::Bytes(b.to_vec())
-}
-
-fn cbor(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    ciborium::into_writer(v, &mut out).unwrap();
-    out
-}
-
-fn sha(alg: &str, data: &[u8]) -> Vec<u8> {
-    let a = match alg {
-        "sha-256" => &aws_lc_rs::digest::SHA256,
-        "sha-384" => &aws_lc_rs::digest::SHA384,
-        _ => &aws_lc_rs::digest::SHA512,
-    };
-    aws_lc_rs::digest::digest(a, data).as_ref().to_vec()
-}
-
-/// A key pair and what COSE/JWK call its curve and algorithm.
-struct Key {
-    pair: EcdsaKeyPair,
-    curve: Curve,
-}
-
-impl Key {
-    fn new(curve: Curve) -> Self {
-        let alg = match curve {
-            Curve::P256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            Curve::P384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
-            Curve::P521 => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
-        };
-        Self {
-            pair: EcdsaKeyPair::generate(alg).unwrap(),
-            curve,
-        }
-    }
-
-    fn cose_alg(&self) -> iana::Algorithm {
-        match self.curve {
-            Curve::P256 => iana::Algorithm::ES256,
-            Curve::P384 => iana::Algorithm::ES384,
-            Curve::P521 => iana::Algorithm::ES512,
-        }
-    }
-
-    fn point(&self) -> &[u8] {
-        self.pair.public_key().as_ref()
-    }
-
-    fn xy(&self) -> (Vec<u8>, Vec<u8>) {
-        let n = self.curve.field_len();
-        (
-            self.point()[1..1 + n].to_vec(),
-            self.point()[1 + n..].to_vec(),
-        )
-    }
-
-    fn jwk(&self) -> serde_json::Value {
-        let (x, y) = self.xy();
-        serde_json::json!({
-            "kty": "EC",
-            "crv": self.curve.name(),
-            "x": URL_SAFE_NO_PAD.encode(x),
-            "y": URL_SAFE_NO_PAD.encode(y),
-        })
-    }
-
-    fn cose_key(&self, alg: Option<iana::Algorithm>) -> Vec<u8> {
-        let (x, y) = self.xy();
-        let crv = match self.curve {
-            Curve::P256 => iana::EllipticCurve::P_256,
-            Curve::P384 => iana::EllipticCurve::P_384,
-            Curve::P521 => iana::EllipticCurve::P_521,
-        };
-        let mut b = CoseKeyBuilder::new_ec2_pub_key(crv, x, y);
-        if let Some(a) = alg {
-            b = b.algorithm(a);
-        }
-        b.build().to_vec().unwrap()
-    }
-
-    fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        self.pair
-            .sign(&SystemRandom::new(), msg)
-            .unwrap()
-            .as_ref()
-            .to_vec()
-    }
-
-    /// A tagged COSE_Sign1 over `payload`.
-    fn sign1(&self, payload: &[u8]) -> Vec<u8> {
-        self.sign1_with(payload, HeaderBuilder::new().algorithm(self.cose_alg()))
-    }
-
-    fn sign1_with(&self, payload: &[u8], protected: HeaderBuilder) -> Vec<u8> {
-        CoseSign1Builder::new()
-            .protected(protected.build())
-            .payload(payload.to_vec())
-            .create_signature(b"", |tbs| self.sign(tbs))
-            .build()
-            .to_tagged_vec()
-            .unwrap()
-    }
-}
-
-type Map = Vec<(Value, Value)>;
 
 /// A platform (CPAK) and a realm (RAK) with the claims they sign.
 struct Fixture {
-    cpak: Key,
+    platform: Platform,
     rak: Key,
-    /// Send the RAK as a COSE_Key under the draft-ffm realm profile.
-    cose_rak: bool,
-    rak_hash: &'static str,
-    challenge: [u8; 64],
+    spec: RealmSpec,
 }
 
 impl Fixture {
     fn new(cpak: Curve, rak: Curve, cose_rak: bool, rak_hash: &'static str) -> Self {
         Self {
-            cpak: Key::new(cpak),
+            platform: Platform::new(cpak),
             rak: Key::new(rak),
-            cose_rak,
-            rak_hash,
-            challenge: [0x5a; 64],
+            spec: RealmSpec {
+                challenge: [0x5a; 64],
+                rak_curve: rak,
+                cose_rak,
+                rak_hash,
+                ..RealmSpec::default()
+            },
         }
     }
 
@@ -163,78 +41,28 @@ impl Fixture {
         Self::new(Curve::P384, Curve::P384, false, "sha-256")
     }
 
+    fn cpak(&self) -> &Key {
+        self.platform.cpak()
+    }
+
     fn anchors(&self) -> TrustAnchors {
-        let store = serde_json::json!([{
-            "pkey": self.cpak.jwk(),
-            "implementation-id": hex::encode(IMPLEMENTATION_ID),
-            "instance-id": hex::encode(INSTANCE_ID),
-        }]);
-        TrustAnchors::from_json(store.to_string().as_bytes()).unwrap()
+        TrustAnchors::from_json(self.platform.cpak_json().to_string().as_bytes()).unwrap()
     }
 
     fn rak_claim(&self) -> Vec<u8> {
-        if self.cose_rak {
-            self.rak.cose_key(Some(self.rak.cose_alg()))
-        } else {
-            self.rak.point().to_vec()
-        }
+        self.spec.rak_claim(&self.rak)
     }
 
     fn platform_map(&self) -> Map {
-        let component = Value::Map(vec![
-            (int(1), text("BL")),
-            (int(2), bytes(&[0x33; 32])),
-            (int(4), text("1.0")),
-            (int(5), bytes(&[0x44; 32])),
-            (int(6), text("sha-256")),
-        ]);
-        let profile = if self.cose_rak {
-            "tag:arm.com,2023:cca_platform#1.0.0"
-        } else {
-            "http://arm.com/CCA-SSD/1.0.0"
-        };
-        vec![
-            (int(265), text(profile)),
-            (int(10), bytes(&sha(self.rak_hash, &self.rak_claim()))),
-            (int(2396), bytes(&IMPLEMENTATION_ID)),
-            (int(256), bytes(&INSTANCE_ID)),
-            (int(2401), bytes(&[0xcf; 4])),
-            (int(2395), int(0x3003)),
-            (int(2399), Value::Array(vec![component])),
-            (int(2400), text("https://veraison.example")),
-            (int(2402), text("sha-256")),
-        ]
+        self.platform.claims(&self.spec, &self.rak)
     }
 
     fn realm_map(&self) -> Map {
-        let mut m = vec![
-            (int(10), bytes(&self.challenge)),
-            (int(44235), bytes(&[0x66; 64])),
-            (int(44238), bytes(&[0x77; 64])),
-            (
-                int(44239),
-                Value::Array(vec![
-                    bytes(&[0; 64]),
-                    bytes(&[1; 64]),
-                    bytes(&[2; 64]),
-                    bytes(&[3; 64]),
-                ]),
-            ),
-            (int(44236), text("sha-512")),
-            (int(44237), bytes(&self.rak_claim())),
-            (int(44240), text(self.rak_hash)),
-        ];
-        if self.cose_rak {
-            m.push((int(265), text("tag:arm.com,2023:realm#1.0.0")));
-        }
-        m
+        self.spec.claims(&self.rak)
     }
 
     fn token_from(&self, p: &Map, r: &Map) -> Vec<u8> {
-        collection(
-            &self.cpak.sign1(&cbor(&Value::Map(p.clone()))),
-            &self.rak.sign1(&cbor(&Value::Map(r.clone()))),
-        )
+        self.platform.sign(p, r, &self.rak)
     }
 
     fn token(&self) -> Vec<u8> {
@@ -242,18 +70,8 @@ impl Fixture {
     }
 
     fn verify(&self, token: &[u8]) -> Result<(), Error> {
-        rootline_cca::verify(token, &self.anchors(), Some(&self.challenge)).map(|_| ())
+        rootline_cca::verify(token, &self.anchors(), Some(&self.spec.challenge)).map(|_| ())
     }
-}
-
-fn collection(platform: &[u8], realm: &[u8]) -> Vec<u8> {
-    cbor(&Value::Tag(
-        399,
-        Box::new(Value::Map(vec![
-            (int(44234), bytes(platform)),
-            (int(44241), bytes(realm)),
-        ])),
-    ))
 }
 
 fn set(m: &mut Map, label: i64, v: Value) {
@@ -282,13 +100,13 @@ fn every_curve_and_both_rak_formats_verify() {
             let f = Fixture::new(*cpak, rak, cose, hashes[(i + j) % 3]);
             let token = f.token();
             assert!(rootline_cca::detect(&token));
-            let v = rootline_cca::verify(&token, &f.anchors(), Some(&f.challenge))
+            let v = rootline_cca::verify(&token, &f.anchors(), Some(&f.spec.challenge))
                 .unwrap_or_else(|e| panic!("{cpak} CPAK, {rak} RAK (COSE_Key {cose}): {e}"));
             assert_eq!(v.realm.public_key, f.rak_claim());
             assert_eq!(v.realm.profile.is_some(), cose);
             let t = Token::parse(&token).unwrap();
-            assert_eq!(t.platform_alg().curve(), *cpak);
-            assert_eq!(t.realm_alg().curve(), rak);
+            assert_eq!(t.platform_alg().curve().name(), cpak.name());
+            assert_eq!(t.realm_alg().curve().name(), rak.name());
             n += 1;
         }
     }
@@ -338,19 +156,19 @@ fn claims_serialise_with_hex_bytes_and_rootline_hash_names() {
 fn a_nonce_shorter_than_64_bytes_is_zero_padded_as_guest_components_and_trustee_do() {
     let mut f = Fixture::tfa();
     let runtime_hash = [0x9c; 48]; // a SHA-384 of the KBS runtime data
-    f.challenge = [0; 64];
-    f.challenge[..48].copy_from_slice(&runtime_hash);
+    f.spec.challenge = [0; 64];
+    f.spec.challenge[..48].copy_from_slice(&runtime_hash);
     let token = f.token();
     let ta = f.anchors();
     rootline_cca::verify(&token, &ta, Some(&runtime_hash)).unwrap();
-    rootline_cca::verify(&token, &ta, Some(&f.challenge)).unwrap();
+    rootline_cca::verify(&token, &ta, Some(&f.spec.challenge)).unwrap();
     rootline_cca::verify(&token, &ta, None).unwrap();
     for bad in [&runtime_hash[..47], &[0x9c; 49][..], &[0x9d; 48][..]] {
         let e = rootline_cca::verify(&token, &ta, Some(bad)).unwrap_err();
         assert!(matches!(e, Error::Nonce(_)), "{} bytes: {e}", bad.len());
     }
     // Longer than a challenge, or empty: refused, not truncated or padded.
-    let mut long = f.challenge.to_vec();
+    let mut long = f.spec.challenge.to_vec();
     long.push(0);
     let e = rootline_cca::verify(&token, &ta, Some(&long)).unwrap_err();
     assert!(e.to_string().contains("65 bytes"), "{e}");
@@ -383,7 +201,7 @@ fn a_realm_token_signed_by_a_key_other_than_its_rak_is_rejected() {
     let f = Fixture::tfa();
     let mallory = Key::new(Curve::P384);
     let token = collection(
-        &f.cpak.sign1(&cbor(&Value::Map(f.platform_map()))),
+        &f.cpak().sign1(&cbor(&Value::Map(f.platform_map()))),
         &mallory.sign1(&cbor(&Value::Map(f.realm_map()))),
     );
     let e = f.verify(&token).unwrap_err();
@@ -644,14 +462,14 @@ fn cose_headers_outside_the_profile_are_rejected() {
     let f = Fixture::tfa();
     let p = cbor(&Value::Map(f.platform_map()));
     let r = f.rak.sign1(&cbor(&Value::Map(f.realm_map())));
-    let alg = f.cpak.cose_alg();
+    let alg = f.cpak().cose_alg();
     let check = |platform: Vec<u8>, want: &str| {
         let e = f.verify(&collection(&platform, &r)).unwrap_err();
         assert!(e.to_string().contains(want), "{e} (wanted {want})");
     };
     // A critical header we do not understand.
     check(
-        f.cpak.sign1_with(
+        f.cpak().sign1_with(
             &p,
             HeaderBuilder::new()
                 .algorithm(alg)
@@ -661,13 +479,13 @@ fn cose_headers_outside_the_profile_are_rejected() {
     );
     // No alg, or alg only in the unprotected header.
     check(
-        f.cpak.sign1_with(&p, HeaderBuilder::new()),
+        f.cpak().sign1_with(&p, HeaderBuilder::new()),
         "no alg in the protected header",
     );
     let s = CoseSign1Builder::new()
         .unprotected(HeaderBuilder::new().algorithm(alg).build())
         .payload(p.clone())
-        .create_signature(b"", |tbs| f.cpak.sign(tbs))
+        .create_signature(b"", |tbs| f.cpak().sign(tbs))
         .build();
     check(
         s.to_tagged_vec().unwrap(),
@@ -675,19 +493,19 @@ fn cose_headers_outside_the_profile_are_rejected() {
     );
     // Another algorithm.
     check(
-        f.cpak
+        f.cpak()
             .sign1_with(&p, HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA)),
         "unsupported COSE algorithm",
     );
     check(
-        f.cpak
+        f.cpak()
             .sign1_with(&p, HeaderBuilder::new().algorithm(iana::Algorithm::PS256)),
         "unsupported COSE algorithm",
     );
     // A detached payload.
     let s = CoseSign1Builder::new()
         .protected(HeaderBuilder::new().algorithm(alg).build())
-        .create_detached_signature(&p, b"", |tbs| f.cpak.sign(tbs))
+        .create_detached_signature(&p, b"", |tbs| f.cpak().sign(tbs))
         .build();
     check(s.to_tagged_vec().unwrap(), "detached payload");
     // A signature of the wrong size for the algorithm.
@@ -715,7 +533,7 @@ fn cose_headers_outside_the_profile_are_rejected() {
     let s = CoseSign1Builder::new()
         .protected(HeaderBuilder::new().algorithm(alg).build())
         .payload(p.clone())
-        .create_signature(b"", |tbs| f.cpak.sign(tbs))
+        .create_signature(b"", |tbs| f.cpak().sign(tbs))
         .build();
     f.verify(&collection(&s.to_vec().unwrap(), &r)).unwrap();
 }
@@ -724,7 +542,7 @@ fn cose_headers_outside_the_profile_are_rejected() {
 fn a_bad_collection_is_rejected() {
     let f = Fixture::tfa();
     let token = f.token();
-    let p = f.cpak.sign1(&cbor(&Value::Map(f.platform_map())));
+    let p = f.cpak().sign1(&cbor(&Value::Map(f.platform_map())));
     let r = f.rak.sign1(&cbor(&Value::Map(f.realm_map())));
     let tagged = |tag: u64, m: Vec<(Value, Value)>| cbor(&Value::Tag(tag, Box::new(Value::Map(m))));
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -807,12 +625,12 @@ fn one_bit_flips_of_every_byte_of_a_synthetic_token_are_rejected() {
     ] {
         let token = f.token();
         let ta = f.anchors();
-        rootline_cca::verify(&token, &ta, Some(&f.challenge)).unwrap();
+        rootline_cca::verify(&token, &ta, Some(&f.spec.challenge)).unwrap();
         let mut b = token.clone();
         for i in 0..b.len() {
             b[i] ^= 0x80 >> (i % 8);
             assert!(
-                rootline_cca::verify(&b, &ta, Some(&f.challenge)).is_err(),
+                rootline_cca::verify(&b, &ta, Some(&f.spec.challenge)).is_err(),
                 "byte {i} of {}",
                 b.len()
             );
@@ -825,7 +643,7 @@ fn one_bit_flips_of_every_byte_of_a_synthetic_token_are_rejected() {
 fn trust_anchors_come_in_every_form_the_tooling_writes() {
     let f = Fixture::tfa();
     let token = f.token();
-    let jwk = f.cpak.jwk();
+    let jwk = f.cpak().jwk();
     let entry = serde_json::json!({"pkey": jwk, "instance-id": hex::encode(INSTANCE_ID)});
     let forms = [
         jwk.clone(),

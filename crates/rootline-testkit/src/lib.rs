@@ -1,5 +1,7 @@
-//! Test support: locating the shared real-evidence vectors, and a loopback
-//! HTTP server ([`server`]) for tests that fetch collateral.
+//! Test support: locating the shared real-evidence vectors, a loopback
+//! HTTP server ([`server`]) for tests that fetch collateral, and synthetic
+//! evidence ([`snp`], [`dcap`], [`cca`]) for tests that need what no real
+//! platform signed.
 //!
 //! The vectors are read in place, never copied into the project. Their folder
 //! comes from `ROOTLINE_VECTORS`, or defaults to `../shared/vectors` beside the
@@ -7,6 +9,7 @@
 //! clone without the folder it gets `None` and prints why it skips; under CI
 //! (`CI` set) a missing folder is a failure, never a silent skip.
 
+pub mod cca;
 pub mod dcap;
 pub mod postgres;
 pub mod server;
