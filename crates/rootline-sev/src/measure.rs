@@ -254,8 +254,9 @@ mod tests {
         );
     }
 
-    /// `sevctl` tests/measurementbuild.rs (virtee/sevctl 8b47f3a6), the
-    /// `--launch-digest` case: API 1.40 build 40, policy 3.
+    /// `sevctl` tests/measurementbuild.rs (virtee/sevctl 8b47f3a6): the
+    /// `--launch-digest` case (API 1.40 build 40, policy 3), then two cases
+    /// whose digests come from `rootline-snp-measure`.
     #[test]
     fn matches_sevctl_measurement_build() {
         let tik: [u8; 16] = include_bytes!("../tests/data/sevctl/measurement-tik1.bin").to_owned();
@@ -279,6 +280,54 @@ mod tests {
         session(tik, 3)
             .verify_measurement(v, &m, &[digest])
             .unwrap();
+
+        // The `--firmware --kernel --initrd --cmdline` case (sevctl's trimmed
+        // OVMF and fake kernel): its HMAC verifies with the digest
+        // `rootline-snp-measure` (and sev-snp-measure) predicts for it, in
+        // that crate's tests/sev_modes.rs. "h3auYbWQ...PwvDE/q1...kDxA".
+        let blob = hex::decode(
+            "8776ae61b5909d55bb1062d63781dff52374a0460c3d4dac2b86cb9de7d63f0bc313fab511c216b1505b1b2ea9903c40",
+        )
+        .unwrap();
+        let m = LaunchMeasurement::parse(&blob).unwrap();
+        let kernel_digest: [u8; 32] =
+            hex::decode("4b47fec6f851487c33714c8a00a832a1b705ad0a7cac4a647388eccfa9f0c570")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        session(tik, 3)
+            .verify_measurement(v, &m, &[kernel_digest])
+            .unwrap();
+
+        // The SEV-ES case (API 1.49 build 6, policy 5, 4 vCPUs with sevctl's
+        // VMSAs): the digest is rootline-snp-measure's SEV-ES prediction for
+        // 4 EPYC-Milan vCPUs with `VmsaFpu::Zero`. "/o0nzDKE...hQny".
+        let blob = hex::decode(
+            "fe8d27cc3284e5782d56751958f85479afd6658ad328b13147b282c2e31d6c072dbe959f5d3164db528c6480008509f2",
+        )
+        .unwrap();
+        let m = LaunchMeasurement::parse(&blob).unwrap();
+        let es_digest: [u8; 32] =
+            hex::decode("847b5ab6db136ea67dc5a95478ebe7e5ebbe93e9e74bdb1284165f9007a4e367")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let v = PlatformVersion {
+            api_major: 1,
+            api_minor: 49,
+            build: 6,
+        };
+        session(tik, 5)
+            .verify_measurement(v, &m, &[es_digest])
+            .unwrap();
+        // The same launch predicted with the FPU reset state in the VMSAs
+        // (sev-snp-measure's model) is another digest: refused.
+        let reset: [u8; 32] =
+            hex::decode("e30a6bf3bddc6ff62ebc65fe8d10ce71fd920b03c769bd70528c2c606881beb8")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        assert!(session(tik, 5).verify_measurement(v, &m, &[reset]).is_err());
     }
 
     #[test]

@@ -27,7 +27,11 @@
 //! `rootline-snp` on aws-lc-rs, which does not depend on `sev`; only the
 //! `rootline` binary depends on this crate (`cargo tree -i sev`).
 //!
-//! Non-goals: SEV and SEV-ES launch digests, SVSM (Coconut) launches, the
+//! [`sev_launch`] predicts SEV and SEV-ES launch digests (one SHA-256 over
+//! the firmware, QEMU's hash table and, for SEV-ES, the VMSAs), which the
+//! guest owner checks LAUNCH_MEASURE against with `rootline-sev`.
+//!
+//! Non-goals: SVSM (Coconut) launches, the
 //! GCE VMM type and vCPU signatures given as family/model/stepping (which
 //! `sev-snp-measure` offers and `sev` 8.0 does not), ID blocks.
 #![deny(
@@ -47,6 +51,7 @@
 )]
 
 pub mod ovmf;
+pub mod sev_launch;
 pub mod synthetic;
 
 use std::io::Write as _;
@@ -59,6 +64,7 @@ use sev::measurement::vcpu_types::CpuType;
 use sev::measurement::vmsa::{GuestFeatures, VMMType};
 
 pub use ovmf::{Guid, OvmfLayout, Section, SectionKind};
+pub use sev_launch::{SevInputs, SevMode, SevPrediction, VmsaFpu, predict_sev};
 
 /// Most vCPUs a prediction accepts (KVM's limit on x86); each costs a 4 KiB
 /// VMSA page in memory while measuring.
@@ -261,6 +267,38 @@ impl Prediction {
     }
 }
 
+/// Refuses kernel arguments QEMU would not hash, or that `sev` would hash
+/// differently from QEMU (shared by the SNP and the SEV/SEV-ES predictions).
+pub(crate) fn check_kernel_args(
+    kernel: Option<&Path>,
+    initrd: Option<&Path>,
+    append: Option<&str>,
+) -> Result<(), Error> {
+    if kernel.is_none() && (initrd.is_some() || append.is_some()) {
+        return Err(Error::Input {
+            field: "initrd/append",
+            reason: "QEMU hashes an initrd and a command line only with a kernel".into(),
+        });
+    }
+    if let Some(a) = append {
+        if a.trim() != a {
+            // sev's SevHashes trims the command line; QEMU and
+            // sev-snp-measure hash it as given.
+            return Err(Error::Input {
+                field: "append",
+                reason: "leading or trailing whitespace: QEMU measures it as given, the sev crate would drop it; remove it from the VM's -append too".into(),
+            });
+        }
+        if a.contains('\0') {
+            return Err(Error::Input {
+                field: "append",
+                reason: "contains a NUL byte".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Predicts the launch measurement of an SNP guest.
 pub fn predict(inputs: &Inputs<'_>) -> Result<Prediction, Error> {
     if inputs.vcpus == 0 || inputs.vcpus > MAX_VCPUS {
@@ -278,28 +316,7 @@ pub fn predict(inputs: &Inputs<'_>) -> Result<Prediction, Error> {
             ),
         });
     }
-    if inputs.kernel.is_none() && (inputs.initrd.is_some() || inputs.append.is_some()) {
-        return Err(Error::Input {
-            field: "initrd/append",
-            reason: "QEMU hashes an initrd and a command line only with a kernel".into(),
-        });
-    }
-    if let Some(a) = inputs.append {
-        if a.trim() != a {
-            // sev's SevHashes trims the command line; QEMU and
-            // sev-snp-measure hash it as given.
-            return Err(Error::Input {
-                field: "append",
-                reason: "leading or trailing whitespace: QEMU measures it as given, the sev crate would drop it; remove it from the VM's -append too".into(),
-            });
-        }
-        if a.contains('\0') {
-            return Err(Error::Input {
-                field: "append",
-                reason: "contains a NUL byte".into(),
-            });
-        }
-    }
+    check_kernel_args(inputs.kernel, inputs.initrd, inputs.append)?;
 
     if inputs.vmm_type == VmmType::Ec2 {
         // sev 8.0 builds EC2's VMSAs with RDX 0; sev-snp-measure since its

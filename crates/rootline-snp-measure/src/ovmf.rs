@@ -198,90 +198,8 @@ impl OvmfLayout {
 
     /// Parses and checks the footer table and SEV metadata of `image`.
     pub fn parse(image: &[u8]) -> Result<Self, Error> {
-        let len = image.len();
-        let size = len as u64;
-        if size > FOUR_GB {
-            return Err(invalid(
-                "image size",
-                0,
-                format!("{len} bytes do not fit below 4 GiB"),
-            ));
-        }
-        if size % u64::from(PAGE_SIZE) != 0 || len == 0 {
-            return Err(invalid(
-                "image size",
-                0,
-                format!("{len} bytes is not a positive multiple of the 4096-byte page"),
-            ));
-        }
-        let footer_at = len
-            .checked_sub(FOOTER_GAP + ENTRY_HEADER)
-            .ok_or_else(|| invalid("image size", 0, "too small for the OVMF table footer"))?;
-        let (footer_size, footer_guid) = entry_header(image, footer_at)?;
-        if footer_guid != Guid::FOOTER {
-            return Err(Error::NotSevOvmf(format!(
-                "no OVMF table footer GUID {} 32 bytes before the end (found {footer_guid})",
-                Guid::FOOTER
-            )));
-        }
-        let table_size = usize::from(footer_size)
-            .checked_sub(ENTRY_HEADER)
-            .ok_or_else(|| {
-                invalid(
-                    "footer table size",
-                    footer_at,
-                    format!("{footer_size} is less than its own 18-byte header"),
-                )
-            })?;
-        let table_start = footer_at.checked_sub(table_size).ok_or_else(|| {
-            invalid(
-                "footer table size",
-                footer_at,
-                format!("{table_size} bytes of entries do not fit before the footer"),
-            )
-        })?;
-
-        // Walk the entries backwards from the footer.
-        let mut entries: Vec<(Guid, &[u8])> = Vec::new();
-        let mut end = footer_at;
-        while end - table_start >= ENTRY_HEADER {
-            let header_at = end - ENTRY_HEADER;
-            let (entry_size, guid) = entry_header(image, header_at)?;
-            let entry_size = usize::from(entry_size);
-            if entry_size < ENTRY_HEADER {
-                return Err(invalid(
-                    "footer table entry size",
-                    header_at,
-                    format!("{entry_size} is less than the 18-byte entry header ({guid})"),
-                ));
-            }
-            if entry_size > end - table_start {
-                return Err(invalid(
-                    "footer table entry size",
-                    header_at,
-                    format!(
-                        "entry {guid} claims {entry_size} bytes, only {} left in the table",
-                        end - table_start
-                    ),
-                ));
-            }
-            let data_at = end - entry_size;
-            let data = slice(
-                image,
-                data_at,
-                entry_size - ENTRY_HEADER,
-                "footer table entry",
-            )?;
-            if entries.iter().any(|(g, _)| *g == guid) {
-                return Err(invalid(
-                    "footer table entry",
-                    header_at,
-                    format!("GUID {guid} appears twice"),
-                ));
-            }
-            entries.push((guid, data));
-            end = data_at;
-        }
+        let size = image.len() as u64;
+        let entries = footer_table(image)?;
         let table_item = |guid: Guid| entries.iter().find(|(g, _)| *g == guid).map(|(_, d)| *d);
         let first_u32 = |guid: Guid, what: &'static str| -> Result<Option<u32>, Error> {
             match table_item(guid) {
@@ -389,6 +307,111 @@ impl OvmfLayout {
             )));
         }
         Ok(())
+    }
+}
+
+/// The entries of the OVMF footer table (GUID and data), in file order from
+/// the end, after checking the image's size and every entry's bounds.
+pub(crate) fn footer_table(image: &[u8]) -> Result<Vec<(Guid, &[u8])>, Error> {
+    let len = image.len();
+    let size = len as u64;
+    if size > FOUR_GB {
+        return Err(invalid(
+            "image size",
+            0,
+            format!("{len} bytes do not fit below 4 GiB"),
+        ));
+    }
+    if size % u64::from(PAGE_SIZE) != 0 || len == 0 {
+        return Err(invalid(
+            "image size",
+            0,
+            format!("{len} bytes is not a positive multiple of the 4096-byte page"),
+        ));
+    }
+    let footer_at = len
+        .checked_sub(FOOTER_GAP + ENTRY_HEADER)
+        .ok_or_else(|| invalid("image size", 0, "too small for the OVMF table footer"))?;
+    let (footer_size, footer_guid) = entry_header(image, footer_at)?;
+    if footer_guid != Guid::FOOTER {
+        return Err(Error::NotSevOvmf(format!(
+            "no OVMF table footer GUID {} 32 bytes before the end (found {footer_guid})",
+            Guid::FOOTER
+        )));
+    }
+    let table_size = usize::from(footer_size)
+        .checked_sub(ENTRY_HEADER)
+        .ok_or_else(|| {
+            invalid(
+                "footer table size",
+                footer_at,
+                format!("{footer_size} is less than its own 18-byte header"),
+            )
+        })?;
+    let table_start = footer_at.checked_sub(table_size).ok_or_else(|| {
+        invalid(
+            "footer table size",
+            footer_at,
+            format!("{table_size} bytes of entries do not fit before the footer"),
+        )
+    })?;
+
+    // Walk the entries backwards from the footer.
+    let mut entries: Vec<(Guid, &[u8])> = Vec::new();
+    let mut end = footer_at;
+    while end - table_start >= ENTRY_HEADER {
+        let header_at = end - ENTRY_HEADER;
+        let (entry_size, guid) = entry_header(image, header_at)?;
+        let entry_size = usize::from(entry_size);
+        if entry_size < ENTRY_HEADER {
+            return Err(invalid(
+                "footer table entry size",
+                header_at,
+                format!("{entry_size} is less than the 18-byte entry header ({guid})"),
+            ));
+        }
+        if entry_size > end - table_start {
+            return Err(invalid(
+                "footer table entry size",
+                header_at,
+                format!(
+                    "entry {guid} claims {entry_size} bytes, only {} left in the table",
+                    end - table_start
+                ),
+            ));
+        }
+        let data_at = end - entry_size;
+        let data = slice(
+            image,
+            data_at,
+            entry_size - ENTRY_HEADER,
+            "footer table entry",
+        )?;
+        if entries.iter().any(|(g, _)| *g == guid) {
+            return Err(invalid(
+                "footer table entry",
+                header_at,
+                format!("GUID {guid} appears twice"),
+            ));
+        }
+        entries.push((guid, data));
+        end = data_at;
+    }
+    Ok(entries)
+}
+
+/// The first `u32` of a footer-table entry's data, if the entry is there.
+pub(crate) fn entry_u32(
+    entries: &[(Guid, &[u8])],
+    guid: Guid,
+    what: &'static str,
+) -> Result<Option<u32>, Error> {
+    match entries.iter().find(|(g, _)| *g == guid).map(|(_, d)| *d) {
+        None => Ok(None),
+        Some(d) => Reader::new(d)
+            .u32_le(what)
+            .map(Some)
+            .map_err(|e| Error::Ovmf(format!("table entry {guid}: {e}"))),
     }
 }
 
