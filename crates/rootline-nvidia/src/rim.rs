@@ -1,0 +1,321 @@
+//! Reference integrity manifests (RIMs): NVIDIA's signed SWID tags (ISO/IEC
+//! 19770-2:2015 with the TCG RIM information model) that list the golden
+//! value of each measurement block for one driver or one VBIOS release.
+//!
+//! **Unsigned input.** The XMLDSig signature a RIM carries (enveloped,
+//! C14N 1.1, ECDSA P-384, chained to NVIDIA's RIM root) is **not verified**
+//! here: canonical XML is a large attack surface and no vetted
+//! implementation exists on the workspace's crypto provider. A RIM passed to
+//! this crate is trusted exactly as much as the channel it came through:
+//! the caller must obtain RIMs from a trusted channel (operator-provisioned
+//! files, or NVIDIA's RIM service over authenticated TLS with its own
+//! signature checked elsewhere). Claims record this as
+//! `"rim": {"signature": "unverified", ...}`.
+//!
+//! Parsing: [`Rim::parse`] reads the tag with `roxmltree` (no DTD, so no
+//! entity expansion; at most [`MAX_RIM_LEN`] bytes and [`MAX_RIM_NODES`]
+//! nodes), the `Meta` element's `colloquialVersion` and product, and every
+//! `Payload/Resource` as a [`GoldenMeasurement`]: `index`, `active`,
+//! `alternatives`, `size` and the `Hash0..HashN-1` attributes in the
+//! `http://www.w3.org/2001/04/xmlenc#sha384` namespace.
+//!
+//! Comparison follows NVIDIA's verifier (`local_gpu_verifier`,
+//! `verifier.py` and `rim/__init__.py`): the active golden measurements of
+//! the driver RIM and the VBIOS RIM are merged (an index active in both is
+//! an error); a measurement matches when its value equals one of the
+//! alternatives and has the stated size. RIM index *i* is SPDM measurement
+//! block *i + 1* (NVIDIA's verifier lists runtime measurements from 0).
+//! NVIDIA's verifier means to skip index 35 when NVDEC0 is disabled, but its
+//! test compares bytes with an enum and never skips; nothing is skipped here.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::spdm::SpdmReport;
+
+/// The largest RIM accepted (NVIDIA's are ~20 KiB).
+pub const MAX_RIM_LEN: usize = 1 << 20;
+/// The most XML nodes accepted in a RIM.
+pub const MAX_RIM_NODES: u32 = 20_000;
+/// The most alternatives accepted for one measurement.
+pub const MAX_ALTERNATIVES: usize = 64;
+
+const NS_SWID: &str = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd";
+const NS_TCG_RIM: &str = "https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/";
+const NS_SHA384: &str = "http://www.w3.org/2001/04/xmlenc#sha384";
+const NS_XMLDSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+
+/// One golden measurement of a RIM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoldenMeasurement {
+    /// RIM index (0-based; SPDM block `index + 1`).
+    pub index: u16,
+    /// The `name` attribute (`HashedMeasurement_3_FSP`, ...).
+    pub name: String,
+    /// Size of each value in bytes.
+    pub size: usize,
+    /// Whether the measurement is to be compared.
+    pub active: bool,
+    /// The accepted values.
+    pub values: Vec<Vec<u8>>,
+}
+
+/// A parsed RIM. Not verified: see the module docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rim {
+    /// `SoftwareIdentity/@tagId`.
+    pub tag_id: String,
+    /// `SoftwareIdentity/@name` (`GH100`).
+    pub name: Option<String>,
+    /// `Meta/@product` (`GH100`).
+    pub product: Option<String>,
+    /// `Meta/@PlatformModel` (TCG RIM namespace).
+    pub platform_model: Option<String>,
+    /// `Meta/@colloquialVersion`: the driver (`545.00`) or VBIOS
+    /// (`96.00.5E.00.01`) version the RIM describes.
+    pub version: String,
+    /// Whether an XMLDSig `Signature` element is present (never verified).
+    pub has_signature: bool,
+    /// The golden measurements, in document order.
+    pub measurements: Vec<GoldenMeasurement>,
+}
+
+impl Rim {
+    /// Parses a RIM (SWID tag XML).
+    pub fn parse(xml: &[u8]) -> Result<Self> {
+        if xml.len() > MAX_RIM_LEN {
+            return Err(Error::TooLarge {
+                what: "RIM",
+                len: xml.len(),
+                max: MAX_RIM_LEN,
+            });
+        }
+        let text = std::str::from_utf8(xml).map_err(|e| rim_err("document", e.to_string()))?;
+        let opts = roxmltree::ParsingOptions {
+            allow_dtd: false,
+            nodes_limit: MAX_RIM_NODES,
+            ..Default::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(text, opts)
+            .map_err(|e| rim_err("document", e.to_string()))?;
+        let root = doc.root_element();
+        if root.tag_name().name() != "SoftwareIdentity"
+            || root.tag_name().namespace() != Some(NS_SWID)
+        {
+            return Err(rim_err(
+                "document",
+                format!(
+                    "root element {:?} is not a SWID SoftwareIdentity",
+                    root.tag_name()
+                ),
+            ));
+        }
+        let tag_id = root
+            .attribute("tagId")
+            .ok_or_else(|| rim_err("SoftwareIdentity", "no tagId"))?
+            .to_owned();
+        let name = root.attribute("name").map(str::to_owned);
+        let child = |local: &str, ns: &str| {
+            root.children().find(|n| {
+                n.is_element()
+                    && n.tag_name().name() == local
+                    && n.tag_name().namespace() == Some(ns)
+            })
+        };
+        let meta = child("Meta", NS_SWID).ok_or_else(|| rim_err("Meta", "missing"))?;
+        let version = meta
+            .attribute("colloquialVersion")
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| rim_err("Meta", "no colloquialVersion"))?
+            .to_owned();
+        let product = meta.attribute("product").map(str::to_owned);
+        let platform_model = meta
+            .attribute((NS_TCG_RIM, "PlatformModel"))
+            .map(str::to_owned);
+        let has_signature = child("Signature", NS_XMLDSIG).is_some();
+        let payload = child("Payload", NS_SWID).ok_or_else(|| rim_err("Payload", "missing"))?;
+
+        let mut measurements: Vec<GoldenMeasurement> = Vec::new();
+        for node in payload.children().filter(|n| n.is_element()) {
+            if node.tag_name().name() != "Resource" || node.tag_name().namespace() != Some(NS_SWID)
+            {
+                return Err(rim_err(
+                    "Payload",
+                    format!("unexpected element {:?}", node.tag_name()),
+                ));
+            }
+            let m = parse_resource(&node)?;
+            if measurements.iter().any(|x| x.index == m.index) {
+                return Err(rim_err(
+                    "Resource",
+                    format!("index {} appears twice", m.index),
+                ));
+            }
+            measurements.push(m);
+        }
+        if measurements.is_empty() {
+            return Err(rim_err("Payload", "no measurements"));
+        }
+        Ok(Self {
+            tag_id,
+            name,
+            product,
+            platform_model,
+            version,
+            has_signature,
+            measurements,
+        })
+    }
+
+    /// Whether this RIM describes the device: its product (or platform
+    /// model, or name) is the device model, case-insensitively, and its
+    /// version is the device's driver or VBIOS version.
+    pub fn applies_to(&self, model: &str, driver: Option<&str>, vbios: Option<&str>) -> bool {
+        let product = self
+            .product
+            .as_deref()
+            .or(self.platform_model.as_deref())
+            .or(self.name.as_deref());
+        let model_ok = product.is_some_and(|p| p.eq_ignore_ascii_case(model));
+        let version_ok = [driver, vbios]
+            .into_iter()
+            .flatten()
+            .any(|v| v.eq_ignore_ascii_case(&self.version));
+        model_ok && version_ok
+    }
+
+    /// `product version`, for messages.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {}",
+            self.product.as_deref().unwrap_or("?"),
+            self.version
+        )
+    }
+}
+
+fn parse_resource(node: &roxmltree::Node<'_, '_>) -> Result<GoldenMeasurement> {
+    let attr = |name: &str| {
+        node.attribute(name)
+            .ok_or_else(|| rim_err("Resource", format!("no {name} attribute")))
+    };
+    let index: u16 = attr("index")?
+        .parse()
+        .map_err(|e| rim_err("Resource/@index", format!("{e}")))?;
+    if index > 254 {
+        return Err(rim_err(
+            "Resource/@index",
+            format!("{index} is past the last SPDM block index"),
+        ));
+    }
+    let active = match attr("active")? {
+        a if a.eq_ignore_ascii_case("true") => true,
+        a if a.eq_ignore_ascii_case("false") => false,
+        other => {
+            return Err(rim_err(
+                "Resource/@active",
+                format!("{other:?} is neither True nor False"),
+            ));
+        }
+    };
+    let alternatives: usize = attr("alternatives")?
+        .parse()
+        .map_err(|e| rim_err("Resource/@alternatives", format!("{e}")))?;
+    if alternatives == 0 || alternatives > MAX_ALTERNATIVES {
+        return Err(rim_err(
+            "Resource/@alternatives",
+            format!("{alternatives} is outside 1..={MAX_ALTERNATIVES}"),
+        ));
+    }
+    let size: usize = attr("size")?
+        .parse()
+        .map_err(|e| rim_err("Resource/@size", format!("{e}")))?;
+    let name = attr("name")?.to_owned();
+    let mut values = Vec::with_capacity(alternatives);
+    for i in 0..alternatives {
+        let key = format!("Hash{i}");
+        let h = node
+            .attribute((NS_SHA384, key.as_str()))
+            .ok_or_else(|| rim_err("Resource", format!("index {index}: no SHA-384 {key}")))?;
+        let v =
+            hex::decode(h).map_err(|e| rim_err("Resource", format!("index {index} {key}: {e}")))?;
+        if v.len() != size {
+            return Err(rim_err(
+                "Resource",
+                format!("index {index} {key}: {} bytes, size says {size}", v.len()),
+            ));
+        }
+        values.push(v);
+    }
+    Ok(GoldenMeasurement {
+        index,
+        name,
+        size,
+        active,
+        values,
+    })
+}
+
+fn rim_err(field: &str, reason: impl Into<String>) -> Error {
+    Error::Rim {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// What a RIM comparison found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RimComparison {
+    /// The RIMs compared with, as `product version` (tag ID in
+    /// [`RimComparison::tag_ids`]).
+    pub manifests: Vec<String>,
+    /// Their tag IDs.
+    pub tag_ids: Vec<String>,
+    /// SPDM block indices that had an active golden value and matched it.
+    pub matched: Vec<u16>,
+    /// SPDM block indices whose value matched no alternative (or that the
+    /// report lacks).
+    pub mismatched: Vec<u16>,
+    /// Always `"unverified"`: the RIMs' XML signatures are not checked.
+    pub signature: &'static str,
+}
+
+/// Compares the report's measurement blocks with the active golden values
+/// of `rims` (already chosen as applying to the device).
+pub fn compare(report: &SpdmReport<'_>, rims: &[&Rim]) -> Result<RimComparison> {
+    let mut golden: BTreeMap<u16, (&GoldenMeasurement, &Rim)> = BTreeMap::new();
+    for rim in rims {
+        for m in rim.measurements.iter().filter(|m| m.active) {
+            if let Some((_, other)) = golden.get(&m.index) {
+                return Err(Error::RimConflict {
+                    index: m.index + 1,
+                    first: other.tag_id.clone(),
+                    second: rim.tag_id.clone(),
+                });
+            }
+            golden.insert(m.index, (m, rim));
+        }
+    }
+    let mut out = RimComparison {
+        manifests: rims.iter().map(|r| r.label()).collect(),
+        tag_ids: rims.iter().map(|r| r.tag_id.clone()).collect(),
+        signature: "unverified",
+        ..Default::default()
+    };
+    for (index, (m, _)) in golden {
+        let spdm_index = index + 1;
+        let runtime = u8::try_from(spdm_index)
+            .ok()
+            .and_then(|i| report.block(i))
+            .map(|b| b.value);
+        let ok = runtime.is_some_and(|v| v.len() == m.size && m.values.iter().any(|g| g == v));
+        if ok {
+            out.matched.push(spdm_index);
+        } else {
+            out.mismatched.push(spdm_index);
+        }
+    }
+    Ok(out)
+}

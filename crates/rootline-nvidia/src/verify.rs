@@ -1,0 +1,411 @@
+//! The verifier: for each device, the chain to a trusted root, the FWID,
+//! the SPDM signature, the nonce, what the sender claims, and the RIMs;
+//! then typed claims, marked [`Verified`] only when all of it held.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rootline_core::Verified;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::certs::{self, CertInfo, ChainInfo, TrustRoots};
+use crate::error::{Error, Result};
+use crate::evidence::{DeviceEvidence, Evidence};
+use crate::rim::{self, Rim, RimComparison};
+use crate::spdm::{NONCE_LEN, SpdmReport};
+
+/// The GPU architecture, from the signing certificate's common name
+/// (`GH100 ...` is Hopper, `GB...` Blackwell).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Arch {
+    /// Hopper (GH100: H100, H200, GH200).
+    Hopper,
+    /// Blackwell (GB100, GB20x: B200, GB200, RTX PRO 6000 Blackwell).
+    Blackwell,
+}
+
+impl Arch {
+    /// The architecture a device certificate's common name names.
+    pub fn from_common_name(cn: &str) -> Option<Self> {
+        if cn.starts_with("GH1") {
+            Some(Self::Hopper)
+        } else if cn.starts_with("GB") {
+            Some(Self::Blackwell)
+        } else {
+            None
+        }
+    }
+
+    /// The spelling guest-components and NVIDIA's SDK use (`HOPPER`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hopper => "HOPPER",
+            Self::Blackwell => "BLACKWELL",
+        }
+    }
+}
+
+/// Claims for all devices of one evidence document.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Claims {
+    /// One entry per device, in evidence order (`gpu0..N`).
+    pub devices: Vec<DeviceClaims>,
+}
+
+/// What one device's evidence says. From [`crate::verify`] every field is
+/// checked as the crate docs describe and the `Option`s that say "always
+/// present when verified" are `Some`; from [`crate::decode`] nothing is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeviceClaims {
+    /// Architecture (always present when verified).
+    pub arch: Option<Arch>,
+    /// Chip model, the first word of the signing certificate's CN
+    /// (`GH100`, `GB100`; always present when verified).
+    pub model: Option<String>,
+    /// The UUID the sender named (not attested).
+    pub uuid: Option<String>,
+    /// SPDM version (`1.1`).
+    pub spdm_version: String,
+    /// The requester's nonce in the signed request, hex: the freshness
+    /// value (equal to the caller's nonce when one was given).
+    pub nonce: String,
+    /// The GPU's own nonce, hex.
+    pub responder_nonce: String,
+    /// The signing certificate's FWID, hex (always present when verified).
+    pub fwid: Option<String>,
+    /// Driver version from the opaque data (`550.90.07`).
+    pub driver_version: Option<String>,
+    /// VBIOS version from the opaque data (`96.00.9f.00.01`).
+    pub vbios_version: Option<String>,
+    /// Measurement blocks: SPDM index (1-based) -> value, hex.
+    pub measurements: BTreeMap<u8, String>,
+    /// The opaque data, named and rendered as trustee's `config` claims.
+    pub opaque: BTreeMap<String, Value>,
+    /// The certificate chain, signing certificate first.
+    pub certificates: Vec<CertInfo>,
+    /// The RIM comparison, when RIMs were given.
+    pub rim: Option<RimComparison>,
+}
+
+/// What a verification needs besides the evidence and the roots.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options<'a> {
+    /// The expected nonce: at most 32 bytes, zero-padded to 32 (as the
+    /// attester pads report data), compared with the signed request's
+    /// nonce. `None` skips only this check. For KBS report data longer than
+    /// 32 bytes, pass [`guest_nonce`]`(report_data)`.
+    pub nonce: Option<&'a [u8]>,
+    /// Reference integrity manifests; empty skips the comparison. When
+    /// given, every device needs at least one that applies (see
+    /// [`Rim::applies_to`]) and must match its active golden values.
+    pub rims: &'a [Rim],
+    /// Verification time, seconds since the Unix epoch; `None` = now.
+    pub at: Option<i64>,
+}
+
+/// The nonce guest-components' NVIDIA attester puts in the SPDM request for
+/// `report_data`: its first 32 bytes, zero-padded when shorter.
+pub fn guest_nonce(report_data: &[u8]) -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
+    for (dst, src) in n.iter_mut().zip(report_data) {
+        *dst = *src;
+    }
+    n
+}
+
+/// Verifies NVIDIA evidence against a set of trust roots.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    roots: TrustRoots,
+}
+
+impl Verifier {
+    /// A verifier trusting only the pinned NVIDIA Device Identity CA.
+    pub fn pinned() -> Self {
+        Self::new(TrustRoots::nvidia())
+    }
+
+    /// A verifier trusting `roots`.
+    pub fn new(roots: TrustRoots) -> Self {
+        Self { roots }
+    }
+
+    /// The roots this verifier trusts.
+    pub fn roots(&self) -> &TrustRoots {
+        &self.roots
+    }
+
+    /// Decodes `evidence` (any form [`Evidence::decode`] accepts) and
+    /// verifies it.
+    pub fn verify(&self, evidence: &[u8], opts: &Options<'_>) -> Result<Verified<Claims>> {
+        self.verify_evidence(&Evidence::decode(evidence)?, opts)
+    }
+
+    /// Verifies decoded evidence: every device must pass.
+    pub fn verify_evidence(
+        &self,
+        evidence: &Evidence,
+        opts: &Options<'_>,
+    ) -> Result<Verified<Claims>> {
+        if evidence.devices.is_empty() {
+            return Err(Error::Evidence {
+                field: "device list",
+                reason: "no devices".into(),
+            });
+        }
+        let at = opts.at.unwrap_or_else(now);
+        let devices = evidence
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                self.verify_device(d, opts, at)
+                    .map_err(|e| Error::InDevice {
+                        index: i,
+                        source: Box::new(e),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Verified::new(Claims { devices }))
+    }
+
+    fn verify_device(
+        &self,
+        dev: &DeviceEvidence,
+        opts: &Options<'_>,
+        at: i64,
+    ) -> Result<DeviceClaims> {
+        let chain = dev.cert_chain.as_deref().ok_or_else(|| Error::Evidence {
+            field: "certificate",
+            reason: "a bare SPDM report carries no certificate chain; pass one with Evidence::from_parts".into(),
+        })?;
+        let report = SpdmReport::parse(&dev.report)?;
+
+        // 1. The chain to a trusted root, and the signing certificate's FWID.
+        let ders = certs::parse_chain(chain)?;
+        let info = certs::verify_chain(&ders, &self.roots, at)?;
+        let arch = Arch::from_common_name(&info.leaf_cn).ok_or_else(|| Error::Unsupported {
+            field: "device",
+            value: format!(
+                "signing certificate CN={:?} names neither a Hopper (GH1..) nor a Blackwell (GB..) GPU",
+                info.leaf_cn
+            ),
+        })?;
+        if let Some(hint) = dev.arch.as_deref() {
+            let named = parse_arch_hint(hint)?;
+            if named != arch {
+                return Err(Error::Mismatch {
+                    field: "arch",
+                    expected: arch.as_str().into(),
+                    found: hint.into(),
+                });
+            }
+        }
+        let fwid = info.fwid.clone().unwrap_or_default();
+
+        // 2. NVIDIA's verifier compares the report's FWID with the
+        //    certificate's when the report has one.
+        if let Some(reported) = report.opaque.fwid()
+            && reported != fwid.as_slice()
+        {
+            return Err(Error::Mismatch {
+                field: "fwid",
+                expected: hex::encode(&fwid),
+                found: hex::encode(reported),
+            });
+        }
+
+        // 3. The SPDM signature with the signing certificate's key.
+        report.verify_signature(&info.leaf_key)?;
+
+        // 4. Freshness, and what the sender claims about the report.
+        if let Some(expected) = opts.nonce {
+            check_nonce(expected, &report.nonce)?;
+        }
+        if let Some(claimed) = dev.nonce.as_deref()
+            && claimed != report.nonce.as_slice()
+        {
+            return Err(Error::Mismatch {
+                field: "nonce (evidence JSON)",
+                expected: hex::encode(report.nonce),
+                found: hex::encode(claimed),
+            });
+        }
+        let driver = report.opaque.driver_version();
+        let vbios = report.opaque.vbios_version()?;
+        check_claimed(
+            "driver_version",
+            dev.driver_version.as_deref(),
+            driver.as_deref(),
+        )?;
+        check_claimed(
+            "vbios_version",
+            dev.vbios_version.as_deref(),
+            vbios.as_deref(),
+        )?;
+
+        // 5. Reference values.
+        let model = model_of(&info.leaf_cn);
+        let rim = if opts.rims.is_empty() {
+            None
+        } else {
+            let applicable: Vec<&Rim> = opts
+                .rims
+                .iter()
+                .filter(|r| r.applies_to(&model, driver.as_deref(), vbios.as_deref()))
+                .collect();
+            if applicable.is_empty() {
+                return Err(Error::NoApplicableRim {
+                    model,
+                    driver: driver.unwrap_or_else(|| "-".into()),
+                    vbios: vbios.unwrap_or_else(|| "-".into()),
+                    given: opts
+                        .rims
+                        .iter()
+                        .map(Rim::label)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            let cmp = rim::compare(&report, &applicable)?;
+            if !cmp.mismatched.is_empty() {
+                return Err(Error::RimMismatch {
+                    indices: cmp.mismatched,
+                });
+            }
+            Some(cmp)
+        };
+
+        let mut claims = claims_of(&report, Some(&info), dev)?;
+        claims.arch = Some(arch);
+        claims.model = Some(model);
+        claims.rim = rim;
+        Ok(claims)
+    }
+}
+
+/// Reads evidence without verifying anything, for explaining a rejection.
+pub(crate) fn decode_claims(evidence: &Evidence) -> Result<Claims> {
+    let devices = evidence
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(i, dev)| {
+            decode_device(dev).map_err(|e| Error::InDevice {
+                index: i,
+                source: Box::new(e),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Claims { devices })
+}
+
+fn decode_device(dev: &DeviceEvidence) -> Result<DeviceClaims> {
+    let report = SpdmReport::parse(&dev.report)?;
+    let info = match dev.cert_chain.as_deref() {
+        Some(c) => Some(certs::inspect_chain(&certs::parse_chain(c)?)?),
+        None => None,
+    };
+    let mut claims = claims_of(&report, info.as_ref(), dev)?;
+    if let Some(i) = &info {
+        claims.arch = Arch::from_common_name(&i.leaf_cn);
+        claims.model = Some(model_of(&i.leaf_cn));
+    } else if let Some(chip) = report.opaque.chip_info() {
+        claims.arch = Arch::from_common_name(&chip);
+        claims.model = Some(chip);
+    }
+    if claims.arch.is_none() {
+        claims.arch = dev.arch.as_deref().and_then(|h| parse_arch_hint(h).ok());
+    }
+    Ok(claims)
+}
+
+fn claims_of(
+    report: &SpdmReport<'_>,
+    info: Option<&ChainInfo>,
+    dev: &DeviceEvidence,
+) -> Result<DeviceClaims> {
+    Ok(DeviceClaims {
+        arch: None,
+        model: None,
+        uuid: dev.uuid.clone(),
+        spdm_version: report.version.to_string(),
+        nonce: hex::encode(report.nonce),
+        responder_nonce: hex::encode(report.responder_nonce),
+        fwid: info.and_then(|i| i.fwid.as_deref()).map(hex::encode),
+        driver_version: report.opaque.driver_version(),
+        vbios_version: report.opaque.vbios_version()?,
+        measurements: report
+            .blocks
+            .iter()
+            .map(|b| (b.index, hex::encode(b.value)))
+            .collect(),
+        opaque: report.opaque.to_claims()?,
+        certificates: info.map(|i| i.certs.clone()).unwrap_or_default(),
+        rim: None,
+    })
+}
+
+fn model_of(cn: &str) -> String {
+    cn.split_whitespace().next().unwrap_or_default().to_owned()
+}
+
+fn parse_arch_hint(hint: &str) -> Result<Arch> {
+    if hint.eq_ignore_ascii_case("hopper") {
+        Ok(Arch::Hopper)
+    } else if hint.eq_ignore_ascii_case("blackwell") {
+        Ok(Arch::Blackwell)
+    } else if hint.eq_ignore_ascii_case("ls10") {
+        Err(Error::Unsupported {
+            field: "arch",
+            value: "LS10 (NVSwitch) evidence is not verified by this crate".into(),
+        })
+    } else {
+        Err(Error::Unsupported {
+            field: "arch",
+            value: format!("{hint:?}; HOPPER and BLACKWELL are known"),
+        })
+    }
+}
+
+fn check_nonce(expected: &[u8], got: &[u8; NONCE_LEN]) -> Result<()> {
+    if expected.len() > NONCE_LEN {
+        return Err(Error::Unsupported {
+            field: "expected nonce",
+            value: format!(
+                "{} bytes; SPDM nonces are {NONCE_LEN} (derive one from report data with guest_nonce)",
+                expected.len()
+            ),
+        });
+    }
+    let want = guest_nonce(expected);
+    if &want != got {
+        return Err(Error::Mismatch {
+            field: "nonce",
+            expected: hex::encode(want),
+            found: hex::encode(got),
+        });
+    }
+    Ok(())
+}
+
+fn check_claimed(field: &'static str, claimed: Option<&str>, signed: Option<&str>) -> Result<()> {
+    match (claimed, signed) {
+        (Some(c), Some(s)) if c.eq_ignore_ascii_case(s) => Ok(()),
+        (Some(c), s) => Err(Error::Mismatch {
+            field,
+            expected: s.unwrap_or("(absent from the report)").to_owned(),
+            found: c.to_owned(),
+        }),
+        (None, _) => Ok(()),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
