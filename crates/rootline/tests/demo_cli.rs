@@ -48,7 +48,7 @@ fn demo_runs_and_names_register_and_event() {
             "{text}"
         );
         assert!(
-            text.contains("DENIED by policy") && text.contains("pcrs.sha256.9"),
+            text.contains("DENIED by policy") && text.contains("tpm.pcr.sha256.9"),
             "{text}"
         );
         assert!(text.contains("denied demo/tpm/disk-key"), "{text}");

@@ -23,16 +23,11 @@ use time::format_description::well_known::Rfc3339;
 use super::read_input;
 use crate::{EXIT_REJECTED, EXIT_USAGE};
 
-/// The evidence flags of `rootline verify`, as `appraise` takes them.
+/// What evidence is judged against: collateral, the instant, and the trust
+/// anchors beside the pinned vendor roots. Defined once, for `verify`,
+/// `appraise` and `bench verify`.
 #[derive(clap::Args)]
-pub(crate) struct EvidenceArgs {
-    /// Evidence file: raw binary, hex text, or a JSON/CBOR wrapper
-    /// (configfs-tsm CBOR, go-tpm-tools Attestation, Trustee evidence JSON...).
-    pub(crate) evidence: PathBuf,
-    /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia.
-    /// Detected from the content when absent.
-    #[arg(long)]
-    pub(crate) tee: Option<TeeKind>,
+pub(crate) struct TrustArgs {
     /// A collateral file, recognised by content: PEM/DER certificates and
     /// chains, CRLs, dcap-qvl collateral JSON, Intel PCS TCB info or QE
     /// identity JSON, CCA trust anchors. Repeat for several.
@@ -42,24 +37,6 @@ pub(crate) struct EvidenceArgs {
     /// e.g. 2025-07-04T00:00:00Z) instead of now.
     #[arg(long, value_name = "RFC3339")]
     pub(crate) at: Option<String>,
-    /// The nonce the evidence must carry (report data, TPM extraData), in hex.
-    /// Without it, freshness is not checked and the output says so.
-    /// `appraise` echoes it in the token as eat_nonce.
-    #[arg(long, value_name = "HEX")]
-    pub(crate) nonce: Option<String>,
-    /// TPM: the quote's signature (the file `tpm2_quote -s` writes).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) signature: Option<PathBuf>,
-    /// TPM: the attestation key (PEM, DER SubjectPublicKeyInfo or TPM2B_PUBLIC).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ak: Option<PathBuf>,
-    /// TPM: the PCR values the quote covers (the file `tpm2_quote -o` writes).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) pcrs: Option<PathBuf>,
-    /// An event log to replay against the signed registers: TCG log for TPM,
-    /// CCEL for TDX.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) eventlog: Option<PathBuf>,
     /// Also trust this self-signed certificate (PEM or DER) as an AMD root
     /// key, beside AMD's pinned ARKs: a private PKI, or a test's. Repeatable.
     #[arg(long, value_name = "FILE")]
@@ -75,7 +52,7 @@ pub(crate) struct EvidenceArgs {
     pub(crate) cca_trust_anchor: Vec<PathBuf>,
 }
 
-impl EvidenceArgs {
+impl TrustArgs {
     /// The verifier these flags describe: the pinned vendor roots plus the
     /// trust anchors given.
     pub(crate) fn verifier(&self) -> anyhow::Result<rootline_verifier::Verifier> {
@@ -98,28 +75,81 @@ impl EvidenceArgs {
         Ok(v)
     }
 
+    /// `--at`, parsed.
+    pub(crate) fn at(&self) -> anyhow::Result<Option<OffsetDateTime>> {
+        self.at
+            .as_deref()
+            .map(|s| {
+                OffsetDateTime::parse(s, &Rfc3339).with_context(|| {
+                    format!("--at {s:?} is not an RFC 3339 time such as 2025-07-04T00:00:00Z")
+                })
+            })
+            .transpose()
+    }
+
+    /// The `--collateral` files, read.
+    pub(crate) fn collateral(&self) -> anyhow::Result<Vec<Collateral>> {
+        self.collateral
+            .iter()
+            .map(|p| {
+                Ok(Collateral {
+                    origin: p.clone(),
+                    bytes: super::read_limited(p, super::MAX_EVIDENCE, "collateral")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The evidence flags of `rootline verify`, as `appraise` takes them.
+#[derive(clap::Args)]
+pub(crate) struct EvidenceArgs {
+    /// Evidence file: raw binary, hex or base64 text, or a JSON/CBOR wrapper
+    /// (configfs-tsm CBOR, go-tpm-tools Attestation, Trustee evidence JSON...).
+    pub(crate) evidence: PathBuf,
+    /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia.
+    /// Detected from the content when absent.
+    #[arg(long)]
+    pub(crate) tee: Option<TeeKind>,
+    #[command(flatten)]
+    pub(crate) trust: TrustArgs,
+    /// The nonce the evidence must carry (report data, TPM extraData), in hex.
+    /// Without it, freshness is not checked and the output says so.
+    /// `appraise` echoes it in the token as eat_nonce.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) nonce: Option<String>,
+    /// TPM: the quote's signature (the file `tpm2_quote -s` writes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signature: Option<PathBuf>,
+    /// TPM: the attestation key (PEM, DER SubjectPublicKeyInfo or TPM2B_PUBLIC).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ak: Option<PathBuf>,
+    /// TPM: the PCR values the quote covers (the file `tpm2_quote -o` writes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pcrs: Option<PathBuf>,
+    /// An event log to replay against the signed registers: TCG log for TPM,
+    /// CCEL for TDX.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) eventlog: Option<PathBuf>,
+}
+
+impl EvidenceArgs {
+    /// The verifier these flags describe.
+    pub(crate) fn verifier(&self) -> anyhow::Result<rootline_verifier::Verifier> {
+        self.trust.verifier()
+    }
+
     /// The verifier request these flags describe (files read, time and nonce
     /// parsed).
     pub(crate) fn request(&self) -> anyhow::Result<Request> {
-        let at = match &self.at {
-            None => None,
-            Some(s) => Some(OffsetDateTime::parse(s, &Rfc3339).with_context(|| {
-                format!("--at {s:?} is not an RFC 3339 time such as 2025-07-04T00:00:00Z")
-            })?),
-        };
+        let at = self.trust.at()?;
         let nonce = match &self.nonce {
             None => None,
             Some(s) => Some(
                 rootline_core::from_hex(s).with_context(|| format!("--nonce {s:?} is not hex"))?,
             ),
         };
-        let mut collateral = Vec::new();
-        for p in &self.collateral {
-            collateral.push(Collateral {
-                origin: p.clone(),
-                bytes: super::read_limited(p, super::MAX_EVIDENCE, "collateral")?,
-            });
-        }
+        let collateral = self.trust.collateral()?;
         let opt = |p: &Option<PathBuf>| p.as_deref().map(read_input).transpose();
         Ok(Request {
             evidence: super::read_limited(&self.evidence, super::MAX_EVIDENCE, "evidence")?,

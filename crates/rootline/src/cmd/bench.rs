@@ -27,7 +27,6 @@ use rootline_core::TeeKind;
 use rootline_verifier::{Collateral, Request};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Subcommands of `rootline bench`.
 #[derive(clap::Subcommand)]
@@ -50,14 +49,10 @@ pub(crate) struct VerifyArgs {
     /// verify` reads).
     #[arg(required = true)]
     evidence: Vec<PathBuf>,
-    /// Collateral files, as for `rootline verify`; what is missing is taken
-    /// from the cache or fetched.
-    #[arg(long, value_name = "FILE")]
-    collateral: Vec<PathBuf>,
-    /// Judge certificates, CRLs and TCB info at this instant (RFC 3339)
-    /// instead of now; vectors need their own time.
-    #[arg(long, value_name = "RFC3339")]
-    at: Option<String>,
+    /// `rootline verify`'s collateral, time and trust-anchor flags; what
+    /// collateral is missing is taken from the cache or fetched.
+    #[command(flatten)]
+    trust: super::appraise::TrustArgs,
     /// Timed iterations per evidence (after 5% of warm-up).
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(10..=10_000_000))]
     iterations: u32,
@@ -129,21 +124,12 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
         Command::Verify(a) => a,
         Command::Kbs(k) => return super::bench_kbs::run(k),
     };
-    let at = match &a.at {
-        None => None,
-        Some(s) => Some(
-            OffsetDateTime::parse(s, &Rfc3339)
-                .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
-        ),
-    };
+    let at = a.trust.at()?;
     let at_s = at.unwrap_or_else(OffsetDateTime::now_utc).unix_timestamp();
-    let mut given = Vec::new();
-    for p in &a.collateral {
-        given.push(Collateral {
-            origin: p.clone(),
-            bytes: super::read_limited(p, super::MAX_EVIDENCE, "collateral")?,
-        });
-    }
+    let given = a.trust.collateral()?;
+    // The verifier the end-to-end figures use: the pinned roots plus the
+    // trust anchors given, built once as the broker builds its own.
+    let verifier = a.trust.verifier()?;
     let fetcher = super::fetch::fetcher(&a.fetch);
     let mut results = Vec::new();
     let mut curves = Vec::new();
@@ -167,7 +153,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
             at,
             ..Request::default()
         };
-        let outcome = rootline_verifier::verify(&req);
+        let outcome = verifier.outcome(&req);
         let mut r = json!({
             "evidence": path.display().to_string(),
             "tee": kind.to_string(),
@@ -184,18 +170,17 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
         let timed = match kind {
             TeeKind::Snp => {
                 curves.push("ecdsap384");
-                bench_snp(&req, a.iterations)?
+                bench_snp(&verifier, &req, a.iterations)?
             }
             TeeKind::Tdx | TeeKind::Sgx => {
                 curves.push("ecdsap256");
-                bench_dcap(&req, at_s, a.iterations)?
+                bench_dcap(&verifier, &req, at_s, a.iterations)?
             }
             TeeKind::Cca => {
                 curves.push("ecdsap384");
                 bench_cca(&req, a.iterations)?
             }
             other => {
-                let verifier = rootline_verifier::Verifier::pinned();
                 let mut e2e = || broker_pays(&verifier, &req);
                 let s = measure(a.iterations, &mut [&mut e2e])?;
                 let mut j = json!({ "end_to_end": s.first().map(|s| s.json(END_TO_END)) });
@@ -336,7 +321,11 @@ fn ours_json(s: &Samples, what: &str) -> Value {
     s.json(what)
 }
 
-fn bench_snp(req: &Request, iterations: u32) -> anyhow::Result<Value> {
+fn bench_snp(
+    verifier: &rootline_verifier::Verifier,
+    req: &Request,
+    iterations: u32,
+) -> anyhow::Result<Value> {
     let mut coll = rootline_snp::Collateral::new();
     for c in &req.collateral {
         coll.add(&c.origin.display().to_string(), &c.bytes)?;
@@ -354,8 +343,7 @@ fn bench_snp(req: &Request, iterations: u32) -> anyhow::Result<Value> {
     let v = rootline_snp::Verifier::amd();
     let mut ours = || v.verify_evidence(&req.evidence, &coll, &opts).is_ok();
     let mut floor = || key.verify_sig(&signed, &sig).is_ok();
-    let verifier = rootline_verifier::Verifier::pinned();
-    let mut e2e = || broker_pays(&verifier, req);
+    let mut e2e = || broker_pays(verifier, req);
     let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
     let [o, f, e] = s.as_slice() else {
         bail!("internal: three samples expected");
@@ -462,7 +450,12 @@ fn bench_cca(req: &Request, iterations: u32) -> anyhow::Result<Value> {
     ))
 }
 
-fn bench_dcap(req: &Request, at: i64, iterations: u32) -> anyhow::Result<Value> {
+fn bench_dcap(
+    verifier: &rootline_verifier::Verifier,
+    req: &Request,
+    at: i64,
+    iterations: u32,
+) -> anyhow::Result<Value> {
     let decoded = rootline_dcap::evidence::decode(&req.evidence).context("not a DCAP quote")?;
     let raw = decoded.quote;
     let mut parts = rootline_dcap::CollateralParts::default();
@@ -498,8 +491,7 @@ fn bench_dcap(req: &Request, at: i64, iterations: u32) -> anyhow::Result<Value> 
         a && b
     };
     let mut peer = || v.verify_dcap_qvl(&raw, &collateral, at).is_ok();
-    let verifier = rootline_verifier::Verifier::pinned();
-    let mut e2e = || broker_pays(&verifier, req);
+    let mut e2e = || broker_pays(verifier, req);
     let s = measure(
         iterations,
         &mut [&mut ours, &mut floor, &mut peer, &mut e2e],

@@ -155,6 +155,7 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                 tmp.path(),
                 vec![sim.public_key()],
                 broker_threads,
+                serde_json::json!({}),
             )?;
             b.put_reference_value(
                 "bench-measurement",

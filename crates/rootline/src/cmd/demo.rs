@@ -315,7 +315,14 @@ fn tpm_and_broker(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
     );
     let broker_dir = dir.join("broker");
     let _ = std::fs::remove_dir_all(&broker_dir);
-    let broker = super::local_broker::LocalBroker::start(&broker_dir, Vec::new(), 2)?;
+    // The TPM policy requires the PCRs the demo records: its firmware is
+    // simulated, so PCR 1-3, 5 and 6 hold nothing worth a reference.
+    let broker = super::local_broker::LocalBroker::start(
+        &broker_dir,
+        Vec::new(),
+        2,
+        serde_json::json!({"tpm_required_pcrs": [0, 4, 7, 8, 9]}),
+    )?;
     println!(
         "  key broker (KBS protocol 0.4.0) on {}, SQLite in {}",
         broker.url,
@@ -382,11 +389,13 @@ fn tpm_and_broker(dir: &std::path::Path, n: u32) -> anyhow::Result<()> {
             .as_str()
             .context("the verifier reported no sha256 PCR")?
             .to_owned();
-        println!("  reference pcrs.sha256.{pcr} = {v}");
+        println!("  reference tpm.pcr.sha256.{pcr} = {v}");
+        // The reference-value vocabulary of `rootline reference` and the
+        // admin API (rootline_policy::vocabulary): tee tpm, claim pcr.BANK.N.
         broker.put_reference_value(
             &format!("demo-pcr{pcr}"),
             "tpm",
-            &format!("pcrs.sha256.{pcr}"),
+            &format!("pcr.sha256.{pcr}"),
             vec![v.clone()],
         )?;
         reference.banks.entry(HashAlg::SHA256).or_default().insert(

@@ -157,11 +157,14 @@ pub(crate) struct LocalBroker {
 
 impl LocalBroker {
     /// Starts a broker whose data lives in `data_dir`, trusting the
-    /// simulated-TEE roots `sim_roots`, with `workers` runtime threads.
+    /// simulated-TEE roots `sim_roots`, with `workers` runtime threads. It
+    /// appraises as `rootline serve` does (rootline-policy's default
+    /// policies, with `settings`; the simulated TEE by reference values).
     pub(crate) fn start(
         data_dir: &Path,
         sim_roots: Vec<Vec<u8>>,
         workers: usize,
+        settings: serde_json::Value,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
@@ -181,6 +184,9 @@ impl LocalBroker {
                     ..Default::default()
                 },
                 secure_cookies: false,
+                appraiser: Arc::new(rootline_broker::appraise::PolicyAppraiser::with_defaults(
+                    settings,
+                )?),
                 ..BrokerOptions::new(store.clone(), kek)
             })
             .await?;
