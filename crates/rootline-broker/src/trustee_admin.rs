@@ -516,8 +516,8 @@ pub fn map_reference_id(id: &str) -> Option<(String, String)> {
         return None;
     }
     let (tee, claim) = id.split_once('.')?;
-    let known =
-        matches!(tee, "snp" | "tdx" | "sgx" | "tpm" | "sample") || tee == crate::sim::TEE_NAME;
+    let known = matches!(tee, "snp" | "tdx" | "sgx" | "tpm" | "cca" | "sample")
+        || tee == crate::sim::TEE_NAME;
     let ok_claim = !claim.is_empty()
         && claim.split('.').all(|s| {
             !s.is_empty()
@@ -674,6 +674,11 @@ mod tests {
         assert_eq!(m("tpm_pcr24"), None);
         assert_eq!(m("snp.measurement").as_deref(), Some("snp/measurement"));
         assert_eq!(m("tpm.pcr.sha256.4").as_deref(), Some("tpm/pcr.sha256.4"));
+        // Regression: CCA keys were refused as unsupported after CCA landed.
+        assert_eq!(
+            m("cca.realm.initial_measurement").as_deref(),
+            Some("cca/realm.initial_measurement")
+        );
         assert_eq!(
             m("rootline-sim.measurement").as_deref(),
             Some("rootline-sim/measurement")

@@ -16,7 +16,6 @@ use aws_lc_rs::agreement::{self, ECDH_P256};
 use common::{Client, Fixture, Resp, Shared, admin, auth_as, fixture_with, jwk_of};
 use rootline_broker::appraise::PolicyAppraiser;
 use rootline_broker::evidence::{Binding, BindingHash};
-use rootline_broker::store::ReferenceValue;
 use rootline_testkit::cca::{Curve, Platform, RealmSpec, kbs_evidence, pad64};
 use serde_json::{Value, json};
 
@@ -52,22 +51,35 @@ async fn broker(trusted: &Platform) -> (Fixture, Client) {
     })
     .await;
     let c = Client::in_process(&f.broker);
-    // The reference value goes into the store as the admin API would put
-    // it: `PUT /admin/v0/reference-values` (admin.rs, check_reference_value)
-    // still refuses tee "cca" ("this broker does not verify cca evidence
-    // yet"), and Trustee's `POST /kbs/v0/reference-value` maps no cca id.
-    let rv = ReferenceValue {
-        name: "cca-rim".into(),
-        tee: "cca".into(),
-        claim: "realm.initial_measurement".into(),
-        values: vec![hex::encode(RIM)],
-        version: 0,
-    };
-    f.broker
-        .store()
-        .put_reference_value(&rv, f.broker.clock().now())
-        .await
-        .unwrap();
+    // The reference value goes in through the admin API, as an operator
+    // registers it (regression: check_reference_value refused tee "cca"
+    // after CCA verification landed, so no CCA realm could be affirmed).
+    let rv = json!({
+        "tee": "cca",
+        "claim": "realm.initial_measurement",
+        "values": [hex::encode(RIM)],
+    });
+    let r = admin(
+        &c,
+        &f.shared.admin_pkcs8,
+        "PUT",
+        "/admin/v0/reference-values/cca-rim",
+        rv.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A claim CCA evidence does not have is refused with a suggestion.
+    let typo = json!({"tee": "cca", "claim": "realm.initial_measurment", "values": ["00"]});
+    let r = admin(
+        &c,
+        &f.shared.admin_pkcs8,
+        "PUT",
+        "/admin/v0/reference-values/cca-typo",
+        typo.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("did you mean"), "{}", r.text());
     let r = admin(
         &c,
         &f.shared.admin_pkcs8,
