@@ -29,6 +29,7 @@
 mod azure;
 mod cca;
 mod dcap;
+mod nvidia;
 mod snp;
 mod tpm;
 mod verdict;
@@ -378,6 +379,7 @@ impl Verifier {
                 azure::verify(req, kind, Outcome::new(Some(kind))).settle(Claims::Azure)
             }
             TeeKind::Cca => cca::verify(&self.cca, req),
+            TeeKind::Nvidia => nvidia::verify(req),
             kind => Outcome::new(Some(kind))
                 .reject(format!(
                     "verification of {kind} evidence is not supported yet"
@@ -492,5 +494,6 @@ fn detect_raw(evidence: &[u8]) -> Option<TeeKind> {
         .or_else(|| snp::detect(evidence))
         .or_else(|| dcap::detect(evidence))
         .or_else(|| cca::detect(evidence))
+        .or_else(|| nvidia::detect(evidence))
         .or_else(|| tpm::detect(evidence))
 }

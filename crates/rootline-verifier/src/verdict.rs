@@ -41,6 +41,8 @@ pub enum Claims {
     Azure(MapClaims),
     /// An Arm CCA attestation token: platform and realm claims.
     Cca(Box<rootline_cca::Claims>),
+    /// NVIDIA GPU evidence: one entry per device.
+    Nvidia(Box<rootline_nvidia::Claims>),
 }
 
 /// Claims held as the JSON object their evidence crate builds.
@@ -80,6 +82,9 @@ impl Claims {
             Claims::Dcap(m) => ("report_data", m.hex(&["report_data"])?, false),
             Claims::Tpm(m) | Claims::Azure(m) => ("extra_data", m.hex(&["extra_data"])?, true),
             Claims::Cca(c) => ("realm.challenge", c.realm.challenge.to_vec(), false),
+            // A GPU is bound through the CPU evidence it travels with (the
+            // KBS additional-evidence), not as the session's primary TEE.
+            Claims::Nvidia(_) => return None,
         };
         Some(ReportData {
             field,
@@ -101,7 +106,7 @@ impl Claims {
                 "realm.personalization_value",
                 c.realm.personalization_value.to_vec(),
             )),
-            Claims::Tpm(_) | Claims::Azure(_) => None,
+            Claims::Tpm(_) | Claims::Azure(_) | Claims::Nvidia(_) => None,
         }
     }
 
@@ -112,7 +117,7 @@ impl Claims {
         match self {
             Claims::Tpm(m) => m.hex(&["pcrs", bank, &i]),
             Claims::Azure(m) => m.hex(&["tpm", "pcrs", bank, &i]),
-            Claims::Snp(_) | Claims::Dcap(_) | Claims::Cca(_) => None,
+            Claims::Snp(_) | Claims::Dcap(_) | Claims::Cca(_) | Claims::Nvidia(_) => None,
         }
     }
 
@@ -123,6 +128,10 @@ impl Claims {
                 _ => Map::new(),
             },
             Claims::Cca(c) => match serde_json::to_value(c) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+            Claims::Nvidia(c) => match serde_json::to_value(c) {
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             },
@@ -204,7 +213,9 @@ impl Verified<Claims> {
     pub fn claims_json(&self) -> &Map<String, Value> {
         match &self.claims {
             Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => &m.0,
-            Claims::Snp(_) | Claims::Cca(_) => self.json.get_or_init(|| self.claims.to_json()),
+            Claims::Snp(_) | Claims::Cca(_) | Claims::Nvidia(_) => {
+                self.json.get_or_init(|| self.claims.to_json())
+            }
         }
     }
 
@@ -305,7 +316,7 @@ impl From<Verdict> for Outcome {
                     Some(m) => m,
                     None => match v.claims {
                         Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => m.0,
-                        c @ (Claims::Snp(_) | Claims::Cca(_)) => c.to_json(),
+                        c @ (Claims::Snp(_) | Claims::Cca(_) | Claims::Nvidia(_)) => c.to_json(),
                     },
                 };
                 Self {

@@ -86,19 +86,36 @@ const FOLDERS_TAKEN: [&str; 6] = ["snp", "tdx", "sgx", "tpm-quote", "azure", "ov
 
 /// Vector folders skipped whole. Each reason is checked: no file in them
 /// verifies.
-const FOLDERS_NOT_TAKEN: [(&str, &str); 3] = [
+const FOLDERS_NOT_TAKEN: [(&str, &str); 1] = [(
+    "tpm-eventlog",
+    "bare TCG event logs: nothing signs a log; a log is bound by replay against a quote's PCRs (TPM and TDX cases)",
+)];
+
+/// Vector folders whose flips and cuts run in their evidence crate's own
+/// suite, where the format's signed parts are known. Here every file goes
+/// through `verify` alone and must be answered without a panic, and the
+/// named files must verify or be refused as listed.
+/// A folder, why its flips run elsewhere, and files with their verdicts.
+type InTheirCrate = (&'static str, &'static str, &'static [(&'static str, bool)]);
+
+const FOLDERS_IN_THEIR_CRATE: [InTheirCrate; 2] = [
     (
         "cca",
-        "Arm CCA tokens: verified only under a trust anchor (CPAK) that no CCA file carries itself, so none verifies alone here; \
-         crates/rootline-cca/tests/vectors.rs flips every bit of the three real tokens under their anchors and tests/verdict.rs runs them through `Verifier`",
+        "Arm CCA tokens: a token verifies only under a trust anchor (CPAK), which no CCA file carries itself; \
+         crates/rootline-cca/tests/vectors.rs flips every bit of the three real tokens under their anchors, \
+         and tests/verdict.rs runs them through `Verifier`",
+        &[("cca/trustee/cca-example-token.cbor", false)],
     ),
     (
         "nvidia",
-        "NVIDIA GPU SPDM evidence: `rootline verify` does not support it yet (TeeKind::Nvidia is rejected as not supported)",
-    ),
-    (
-        "tpm-eventlog",
-        "bare TCG event logs: nothing signs a log; a log is bound by replay against a quote's PCRs (TPM and TDX cases)",
+        "NVIDIA GPU evidence: crates/rootline-nvidia/tests/vectors.rs flips every signed byte of the Hopper report \
+         and every certificate, and cuts the report at every length",
+        &[
+            ("nvidia/nvtrust/gpu_evidence.json", true),
+            ("nvidia/veraison-services/blackwell-evidence.json", true),
+            ("nvidia/trustee/hopper_cert_chain_case2.txt", false),
+            ("nvidia/trustee/hopper_cert_chain_case4.txt", false),
+        ],
     ),
 ];
 
@@ -1977,7 +1994,8 @@ fn every_vector_file_is_taken_or_skipped_with_a_reason() {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
             FOLDERS_TAKEN.contains(&name.as_str())
-                || FOLDERS_NOT_TAKEN.iter().any(|(n, _)| *n == name),
+                || FOLDERS_NOT_TAKEN.iter().any(|(n, _)| *n == name)
+                || FOLDERS_IN_THEIR_CRATE.iter().any(|(n, _, _)| *n == name),
             "vector folder {name} is neither taken nor skipped with a reason"
         );
     }
@@ -1996,6 +2014,27 @@ fn every_vector_file_is_taken_or_skipped_with_a_reason() {
             );
         }
         eprintln!("negative_vectors: {top}: skipped: {why}");
+    }
+    for (top, why, verdicts) in FOLDERS_IN_THEIR_CRATE {
+        let mut files = Vec::new();
+        walk(&root.join(top), &mut files);
+        for f in &files {
+            let out = outcome(&Request {
+                evidence: read(f),
+                ..Default::default()
+            })
+            .unwrap_or_else(|p| panic!("{}: verify panicked: {p}", rel(root, f)));
+            if let Some((_, want)) = verdicts.iter().find(|(n, _)| root.join(n) == *f) {
+                assert_eq!(out.verified, *want, "{}: {:?}", rel(root, f), out.error);
+            }
+        }
+        for (n, _) in verdicts.iter() {
+            assert!(
+                files.contains(&root.join(n)),
+                "{n} is gone: update its verdict"
+            );
+        }
+        eprintln!("negative_vectors: {top}: flips in its crate: {why}");
     }
     for (name, why) in DETECTED_NOT_VERIFIABLE {
         assert!(

@@ -1,0 +1,92 @@
+//! NVIDIA Hopper and Blackwell GPU evidence, through `rootline-nvidia`: the
+//! SPDM GET_MEASUREMENTS transcript and its signature, the device chain to
+//! the pinned NVIDIA Device Identity CA, the FWID, and, when reference
+//! integrity manifests come as collateral, the measurements against them.
+//!
+//! The nonce is the SPDM request nonce (at most 32 bytes, zero-padded, as
+//! guest-components' attester pads the report data it is given). RIM
+//! signatures are not verified by `rootline-nvidia`: a RIM given as
+//! collateral is the caller's word, and the claims say so
+//! (`"signature": "unverified"`).
+
+use rootline_core::TeeKind;
+use serde_json::{Map, Value};
+
+use crate::{Claims, Rejection, Request, Verdict, Verified};
+
+fn claims_map(c: &rootline_nvidia::Claims) -> Map<String, Value> {
+    match serde_json::to_value(c) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Verifies NVIDIA GPU evidence against the pinned root, with the RIMs the
+/// request carries as collateral.
+pub(crate) fn verify(req: &Request) -> Verdict {
+    let reject = |reason: String, claims: Map<String, Value>| {
+        Err(Box::new(Rejection {
+            tee: Some(TeeKind::Nvidia),
+            reason,
+            claims,
+            tcb_status: None,
+            advisory_ids: Vec::new(),
+            warnings: Vec::new(),
+        }))
+    };
+    let mut rims = Vec::new();
+    for c in &req.collateral {
+        match rootline_nvidia::Rim::parse(&c.bytes) {
+            Ok(r) => rims.push(r),
+            Err(e) => {
+                return reject(
+                    format!(
+                        "collateral {}: not an NVIDIA reference integrity manifest (SWID tag): {e}",
+                        c.origin.display()
+                    ),
+                    Map::new(),
+                );
+            }
+        }
+    }
+    let opts = rootline_nvidia::Options {
+        nonce: req.nonce.as_deref(),
+        rims: &rims,
+        at: req.at.map(time::OffsetDateTime::unix_timestamp),
+    };
+    static PINNED: std::sync::OnceLock<rootline_nvidia::Verifier> = std::sync::OnceLock::new();
+    match PINNED
+        .get_or_init(rootline_nvidia::Verifier::pinned)
+        .verify(&req.evidence, &opts)
+    {
+        Ok(v) => {
+            let mut warnings = Vec::new();
+            if req.nonce.is_none() {
+                warnings.push(
+                    "no nonce given: the SPDM request nonce was not checked for freshness".into(),
+                );
+            }
+            if rims.is_empty() {
+                warnings.push(
+                    "no RIM given: the measurements were not compared with reference values".into(),
+                );
+            }
+            Ok(Verified::new(
+                TeeKind::Nvidia,
+                Claims::Nvidia(Box::new(v.into_inner())),
+                warnings,
+            ))
+        }
+        Err(e) => {
+            let claims = rootline_nvidia::decode(&req.evidence)
+                .map(|c| claims_map(&c))
+                .unwrap_or_default();
+            reject(e.to_string(), claims)
+        }
+    }
+}
+
+/// Recognises NVIDIA GPU evidence by content.
+pub(crate) fn detect(evidence: &[u8]) -> Option<TeeKind> {
+    rootline_nvidia::detect(evidence).then_some(TeeKind::Nvidia)
+}
