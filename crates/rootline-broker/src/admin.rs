@@ -243,11 +243,6 @@ const OTHER_TEES: [&str; 2] = [crate::sim::TEE_NAME, "sample"];
 pub fn check_reference_value(tee: &str, claim: &str, values: &[String]) -> Result<()> {
     let bad = |m: String| Error::Malformed(format!("reference value: {m}"));
     if let Ok(kind) = tee.parse::<rootline_core::TeeKind>() {
-        if kind == rootline_core::TeeKind::Nvidia {
-            return Err(bad(format!(
-                "tee {tee:?}: this broker does not verify {kind} evidence yet"
-            )));
-        }
         let form = rootline_policy::vocabulary::claim_form(kind, claim)
             .map_err(|e| bad(format!("claim {e}")))?;
         for v in values {

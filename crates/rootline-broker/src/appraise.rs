@@ -54,7 +54,8 @@ pub trait Appraiser: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReferenceValueAppraiser;
 
-fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+/// The claim at `path` (dots between members) of `claims`.
+pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
     let mut cur = claims.get(parts.next()?)?;
     for p in parts {

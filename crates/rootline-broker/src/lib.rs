@@ -19,6 +19,7 @@ pub mod audit;
 pub mod cache;
 pub mod collateral;
 pub mod config;
+pub mod devices;
 mod error;
 pub mod evidence;
 pub mod floor;

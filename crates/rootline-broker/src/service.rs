@@ -289,10 +289,21 @@ impl Broker {
         }
         let rvs = b.store.list_reference_values().await?;
         let appraisal = b.appraiser.appraise(&verified, &rvs)?;
-        let devices: Vec<token::DeviceResult> = additional
-            .iter()
-            .map(|(tee, _)| unverified_device(tee))
-            .collect();
+        // Device evidence: verified against the hash of the runtime data
+        // without it (what guest-components asks the devices to sign), off
+        // the async workers (eight GPUs are dozens of signatures).
+        let devices: Vec<token::DeviceResult> = if additional.is_empty() {
+            Vec::new()
+        } else {
+            let cfg = b.verifier.clone();
+            let device_nonce = hash.digest(&runtime_canon);
+            let rvs = rvs.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::devices::appraise(&cfg, &additional, &device_nonce, &rvs, now)
+            })
+            .await
+            .map_err(|e| Error::Crypto(format!("device verifier task: {e}")))?
+        };
         let claims = token::ear_claims(&TokenInput {
             devices: &devices,
             evidence: verified.get(),
@@ -417,18 +428,6 @@ fn device_evidence(text: &str) -> Result<Vec<(String, Value)>> {
         )));
     }
     Ok(m.into_iter().collect())
-}
-
-/// The EAR submodule of a device whose evidence this broker cannot verify
-/// yet: present by name, never affirming, with the reason.
-fn unverified_device(tee: &str) -> token::DeviceResult {
-    token::DeviceResult {
-        tee: tee.to_owned(),
-        status: crate::appraise::status::CONTRAINDICATED,
-        reasons: vec![format!(
-            "device evidence of kind {tee:?} was received, but this broker has no verifier for it yet: the device is not trusted"
-        )],
-    }
 }
 
 /// Checks a resource path segment: letters, digits, `.`, `_`, `-`; no `..`.

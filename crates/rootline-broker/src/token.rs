@@ -317,6 +317,9 @@ pub struct DeviceResult {
     pub status: &'static str,
     /// Why, when not affirming.
     pub reasons: Vec<String>,
+    /// What the verified evidence says of the device (model, FWID,
+    /// versions), for the token's annotated evidence.
+    pub claims: Option<Map<String, Value>>,
 }
 
 /// The EAR submodule class of a device of kind `tee`: `gpu` for GPUs,
@@ -417,9 +420,11 @@ pub fn ear_claims(t: &TokenInput<'_>) -> Value {
             "ear.appraisal-policy-id".into(),
             "rootline/device-evidence".into(),
         );
+        let mut annotated = d.claims.clone().unwrap_or_default();
+        annotated.insert("tee".into(), d.tee.clone().into());
         m.insert(
             "ear.veraison.annotated-evidence".into(),
-            json!({"tee": d.tee}),
+            Value::Object(annotated),
         );
         if !d.reasons.is_empty() {
             m.insert("rootline.reasons".into(), json!(d.reasons));

@@ -324,10 +324,11 @@ async fn guest_components_binding_to_anything_else_is_refused() {
     }
 }
 
-/// Device evidence in `additional_evidence` is named in its own submodule
-/// and not trusted: the default policy then denies, saying which device.
+/// Device evidence in `additional_evidence` is named in its own submodule;
+/// evidence that does not verify (here an empty device list) is not
+/// trusted, and the default policy then denies, saying which device.
 #[tokio::test]
-async fn device_evidence_gets_its_own_submodule_and_is_not_trusted_yet() {
+async fn device_evidence_gets_its_own_submodule_and_unverified_evidence_denies() {
     let shared = Arc::new(Shared::new());
     let f = fixture_with(shared.clone(), None, |_| {}).await;
     let c = Client::in_process(&f.broker);

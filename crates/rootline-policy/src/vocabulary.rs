@@ -163,6 +163,23 @@ fn cca_claims() -> Vec<(String, Form)> {
     v
 }
 
+/// Claims of one NVIDIA GPU (reference values for `nvidia` are matched
+/// against each GPU of the evidence).
+fn nvidia_claim(claim: &str) -> Option<Form> {
+    match claim.split('.').collect::<Vec<_>>().as_slice() {
+        ["fwid"] | ["nonce"] | ["responder_nonce"] => Some(Form::AnyHex),
+        ["measurements", i] => i.parse::<u8>().ok().map(|_| Form::AnyHex),
+        ["arch"]
+        | ["model"]
+        | ["uuid"]
+        | ["spdm_version"]
+        | ["driver_version"]
+        | ["vbios_version"] => Some(Form::Text),
+        ["opaque", _] => Some(Form::Text),
+        _ => None,
+    }
+}
+
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Form)>) {
     match v {
         Value::Object(m) => {
@@ -252,6 +269,7 @@ pub fn claim_form(tee: TeeKind, claim: &str) -> Result<Form, String> {
         TeeKind::Tdx => listed(&tdx_claims(), claim),
         TeeKind::Sgx => listed(&sgx_claims(), claim),
         TeeKind::Cca => listed(&cca_claims(), claim),
+        TeeKind::Nvidia => nvidia_claim(claim),
         TeeKind::Tpm => tpm_claim(claim),
         TeeKind::AzureSnp | TeeKind::AzureTdx => {
             let hw = if tee == TeeKind::AzureSnp {
@@ -305,6 +323,18 @@ pub fn known_claims(tee: TeeKind) -> Vec<String> {
         TeeKind::Tdx => tdx_claims().into_iter().map(|(k, _)| k).collect(),
         TeeKind::Sgx => sgx_claims().into_iter().map(|(k, _)| k).collect(),
         TeeKind::Cca => cca_claims().into_iter().map(|(k, _)| k).collect(),
+        TeeKind::Nvidia => [
+            "fwid",
+            "measurements.N",
+            "driver_version",
+            "vbios_version",
+            "arch",
+            "model",
+            "uuid",
+            "opaque.NAME",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
         TeeKind::Tpm => tpm(),
         _ => Vec::new(),
     }
