@@ -51,4 +51,4 @@ pub use error::{Error, Result};
 pub use measure::{LaunchMeasurement, PlatformVersion, VerifiedLaunch};
 pub use roots::{Product, TrustAnchors, builtin_ask};
 pub use secret::{Guid, LaunchSecret, SecretTable};
-pub use session::{GuestPolicy, LaunchSession, LaunchStart};
+pub use session::{GuestPolicy, LaunchSession, LaunchStart, SESSION_STATE_LEN};

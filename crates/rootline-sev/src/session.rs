@@ -252,7 +252,43 @@ impl LaunchSession {
     pub fn policy(&self) -> GuestPolicy {
         self.policy
     }
+
+    /// The session as bytes, for a guest owner that must keep it between
+    /// LAUNCH_START and LAUNCH_MEASURE (two runs of a command line, a broker
+    /// restart): policy (`u32` LE) || TEK || TIK, [`SESSION_STATE_LEN`]
+    /// bytes. As secret as TEK and TIK: whoever holds them can read and
+    /// forge what the guest owner sends this launch. Store it encrypted or
+    /// with owner-only permissions, and delete it after LAUNCH_SECRET.
+    pub fn to_bytes(&self) -> Zeroizing<[u8; SESSION_STATE_LEN]> {
+        let mut out = Zeroizing::new([0u8; SESSION_STATE_LEN]);
+        for (o, b) in out.iter_mut().zip(
+            self.policy
+                .0
+                .to_le_bytes()
+                .iter()
+                .chain(self.tek.iter())
+                .chain(self.tik.iter()),
+        ) {
+            *o = *b;
+        }
+        out
+    }
+
+    /// A session from [`LaunchSession::to_bytes`]. It still yields a
+    /// [`crate::VerifiedLaunch`] only for a measurement made under its TIK.
+    pub fn from_bytes(bytes: &[u8]) -> Result<LaunchSession> {
+        let m = || Error::malformed("launch session state");
+        let mut r = rootline_core::Reader::new(bytes);
+        let policy = GuestPolicy(r.u32_le("policy").map_err(m())?);
+        let tek = Zeroizing::new(r.array::<16>("TEK").map_err(m())?);
+        let tik = Zeroizing::new(r.array::<16>("TIK").map_err(m())?);
+        r.finish("launch session state").map_err(m())?;
+        Ok(LaunchSession { policy, tek, tik })
+    }
 }
+
+/// The length of [`LaunchSession::to_bytes`].
+pub const SESSION_STATE_LEN: usize = 36;
 
 #[cfg(test)]
 mod tests {
@@ -307,6 +343,23 @@ mod tests {
             "aa7855e13839dd767cd5da7c1ff5036540c9264b7a803029315e55375287b4af",
             "policy_mac"
         );
+    }
+
+    #[test]
+    fn session_state_round_trip() {
+        let s = LaunchSession {
+            policy: GuestPolicy(0x5),
+            tek: Zeroizing::new([1; 16]),
+            tik: Zeroizing::new([2; 16]),
+        };
+        let b = s.to_bytes();
+        let t = LaunchSession::from_bytes(b.as_slice()).unwrap();
+        assert_eq!(
+            (t.policy, *t.tek, *t.tik),
+            (GuestPolicy(5), [1; 16], [2; 16])
+        );
+        assert!(LaunchSession::from_bytes(&b[..35]).is_err());
+        assert!(LaunchSession::from_bytes(&[0u8; 37]).is_err());
     }
 
     #[test]
