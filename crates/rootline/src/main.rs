@@ -29,7 +29,7 @@ pub(crate) const EXIT_USAGE: u8 = 2;
 /// 2 usage error or unreadable input.
 #[derive(Parser)]
 #[command(name = "rootline", version, propagate_version = true)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -72,6 +72,10 @@ enum Command {
     /// values, and sign the result as an EAR token (exit 0 only when
     /// affirming).
     Appraise(cmd::appraise::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::completions::Args),
+    /// Write manual pages: rootline.1 and one per subcommand.
+    Man(cmd::man::Args),
 }
 
 /// Exit status for output cut short by a reader that closed the pipe
@@ -119,6 +123,8 @@ fn main() -> ExitCode {
         Command::Measure(c) => cmd::measure::run(c),
         Command::Reference(a) => cmd::reference::run(a),
         Command::Appraise(a) => cmd::appraise::run(a),
+        Command::Completions(a) => cmd::completions::run(a),
+        Command::Man(a) => cmd::man::run(a),
     });
     let result = match std::panic::catch_unwind(run) {
         Ok(r) => r,

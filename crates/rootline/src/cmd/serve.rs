@@ -124,6 +124,28 @@ pub(crate) struct Args {
     /// Print the effective configuration (secrets redacted) as JSON and exit.
     #[arg(long)]
     print_config: bool,
+    /// Log lines on standard error as text (for people) or JSON (one object
+    /// a line, for collectors). Every line a request causes carries its
+    /// request id (`span.request_id` in JSON), which the response's
+    /// `x-request-id` header echoes. RUST_LOG sets the level (info).
+    #[arg(
+        long,
+        env = "ROOTLINE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    log_format: LogFormat,
+}
+
+/// How `rootline serve` writes its log.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line: timestamp, level, fields, target, and the
+    /// spans (the request, with its id) the line was written in.
+    Json,
 }
 
 /// Builds the effective configuration: defaults, file, then environment and
@@ -335,14 +357,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         );
         return Ok(0);
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    init_logging(a.log_format);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = a.worker_threads {
         rt.worker_threads(usize::from(n));
@@ -353,6 +368,26 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         .context("cannot start the async runtime")?;
     rt.block_on(serve(cfg))?;
     Ok(0)
+}
+
+/// Installs the log subscriber: `format` on standard error, the level from
+/// RUST_LOG (default info).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// Makes the data directory and the SQLite files private to this user (the
