@@ -45,6 +45,10 @@ pub const DEFAULT_SNP: &str = include_str!("../../../policies/snp.rego");
 pub const DEFAULT_TDX: &str = include_str!("../../../policies/tdx.rego");
 /// The default Arm CCA policy.
 pub const DEFAULT_CCA: &str = include_str!("../../../policies/cca.rego");
+/// The default policy for Azure confidential VMs on SEV-SNP.
+pub const DEFAULT_AZURE_SNP: &str = include_str!("../../../policies/azure-snp.rego");
+/// The default policy for Azure confidential VMs on TDX.
+pub const DEFAULT_AZURE_TDX: &str = include_str!("../../../policies/azure-tdx.rego");
 /// The default SGX policy.
 pub const DEFAULT_SGX: &str = include_str!("../../../policies/sgx.rego");
 
@@ -56,6 +60,8 @@ pub fn default_policy(tee: TeeKind) -> Option<&'static str> {
         TeeKind::Tdx => Some(DEFAULT_TDX),
         TeeKind::Sgx => Some(DEFAULT_SGX),
         TeeKind::Cca => Some(DEFAULT_CCA),
+        TeeKind::AzureSnp => Some(DEFAULT_AZURE_SNP),
+        TeeKind::AzureTdx => Some(DEFAULT_AZURE_TDX),
         _ => None,
     }
 }
@@ -567,7 +573,8 @@ impl PolicySet {
         Self::default()
     }
 
-    /// The shipped default policies for TPM, SNP, TDX, SGX and Arm CCA.
+    /// The shipped default policies for TPM, SNP, TDX, SGX, Arm CCA and
+    /// Azure confidential VMs.
     pub fn defaults() -> Result<Self, Error> {
         let mut s = Self::new();
         for t in [
@@ -576,6 +583,8 @@ impl PolicySet {
             TeeKind::Tdx,
             TeeKind::Sgx,
             TeeKind::Cca,
+            TeeKind::AzureSnp,
+            TeeKind::AzureTdx,
         ] {
             s.set(t, CompiledPolicy::default_for(t)?);
         }

@@ -423,7 +423,12 @@ fn referable(key: &str) -> bool {
         "cca.platform.implementation_id",
         "cca.platform.config",
     ];
-    EXACT.contains(&key) || key.starts_with("tpm.pcr.")
+    EXACT.contains(&key)
+        || key.starts_with("tpm.pcr.")
+        || key.starts_with("azure-snp.tpm.pcrs.")
+        || key.starts_with("azure-tdx.tpm.pcrs.")
+        || key == "azure-snp.measurement"
+        || key == "azure-tdx.mr_td"
 }
 
 /// Reference values taken from the claims of verified evidence: the

@@ -95,6 +95,12 @@ fn tdx_vector_affirmed_by_own_mrtd_and_rtmrs() {
 }
 
 #[test]
+fn azure_snp_vector_affirmed_by_own_vtpm_pcrs() {
+    let Some(o) = common::azure_snp() else { return };
+    own_claims_affirm_and_each_change_contraindicates(o, json!({}));
+}
+
+#[test]
 fn cca_vector_affirmed_by_own_realm_measurements() {
     let Some(o) = common::cca() else { return };
     own_claims_affirm_and_each_change_contraindicates(o, json!({}));

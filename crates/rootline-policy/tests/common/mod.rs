@@ -105,3 +105,13 @@ pub(crate) fn cca() -> Option<Verdict> {
     };
     Some(verify(&req))
 }
+
+/// Trustee's az-snp-vtpm evidence (v1), with the nonce it was made with.
+pub(crate) fn azure_snp() -> Option<Verdict> {
+    let req = Request {
+        evidence: read("azure/trustee-az-snp-vtpm/evidence-v1.json")?,
+        nonce: Some(b"challenge".to_vec()),
+        ..Request::default()
+    };
+    Some(verify(&req))
+}
