@@ -71,6 +71,28 @@ pub(crate) enum Command {
     ///
     /// Example: rootline measure tdx --firmware /usr/share/ovmf/OVMF.fd
     Tdx(TdxArgs),
+    /// Predict an AMD SEV guest's launch digest (what LAUNCH_MEASURE's HMAC
+    /// covers) from its OVMF and, with `--kernel`, QEMU's hash table of the
+    /// kernel, initrd and command line.
+    ///
+    /// The guest owner compares it with the platform's measurement before
+    /// sending any secret (docs/sev-launch.md). Prints the 64 hex digits;
+    /// `--json` adds the inputs and the OVMF's secret area.
+    ///
+    /// Example: rootline measure sev --ovmf OVMF.amdsev.fd --kernel vmlinuz
+    /// --append "console=ttyS0"
+    Sev(SevArgs),
+    /// Predict an AMD SEV-ES guest's launch digest: as `measure sev`, plus
+    /// one VMSA per vCPU (`--vcpus`, `--vcpu-type`).
+    ///
+    /// Hosts differ in one VMSA detail: newer KVM writes the x87/SSE reset
+    /// state into the initial VMSAs (`--vmsa-fpu reset`, sev-snp-measure's
+    /// model), older hosts leave it zero (`--vmsa-fpu zero`, sevctl's). When
+    /// the host is unknown, accept both digests.
+    ///
+    /// Example: rootline measure sev-es --ovmf OVMF.amdsev.fd --vcpus 4
+    /// --vcpu-type EPYC-Milan
+    SevEs(SevEsArgs),
 }
 
 /// Flags of `rootline measure uki`.
@@ -100,6 +122,23 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
         Command::Uki(a) => uki(a),
         Command::Snp(a) => snp(a),
         Command::Tdx(a) => tdx(a),
+        Command::Sev(a) => sev(&a, rootline_snp_measure::SevMode::Sev),
+        Command::SevEs(a) => {
+            let vcpu_type = a.vcpu_type.parse().context("--vcpu-type")?;
+            let fpu = match a.vmsa_fpu.as_str() {
+                "reset" => rootline_snp_measure::VmsaFpu::Reset,
+                "zero" => rootline_snp_measure::VmsaFpu::Zero,
+                other => anyhow::bail!("--vmsa-fpu {other:?}: expected reset or zero"),
+            };
+            sev(
+                &a.common,
+                rootline_snp_measure::SevMode::SevEs {
+                    vcpus: a.vcpus,
+                    vcpu_type,
+                    fpu,
+                },
+            )
+        }
     }
 }
 
@@ -362,6 +401,90 @@ fn tdx(a: TdxArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{mrtd}");
+    }
+    Ok(0)
+}
+
+/// Flags of `rootline measure sev`.
+#[derive(clap::Args)]
+pub(crate) struct SevArgs {
+    /// The OVMF image the VMM maps; `--kernel` needs an AmdSevX64 build
+    /// (e.g. OVMF.amdsev.fd), whose metadata has the kernel-hashes page.
+    #[arg(long, value_name = "FILE")]
+    ovmf: PathBuf,
+    /// The kernel QEMU boots with `-kernel` (and `kernel-hashes=on`).
+    #[arg(long, value_name = "FILE")]
+    kernel: Option<PathBuf>,
+    /// The `-initrd` file (needs --kernel; absent is measured as empty).
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    initrd: Option<PathBuf>,
+    /// The `-append` command line, exactly as QEMU gets it (needs --kernel).
+    #[arg(
+        long,
+        value_name = "STR",
+        requires = "kernel",
+        allow_hyphen_values = true
+    )]
+    append: Option<String>,
+    /// Print one JSON object: digest, mode, inputs, the OVMF's secret area.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Flags of `rootline measure sev-es`.
+#[derive(clap::Args)]
+pub(crate) struct SevEsArgs {
+    #[command(flatten)]
+    common: SevArgs,
+    /// Number of vCPUs (`-smp`): each is one measured VMSA.
+    #[arg(long, value_name = "N")]
+    vcpus: u32,
+    /// The vCPU model (`-cpu`), whose CPUID signature is in each VMSA:
+    /// EPYC, EPYC-Rome, EPYC-Milan, EPYC-Genoa...
+    #[arg(long, value_name = "TYPE")]
+    vcpu_type: String,
+    /// The x87/SSE state in the initial VMSAs: reset (newer KVM) or zero
+    /// (older hosts, sevctl).
+    #[arg(long, value_name = "STATE", default_value = "reset")]
+    vmsa_fpu: String,
+}
+
+fn sev(a: &SevArgs, mode: rootline_snp_measure::SevMode) -> anyhow::Result<u8> {
+    let size = std::fs::metadata(&a.ovmf)
+        .with_context(|| format!("cannot read {}", a.ovmf.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_OVMF_BYTES,
+        "{} is {size} bytes: larger than any OVMF image ({MAX_OVMF_BYTES} bytes at most)",
+        a.ovmf.display()
+    );
+    let ovmf = read_input(&a.ovmf)?;
+    for p in a.kernel.iter().chain(a.initrd.iter()) {
+        std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+    }
+    let p = rootline_snp_measure::predict_sev(&rootline_snp_measure::SevInputs {
+        ovmf: &ovmf,
+        kernel: a.kernel.as_deref(),
+        initrd: a.initrd.as_deref(),
+        append: a.append.as_deref(),
+        mode,
+    })
+    .with_context(|| format!("cannot predict the launch digest of {}", a.ovmf.display()))?;
+    if a.json {
+        let out = json!({
+            "digest": p.hex(),
+            "prediction": p,
+            "inputs": {
+                "ovmf": a.ovmf.display().to_string(),
+                "ovmf_sha256": HashAlg::SHA256.hash(&ovmf).map(|d| d.hex()),
+                "kernel": a.kernel.as_ref().map(|k| k.display().to_string()),
+                "initrd": a.initrd.as_ref().map(|k| k.display().to_string()),
+                "append": a.append,
+            },
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", p.hex());
     }
     Ok(0)
 }
