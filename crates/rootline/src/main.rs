@@ -61,9 +61,15 @@ enum Command {
     /// Measure verification cost against the raw signature floor.
     #[command(subcommand)]
     Bench(cmd::bench::Command),
-    /// Predict reference values from artifacts (a UKI's PCR 4, 9 and 11).
+    /// Predict reference values from artifacts (a UKI's PCR 4, 9 and 11,
+    /// SEV-SNP, SEV, SEV-ES launch digests, TDX MRTD).
     #[command(subcommand)]
     Measure(cmd::measure::Command),
+    /// AMD SEV and SEV-ES launch attestation for the guest owner: verify
+    /// the platform chain, start a session, check the launch measurement,
+    /// and only then build the secret packet (docs/sev-launch.md).
+    #[command(subcommand)]
+    Sev(cmd::sev::Command),
     /// Reference values: the accepted measurements, with their history
     /// (add, list, delete, import), and golden values from a verified boot
     /// (record).
@@ -121,6 +127,7 @@ fn main() -> ExitCode {
         Command::GetResource(a) => cmd::get_resource::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Measure(c) => cmd::measure::run(c),
+        Command::Sev(c) => cmd::sev::run(c),
         Command::Reference(a) => cmd::reference::run(a),
         Command::Appraise(a) => cmd::appraise::run(a),
         Command::Completions(a) => cmd::completions::run(a),

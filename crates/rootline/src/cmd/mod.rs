@@ -18,6 +18,7 @@ pub(crate) mod measure;
 pub(crate) mod reference;
 pub(crate) mod reference_record;
 pub(crate) mod serve;
+pub(crate) mod sev;
 pub(crate) mod verify;
 
 use std::path::Path;
