@@ -25,6 +25,10 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     let mut req = a.evidence.request()?;
     let verifier = a.evidence.verifier()?;
     let kind = req.tee.or_else(|| rootline_verifier::detect(&req.evidence));
+    // Detected once: the verifier takes the kind rather than detecting it
+    // again (collateral gathering still reads the evidence for what it
+    // needs, in the evidence crate's own parser).
+    req.tee = kind;
     let at_s = req
         .at
         .unwrap_or_else(OffsetDateTime::now_utc)
