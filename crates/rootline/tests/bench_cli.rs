@@ -98,6 +98,18 @@ fn bench_verify_snp_and_tdx_prints_costs_floors_and_ratios() {
         positive(&r["end_to_end_floor_ratio"], "cca end-to-end ratio");
         assert!(r["floor"]["what"].as_str().unwrap().contains("ECDSA"));
     }
+
+    // NVIDIA: eight H100s, their chains' and reports' P-384 signatures as
+    // the floor.
+    if let Some(gpus) = v("nvidia/nvtrust/gpu_evidence.json") {
+        let j = run("2025-07-04T10:24:15Z", &gpus, &[]);
+        let r = &j["results"][0];
+        assert_eq!(r["tee"], "nvidia", "{j:#}");
+        assert_eq!(r["verified"], true, "{j:#}");
+        positive(&r["floor_ratio"], "nvidia floor_ratio");
+        positive(&r["end_to_end_floor_ratio"], "nvidia end-to-end ratio");
+        assert!(r["floor"]["what"].as_str().unwrap().contains("P-384"));
+    }
 }
 
 #[test]

@@ -180,6 +180,10 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
                 curves.push("ecdsap384");
                 bench_cca(&req, a.iterations)?
             }
+            TeeKind::Nvidia => {
+                curves.push("ecdsap384");
+                bench_nvidia(&verifier, &req, a.iterations)?
+            }
             other => {
                 let mut e2e = || broker_pays(&verifier, &req);
                 let s = measure(a.iterations, &mut [&mut e2e])?;
@@ -444,6 +448,71 @@ fn bench_cca(req: &Request, iterations: u32) -> anyhow::Result<Value> {
         ),
         json!({
             "floor": f.json("two aws-lc-rs ECDSA verifies with the token's algorithms"),
+            "end_to_end": e.json(END_TO_END),
+            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
+        }),
+    ))
+}
+
+/// NVIDIA GPUs: the whole verification (per device, the SPDM report's
+/// ECDSA P-384 signature and the device chain's P-384 signatures) against
+/// that many raw aws-lc-rs P-384 verifies, counted from the evidence's own
+/// chains.
+fn bench_nvidia(
+    verifier: &rootline_verifier::Verifier,
+    req: &Request,
+    iterations: u32,
+) -> anyhow::Result<Value> {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
+
+    let claims = rootline_nvidia::decode(&req.evidence)?;
+    // One signature per certificate below the root, plus the report's.
+    let verifies: usize = claims
+        .devices
+        .iter()
+        .map(|d| d.certificates.len().saturating_sub(1) + 1)
+        .sum();
+    let key = EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+        .map_err(|_| anyhow::anyhow!("key generation"))?;
+    // A certificate's signed part or a report: about a kilobyte each.
+    let message = vec![0x5a_u8; 1024];
+    let sig = key
+        .sign(&SystemRandom::new(), &message)
+        .map_err(|_| anyhow::anyhow!("signing"))?;
+    let public = ParsedPublicKey::new(
+        &signature::ECDSA_P384_SHA384_FIXED,
+        key.public_key().as_ref(),
+    )
+    .map_err(|e| anyhow::anyhow!("public key: {e}"))?;
+    let mut ours = || {
+        rootline_nvidia::Verifier::pinned()
+            .verify(
+                &req.evidence,
+                &rootline_nvidia::Options {
+                    nonce: None,
+                    rims: &[],
+                    at: req.at.map(OffsetDateTime::unix_timestamp),
+                },
+            )
+            .is_ok()
+    };
+    let mut floor = || (0..verifies).all(|_| public.verify_sig(&message, sig.as_ref()).is_ok());
+    let mut e2e = || broker_pays(verifier, req);
+    let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
+    let [o, f, e] = s.as_slice() else {
+        bail!("internal: three samples expected");
+    };
+    Ok(merge(
+        merge(
+            ours_json(
+                o,
+                "rootline_nvidia::Verifier::verify (decode, chains, SPDM signatures, FWID)",
+            ),
+            ratios(o, f, None),
+        ),
+        json!({
+            "floor": f.json(&format!("{verifies} aws-lc-rs ECDSA P-384 verifies (the devices' chain and report signatures)")),
             "end_to_end": e.json(END_TO_END),
             "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
         }),
