@@ -54,6 +54,40 @@ pub trait Appraiser: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReferenceValueAppraiser;
 
+/// Why `claims` do not meet `reference_values` (each names its claim and
+/// lists its accepted values; case-insensitive text comparison): empty when
+/// every one matches. `what` names the claims' owner in the reasons.
+pub(crate) fn mismatches(
+    claims: &Map<String, Value>,
+    reference_values: &[&ReferenceValue],
+    what: &str,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for rv in reference_values {
+        match lookup(claims, &rv.claim) {
+            None => reasons.push(format!(
+                "reference value {}: {what} has no claim {}",
+                rv.name, rv.claim
+            )),
+            Some(v) => {
+                let text = match v {
+                    Value::String(s) => s.to_ascii_lowercase(),
+                    other => other.to_string(),
+                };
+                if !rv.values.iter().any(|a| a.to_ascii_lowercase() == text) {
+                    reasons.push(format!(
+                        "reference value {}: {} is {text}, which is not among the {} accepted value(s)",
+                        rv.name,
+                        rv.claim,
+                        rv.values.len()
+                    ));
+                }
+            }
+        }
+    }
+    reasons
+}
+
 /// The claim at `path` (dots between members) of `claims`.
 pub(crate) fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
@@ -84,28 +118,7 @@ impl Appraiser for ReferenceValueAppraiser {
                 ev.tee
             ));
         }
-        for rv in &relevant {
-            match lookup(&ev.claims, &rv.claim) {
-                None => reasons.push(format!(
-                    "reference value {}: the evidence has no claim {}",
-                    rv.name, rv.claim
-                )),
-                Some(v) => {
-                    let text = match v {
-                        Value::String(s) => s.to_ascii_lowercase(),
-                        other => other.to_string(),
-                    };
-                    if !rv.values.iter().any(|a| a.to_ascii_lowercase() == text) {
-                        reasons.push(format!(
-                            "reference value {}: {} is {text}, which is not among the {} accepted value(s)",
-                            rv.name,
-                            rv.claim,
-                            rv.values.len()
-                        ));
-                    }
-                }
-            }
-        }
+        reasons.extend(mismatches(&ev.claims, &relevant, "the evidence"));
         let ok = reasons.is_empty();
         // AR4SI: 2 = affirming, 33/96 = contraindicated (RFC 9334 companion
         // draft-ietf-rats-ar4si section 2.3).

@@ -114,28 +114,7 @@ fn nvidia(
                         .to_owned(),
                 );
             }
-            for rv in &relevant {
-                match crate::appraise::lookup(&claims, &rv.claim) {
-                    None => reasons.push(format!(
-                        "reference value {}: the GPU has no claim {}",
-                        rv.name, rv.claim
-                    )),
-                    Some(v) => {
-                        let text = match v {
-                            Value::String(s) => s.to_ascii_lowercase(),
-                            other => other.to_string(),
-                        };
-                        if !rv.values.iter().any(|a| a.to_ascii_lowercase() == text) {
-                            reasons.push(format!(
-                                "reference value {}: {} is {text}, which is not among the {} accepted value(s)",
-                                rv.name,
-                                rv.claim,
-                                rv.values.len()
-                            ));
-                        }
-                    }
-                }
-            }
+            reasons.extend(crate::appraise::mismatches(&claims, &relevant, "the GPU"));
             let status = if relevant.is_empty() {
                 status::WARNING
             } else if reasons.is_empty() {

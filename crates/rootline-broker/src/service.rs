@@ -253,20 +253,25 @@ impl Broker {
             .await
             .map_err(|e| Error::Crypto(format!("verifier task: {e}")))?
         };
-        let verified = match verified {
-            Ok(v) => v,
-            Err(e) => {
+        // A refused attestation is audited with its evidence digest.
+        let refused = |e: Error| {
+            let digest = evidence_digest.clone();
+            async move {
                 b.audit_refusal(AuditEvent {
                     client,
-                    evidence_digest: Some(&evidence_digest),
+                    evidence_digest: Some(&digest),
                     resource: "-",
                     policy: "attestation",
                     outcome: audit::Outcome::Rejected,
                     reason: &e.to_string(),
                 })
                 .await;
-                return Err(e);
+                e
             }
+        };
+        let verified = match verified {
+            Ok(v) => v,
+            Err(e) => return Err(refused(e).await),
         };
         // TPM: the AK proven by credential activation (when EK CAs are trusted).
         let activation = crate::tpm_activation::check_attestation(
@@ -276,16 +281,7 @@ impl Broker {
             &runtime_raw,
         );
         if let Err(e) = activation.await {
-            b.audit_refusal(AuditEvent {
-                client,
-                evidence_digest: Some(&evidence_digest),
-                resource: "-",
-                policy: "attestation",
-                outcome: audit::Outcome::Rejected,
-                reason: &e.to_string(),
-            })
-            .await;
-            return Err(e);
+            return Err(refused(e).await);
         }
         let rvs = b.store.list_reference_values().await?;
         let appraisal = b.appraiser.appraise(&verified, &rvs)?;

@@ -218,6 +218,20 @@ fn uki(a: UkiArgs) -> anyhow::Result<u8> {
 /// read anything much larger into memory.
 const MAX_OVMF_BYTES: u64 = 64 << 20;
 
+/// A firmware image, refused before it is read when it is larger than any
+/// OVMF build.
+fn read_firmware(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_OVMF_BYTES,
+        "{} is {size} bytes: larger than any firmware image ({MAX_OVMF_BYTES} bytes at most)",
+        path.display()
+    );
+    read_input(path)
+}
+
 /// Flags of `rootline measure snp`.
 #[derive(clap::Args)]
 pub(crate) struct SnpArgs {
@@ -282,15 +296,7 @@ fn snp(a: SnpArgs) -> anyhow::Result<u8> {
         .unwrap_or(features);
     let guest_features = u64::from_str_radix(features, 16)
         .with_context(|| format!("--guest-features {:?} is not hex", a.guest_features))?;
-    let size = std::fs::metadata(&a.ovmf)
-        .with_context(|| format!("cannot read {}", a.ovmf.display()))?
-        .len();
-    anyhow::ensure!(
-        size <= MAX_OVMF_BYTES,
-        "{} is {size} bytes: larger than any OVMF image ({MAX_OVMF_BYTES} bytes at most)",
-        a.ovmf.display()
-    );
-    let ovmf = read_input(&a.ovmf)?;
+    let ovmf = read_firmware(&a.ovmf)?;
     // sev opens these itself; check them first so the error names the file.
     for p in a.kernel.iter().chain(a.initrd.iter()) {
         std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -370,15 +376,7 @@ fn tdx(a: TdxArgs) -> anyhow::Result<u8> {
         .page_order
         .parse()
         .map_err(|e| anyhow::anyhow!("--page-order {:?}: {e}", a.page_order))?;
-    let size = std::fs::metadata(&a.firmware)
-        .with_context(|| format!("cannot read {}", a.firmware.display()))?
-        .len();
-    anyhow::ensure!(
-        size <= MAX_OVMF_BYTES,
-        "{} is {size} bytes: larger than any firmware image ({MAX_OVMF_BYTES} bytes at most)",
-        a.firmware.display()
-    );
-    let firmware = read_input(&a.firmware)?;
+    let firmware = read_firmware(&a.firmware)?;
     let p = rootline_tdx_measure::predict(&firmware, order)
         .with_context(|| format!("cannot predict the MRTD of {}", a.firmware.display()))?;
     let mrtd = p.hex();
@@ -450,15 +448,7 @@ pub(crate) struct SevEsArgs {
 }
 
 fn sev(a: &SevArgs, mode: rootline_snp_measure::SevMode) -> anyhow::Result<u8> {
-    let size = std::fs::metadata(&a.ovmf)
-        .with_context(|| format!("cannot read {}", a.ovmf.display()))?
-        .len();
-    anyhow::ensure!(
-        size <= MAX_OVMF_BYTES,
-        "{} is {size} bytes: larger than any OVMF image ({MAX_OVMF_BYTES} bytes at most)",
-        a.ovmf.display()
-    );
-    let ovmf = read_input(&a.ovmf)?;
+    let ovmf = read_firmware(&a.ovmf)?;
     for p in a.kernel.iter().chain(a.initrd.iter()) {
         std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
     }
