@@ -108,7 +108,8 @@ impl SharedCache for StoreCache {
 
 /// The verifier a configuration describes: AMD's and Intel's pinned roots
 /// plus `snp_trust_anchors` (or `dcap_trust_anchor` in place of Intel's)
-/// and the CCA platform keys of `cca_trust_anchors`,
+/// and the CCA platform keys of `cca_trust_anchors`, the GPU roots of
+/// `nvidia_trust_anchors` (in place of NVIDIA's),
 /// and, unless `collateral_offline`, the fetching source over the data
 /// directory's cache and `store`'s shared cache. Returns the source too, for
 /// its counters in `/metrics`.
@@ -134,6 +135,16 @@ pub fn verifier_from_config(
         v = v
             .with_cca_anchors(&read(p)?)
             .map_err(|e| Error::Config(format!("cca_trust_anchors {}: {e}", p.display())))?;
+    }
+    // The NVIDIA roots are replaced, not added to: each file is given with
+    // the ones before it, so that all are trusted and an error names its file.
+    let mut nvidia_pem = Vec::new();
+    for p in &cfg.nvidia_trust_anchors {
+        nvidia_pem.extend(read(p)?);
+        nvidia_pem.push(b'\n');
+        v = v
+            .with_nvidia_roots(&nvidia_pem)
+            .map_err(|e| Error::Config(format!("nvidia_trust_anchors {}: {e}", p.display())))?;
     }
     if cfg.collateral_offline {
         return Ok((Arc::new(v), None));

@@ -74,6 +74,11 @@ pub struct Config {
     /// of them, or a Veraison/Trustee trust-anchor store). No CCA evidence
     /// verifies without one: Arm publishes no root to pin.
     pub cca_trust_anchors: Vec<PathBuf>,
+    /// PEM certificates that replace NVIDIA's pinned Device Identity CA as
+    /// the roots of GPU evidence (all of these files' certificates are
+    /// trusted, NVIDIA's no longer): a private PKI, or a test's synthetic
+    /// one. Empty: NVIDIA's pinned root.
+    pub nvidia_trust_anchors: Vec<PathBuf>,
     /// PEM public key (Ed25519 or P-256) that signs admin JWTs. Absent: the
     /// admin API answers 401 to everything.
     pub admin_public_key: Option<PathBuf>,
@@ -143,6 +148,7 @@ impl Default for Config {
             snp_trust_anchors: Vec::new(),
             dcap_trust_anchor: None,
             cca_trust_anchors: Vec::new(),
+            nvidia_trust_anchors: Vec::new(),
             admin_public_key: None,
             passport_signers: Vec::new(),
             token_key: None,

@@ -1,5 +1,6 @@
-//! A synthetic NVIDIA-like PKI (rcgen, ECDSA P-384: root -> CA -> signing
-//! certificate with a FWID extension) and SPDM reports signed with it, for
+//! A synthetic NVIDIA-like PKI (`rootline_testkit::nvidia`: rcgen, ECDSA
+//! P-384, root -> CA -> signing certificate with a FWID extension) and SPDM
+//! reports signed with it, for
 //! what no real GPU will sign: trailing bytes, a FWID that disagrees with
 //! the certificate, SPDM 1.2, expired and foreign certificates, the wrong
 //! key, and roots as inputs.
@@ -10,171 +11,22 @@
     clippy::indexing_slicing
 )]
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, PKCS_ECDSA_P384_SHA384, SerialNumber,
-};
 use rootline_nvidia::certs::TrustRoots;
 use rootline_nvidia::{Arch, Error, Evidence, Options, SpdmReport, SpdmVersion, Verifier};
+use rootline_testkit::nvidia::{FWID, Leaf, Pki, opaque, report};
 use time::macros::datetime;
 
 const AT: i64 = 1_767_225_600; // 2026-01-01
-const FWID: [u8; 48] = [0x5a; 48];
 
-fn dn(cn: &str) -> DistinguishedName {
-    let mut d = DistinguishedName::new();
-    d.push(DnType::CommonName, cn);
-    d.push(DnType::OrganizationName, "NVIDIA Corporation (synthetic)");
-    d
-}
-
-fn ca(cn: &str, serial: u8) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.not_before = datetime!(2021-01-01 00:00 UTC);
-    p.not_after = datetime!(2099-01-01 00:00 UTC);
-    p.serial_number = Some(SerialNumber::from(vec![0x10, serial]));
-    p
-}
-
-/// The RIoT composite-device-ID shape Hopper uses: version, a (dummy)
-/// SubjectPublicKeyInfo, FWID { sha384, digest }.
-fn riot_fwid(fwid: &[u8; 48]) -> Vec<u8> {
-    let mut f = vec![
-        0x30, 0x3d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x04, 0x30,
-    ];
-    f.extend_from_slice(fwid);
-    let mut body = vec![0x02, 0x01, 0x01, 0x30, 0x00];
-    body.extend_from_slice(&f);
-    let mut ext = vec![0x30, body.len() as u8];
-    ext.extend_from_slice(&body);
-    ext
-}
-
-struct Pki {
-    root_der: Vec<u8>,
-    ca_der: Vec<u8>,
-    leaf_der: Vec<u8>,
-    leaf: EcdsaKeyPair,
-}
-
-struct Leaf {
-    fwid: Option<[u8; 48]>,
-    not_after: time::OffsetDateTime,
-    cn: &'static str,
-}
-
-impl Default for Leaf {
-    fn default() -> Self {
-        Self {
-            fwid: Some(FWID),
-            not_after: datetime!(2099-01-01 00:00 UTC),
-            cn: "GH100 A01 GSP FMC LF",
-        }
-    }
-}
-
-impl Pki {
-    fn new(leaf: Leaf) -> Self {
-        let root_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
-        let root_params = ca("Synthetic Device Identity CA", 1);
-        let root_der = root_params.self_signed(&root_key).unwrap().der().to_vec();
-        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
-        let ca_params = ca("GH100 A01 GSP BROM", 2);
-        let ca_der = ca_params
-            .signed_by(&ca_key, &Issuer::from_params(&root_params, &root_key))
-            .unwrap()
-            .der()
-            .to_vec();
-        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
-        let mut p = CertificateParams::default();
-        p.distinguished_name = dn(leaf.cn);
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.not_before = datetime!(2021-01-01 00:00 UTC);
-        p.not_after = leaf.not_after;
-        p.serial_number = Some(SerialNumber::from(vec![0x20, 3]));
-        if let Some(f) = leaf.fwid {
-            p.custom_extensions = vec![CustomExtension::from_oid_content(
-                &[2, 23, 133, 5, 4, 1],
-                riot_fwid(&f),
-            )];
-        }
-        let leaf_der = p
-            .signed_by(&leaf_key, &Issuer::from_params(&ca_params, &ca_key))
-            .unwrap()
-            .der()
-            .to_vec();
-        let leaf =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &leaf_key.serialize_der())
-                .unwrap();
-        Self {
-            root_der,
-            ca_der,
-            leaf_der,
-            leaf,
-        }
-    }
-
-    /// The chain as NVML returns it: DER certificates back to back.
-    fn chain(&self) -> Vec<u8> {
-        [
-            self.leaf_der.clone(),
-            self.ca_der.clone(),
-            self.root_der.clone(),
-        ]
-        .concat()
-    }
-
-    fn roots(&self) -> TrustRoots {
-        let mut r = TrustRoots::empty();
-        r.add_der(&self.root_der).unwrap();
-        r
-    }
-}
-
-/// An SPDM GET_MEASUREMENTS request || MEASUREMENTS response, signed with
-/// `key` over everything before the signature.
-fn report(version: u8, nonce: [u8; 32], opaque: &[(u16, Vec<u8>)], key: &EcdsaKeyPair) -> Vec<u8> {
-    let mut b = vec![version, 0xe0, 0x01, 0xff];
-    b.extend_from_slice(&nonce);
-    b.push(0);
-    let mut record = Vec::new();
-    for i in 1..=4u8 {
-        record.extend_from_slice(&[i, 0x01, 51, 0, 0x01, 48, 0]);
-        record.extend_from_slice(&[i; 48]);
-    }
-    b.extend_from_slice(&[version, 0x60, 0, 0, 4]);
-    b.extend_from_slice(&(record.len() as u32).to_le_bytes()[..3]);
-    b.extend_from_slice(&record);
-    b.extend_from_slice(&[0x77; 32]);
-    let mut op = Vec::new();
-    for (id, data) in opaque {
-        op.extend_from_slice(&id.to_le_bytes());
-        op.extend_from_slice(&(data.len() as u16).to_le_bytes());
-        op.extend_from_slice(data);
-    }
-    b.extend_from_slice(&(op.len() as u16).to_le_bytes());
-    b.extend_from_slice(&op);
-    let sig = key.sign(&SystemRandom::new(), &b).unwrap();
-    b.extend_from_slice(sig.as_ref());
-    b
-}
-
-fn opaque(fwid: &[u8; 48]) -> Vec<(u16, Vec<u8>)> {
-    vec![
-        (3, b"550.90.07\0".to_vec()),
-        (6, vec![0x00, 0x9f, 0x00, 0x96, 0x01, 0x00, 0x00, 0x00]),
-        (20, fwid.to_vec()),
-    ]
+fn roots(pki: &Pki) -> TrustRoots {
+    let mut r = TrustRoots::empty();
+    r.add_der(&pki.root_der).unwrap();
+    r
 }
 
 fn run(pki: &Pki, report: &[u8], nonce: Option<&[u8]>) -> Result<rootline_nvidia::Claims, Error> {
     let ev = Evidence::from_parts(report, &pki.chain())?;
-    Verifier::new(pki.roots())
+    Verifier::new(roots(pki))
         .verify_evidence(
             &ev,
             &Options {
@@ -343,10 +195,10 @@ fn wrong_key_expired_leaf_and_unknown_device_are_rejected() {
 fn chain_out_of_order_or_missing_a_link_is_rejected() {
     let pki = Pki::new(Leaf::default());
     let r = report(0x11, [1; 32], &opaque(&FWID), &pki.leaf);
-    let roots = pki.roots();
+    let trusted = roots(&pki);
     let verify = |chain: Vec<u8>| {
         let ev = Evidence::from_parts(&r, &chain).unwrap();
-        Verifier::new(roots.clone())
+        Verifier::new(trusted.clone())
             .verify_evidence(
                 &ev,
                 &Options {
@@ -371,21 +223,50 @@ fn chain_out_of_order_or_missing_a_link_is_rejected() {
     let e = verify([pki.leaf_der.clone(), pki.ca_der.clone()].concat()).unwrap_err();
     assert!(matches!(e, Error::UntrustedRoot { .. }), "{e}");
     // The same chain as PEM verifies like the DER one.
-    let pem: String = [&pki.leaf_der, &pki.ca_der, &pki.root_der]
-        .iter()
-        .map(|d| {
-            use base64::Engine;
-            let b = base64::engine::general_purpose::STANDARD.encode(d);
-            let lines: Vec<&str> = b
-                .as_bytes()
-                .chunks(64)
-                .map(|c| std::str::from_utf8(c).unwrap())
-                .collect();
-            format!(
-                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-                lines.join("\n")
-            )
-        })
-        .collect();
-    verify(pem.into_bytes()).unwrap();
+    verify(pki.chain_pem().into_bytes()).unwrap();
+}
+
+#[test]
+fn testkit_evidence_in_guest_components_form_verifies_under_its_pem_root() {
+    let pki = Pki::new(Leaf::default());
+    let nonce = [0x3c; 32];
+    let json = pki.evidence(nonce, &FWID).to_string();
+    let mut trusted = TrustRoots::empty();
+    assert_eq!(trusted.add_pem(pki.root_pem().as_bytes()).unwrap(), 1);
+    let opts = |nonce| Options {
+        nonce,
+        rims: &[],
+        at: Some(AT),
+    };
+    let c = Verifier::new(trusted.clone())
+        .verify(json.as_bytes(), &opts(Some(&nonce)))
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.devices.len(), 1);
+    assert_eq!(c.devices[0].arch, Some(Arch::Hopper));
+    assert_eq!(
+        c.devices[0].fwid.as_deref(),
+        Some(hex::encode(FWID).as_str())
+    );
+    // Another nonce, a FWID the certificate does not carry, the pinned root:
+    // each refused.
+    let e = Verifier::new(trusted.clone())
+        .verify(json.as_bytes(), &opts(Some(&[0x3d; 32])))
+        .unwrap_err();
+    assert!(
+        matches!(e.root_cause(), Error::Mismatch { field: "nonce", .. }),
+        "{e}"
+    );
+    let other_fwid = pki.evidence(nonce, &[0x11; 48]).to_string();
+    let e = Verifier::new(trusted)
+        .verify(other_fwid.as_bytes(), &opts(Some(&nonce)))
+        .unwrap_err();
+    assert!(
+        matches!(e.root_cause(), Error::Mismatch { field: "fwid", .. }),
+        "{e}"
+    );
+    let e = Verifier::pinned()
+        .verify(json.as_bytes(), &opts(Some(&nonce)))
+        .unwrap_err();
+    assert!(matches!(e.root_cause(), Error::UntrustedRoot { .. }), "{e}");
 }

@@ -1,7 +1,7 @@
 //! Test support: locating the shared real-evidence vectors, a loopback
 //! HTTP server ([`server`]) for tests that fetch collateral, and synthetic
-//! evidence ([`snp`], [`dcap`], [`cca`]) for tests that need what no real
-//! platform signed.
+//! evidence ([`snp`], [`dcap`], [`cca`], [`nvidia`]) for tests that need
+//! what no real platform signed.
 //!
 //! The vectors are read in place, never copied into the project. Their folder
 //! comes from `ROOTLINE_VECTORS`, or defaults to `../shared/vectors` beside the
@@ -11,6 +11,7 @@
 
 pub mod cca;
 pub mod dcap;
+pub mod nvidia;
 pub mod postgres;
 pub mod server;
 pub mod snp;

@@ -164,6 +164,9 @@ pub struct Verifier {
     /// Arm CCA platform keys (CPAKs): none are pinned (Arm publishes no
     /// root); the caller's, plus any a request carries.
     cca: rootline_cca::TrustAnchors,
+    /// NVIDIA GPU device roots: the pinned NVIDIA Device Identity CA, or
+    /// the caller's in its place ([`Verifier::with_nvidia_roots`]).
+    nvidia: rootline_nvidia::Verifier,
     source: Option<std::sync::Arc<dyn CollateralSource>>,
     /// Collateral files parsed once, by content (see [`Parsed`]).
     snp_parsed: Parsed<rootline_snp::Collateral>,
@@ -247,13 +250,15 @@ impl Default for Verifier {
 
 impl Verifier {
     /// A verifier anchored at the vendor roots pinned in the evidence crates
-    /// (AMD's ARKs, Intel's SGX Root CA), with no collateral source.
+    /// (AMD's ARKs, Intel's SGX Root CA, NVIDIA's Device Identity CA), with
+    /// no collateral source.
     pub fn pinned() -> Self {
         Self {
             snp: rootline_snp::Verifier::amd(),
             dcap: rootline_dcap::Verifier::intel()
                 .map_err(|e| format!("the pinned Intel SGX Root CA: {e}")),
             cca: rootline_cca::TrustAnchors::new(),
+            nvidia: rootline_nvidia::Verifier::pinned(),
             source: None,
             snp_parsed: Parsed::default(),
             dcap_parsed: Parsed::default(),
@@ -293,6 +298,22 @@ impl Verifier {
             .add_json(json)
             .map_err(|e| format!("CCA trust anchor: {e}"))?;
         Ok(self)
+    }
+
+    /// Anchors NVIDIA GPU evidence at the certificates of `pem` (one to
+    /// eight PEM `CERTIFICATE` blocks) instead of the pinned NVIDIA Device
+    /// Identity CA: it replaces the roots, it does not add to them (a
+    /// private or test PKI; real GPUs then no longer verify unless NVIDIA's
+    /// root is in `pem` too).
+    pub fn with_nvidia_roots(self, pem: &[u8]) -> Result<Self, String> {
+        let mut roots = rootline_nvidia::TrustRoots::empty();
+        roots
+            .add_pem(pem)
+            .map_err(|e| format!("NVIDIA trust anchor: {e}"))?;
+        Ok(Self {
+            nvidia: rootline_nvidia::Verifier::new(roots),
+            ..self
+        })
     }
 
     /// Asks `source` for the collateral evidence needs beyond what a
@@ -379,7 +400,7 @@ impl Verifier {
                 azure::verify(req, kind, Outcome::new(Some(kind))).settle(Claims::Azure)
             }
             TeeKind::Cca => cca::verify(&self.cca, req),
-            TeeKind::Nvidia => nvidia::verify(req),
+            TeeKind::Nvidia => nvidia::verify(&self.nvidia, req),
             kind => Outcome::new(Some(kind))
                 .reject(format!(
                     "verification of {kind} evidence is not supported yet"

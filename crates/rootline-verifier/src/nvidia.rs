@@ -1,6 +1,7 @@
 //! NVIDIA Hopper and Blackwell GPU evidence, through `rootline-nvidia`: the
 //! SPDM GET_MEASUREMENTS transcript and its signature, the device chain to
-//! the pinned NVIDIA Device Identity CA, the FWID, and, when reference
+//! the verifier's NVIDIA roots (the pinned NVIDIA Device Identity CA unless
+//! the caller replaced it), the FWID, and, when reference
 //! integrity manifests come as collateral, the measurements against them.
 //!
 //! The nonce is the SPDM request nonce (at most 32 bytes, zero-padded, as
@@ -21,9 +22,9 @@ fn claims_map(c: &rootline_nvidia::Claims) -> Map<String, Value> {
     }
 }
 
-/// Verifies NVIDIA GPU evidence against the pinned root, with the RIMs the
-/// request carries as collateral.
-pub(crate) fn verify(req: &Request) -> Verdict {
+/// Verifies NVIDIA GPU evidence with `verifier` (its roots), with the RIMs
+/// the request carries as collateral.
+pub(crate) fn verify(verifier: &rootline_nvidia::Verifier, req: &Request) -> Verdict {
     let reject = |reason: String, claims: Map<String, Value>| {
         Err(Box::new(Rejection {
             tee: Some(TeeKind::Nvidia),
@@ -54,11 +55,7 @@ pub(crate) fn verify(req: &Request) -> Verdict {
         rims: &rims,
         at: req.at.map(time::OffsetDateTime::unix_timestamp),
     };
-    static PINNED: std::sync::OnceLock<rootline_nvidia::Verifier> = std::sync::OnceLock::new();
-    match PINNED
-        .get_or_init(rootline_nvidia::Verifier::pinned)
-        .verify(&req.evidence, &opts)
-    {
+    match verifier.verify(&req.evidence, &opts) {
         Ok(v) => {
             let mut warnings = Vec::new();
             if req.nonce.is_none() {
