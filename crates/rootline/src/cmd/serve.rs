@@ -31,7 +31,9 @@ pub(crate) struct Args {
     /// pcs_url, collateral_offline, collateral_cache_dir,
     /// collateral_refresh_hours (24), collateral_fetch_timeout_secs (10),
     /// snp_trust_anchors, dcap_trust_anchor (docs/collateral.md),
-    /// cca_trust_anchors (Arm CCA platform keys, docs/cca.md), and
+    /// cca_trust_anchors (Arm CCA platform keys, docs/cca.md),
+    /// nvidia_trust_anchors (PEM roots replacing NVIDIA's, for private or
+    /// test PKIs), and
     /// Trustee's [admin] section (docs/trustee-migration.md). Environment
     /// variables and flags override it.
     #[arg(long, env = "ROOTLINE_CONFIG", value_name = "FILE")]
