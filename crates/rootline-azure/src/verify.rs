@@ -418,7 +418,7 @@ impl Verifier {
             .unwrap_or_else(OffsetDateTime::now_utc)
             .unix_timestamp();
         let checked = self.dcap.check(raw, &coll.tdx, at, None);
-        w.hw = checked.claims.to_map();
+        w.hw = checked.claims_json();
         // Freshness comes from the vTPM quote, not the TD quote's report data.
         w.warnings.extend(
             checked

@@ -49,7 +49,7 @@ pub(crate) fn verify(
         .unwrap_or_else(time::OffsetDateTime::now_utc)
         .unix_timestamp();
     let checked = verifier.check(&decoded.quote, &parts, at, req.nonce.as_deref());
-    out.claims = checked.claims.into_map();
+    out.claims = checked.claims_json();
     out.warnings = checked.warnings;
     if let Some(v) = checked.verdict {
         out.tcb_status = Some(v.tcb_status);
