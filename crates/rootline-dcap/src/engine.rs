@@ -66,7 +66,10 @@ pub struct Checked {
 impl Checked {
     /// The claims as JSON (empty when the quote did not parse).
     pub fn claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.claims.as_ref().map(Claims::to_json).unwrap_or_default()
+        self.claims
+            .as_ref()
+            .map(Claims::to_json)
+            .unwrap_or_default()
     }
 }
 
@@ -647,7 +650,7 @@ impl Verifier {
             error: None,
             warnings: collateral.notes.clone(),
         };
-        let mut claims = claims::from_quote(&quote);
+        let mut claims = claims::from_quote(quote);
         if quote.trailing > 0 {
             out.warnings.push(format!(
                 "{} unsigned bytes of padding after the quote's signature data were ignored",
@@ -664,18 +667,18 @@ impl Verifier {
         }
         let pem_key = self.pem_key(quote.pck_chain_pem);
         let result = if collateral.is_empty() {
-            Err(self.verify_without_collateral(&quote, at))
+            Err(self.verify_without_collateral(quote, at))
         } else {
             match collateral.completed() {
                 Err(e) => {
                     // Still check what can be checked: a broken quote is
                     // reported as broken, not as merely incomplete.
-                    match self.verify_without_collateral(&quote, at) {
+                    match self.verify_without_collateral(quote, at) {
                         Error::NoCollateral => Err(e),
                         other => Err(other),
                     }
                 }
-                Ok((c, key)) => self.check_both(&quote, c, *key, pem_key, at, &mut out),
+                Ok((c, key)) => self.check_both(quote, c, *key, pem_key, at, &mut out),
             }
         };
         // The nonce is judged once the signatures are known good: after a
@@ -708,7 +711,7 @@ impl Verifier {
         let fmspc = match cached {
             Some(f) => f,
             None => {
-                let f = pck_fmspc(&quote);
+                let f = pck_fmspc(quote);
                 let mut m = lock(&self.fmspcs);
                 if m.len() >= CACHE_MAX {
                     m.clear();
