@@ -58,7 +58,10 @@ fn tdx_dcap_qvl_quote_is_up_to_date_at_its_collateral_time() {
         exp["qvl"]["advisory_ids"]
     );
     assert_claims(&out.claims.as_ref().unwrap().to_json(), &exp);
-    assert_eq!(out.claims.as_ref().unwrap().to_json()["debug_allowed"], false);
+    assert_eq!(
+        out.claims.as_ref().unwrap().to_json()["debug_allowed"],
+        false
+    );
     assert!(out.warnings.iter().any(|w| w.contains("freshness")));
 }
 
