@@ -40,6 +40,7 @@
     )
 )]
 
+pub mod claims;
 pub mod error;
 pub mod evidence;
 pub mod hcl;

@@ -12,10 +12,11 @@
 
 use rootline_core::Verified;
 use rootline_dcap::quote::Body;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::AzureKind;
+use crate::claims::{Claims, Hardware, HclClaims};
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
 use crate::hcl::{HclReport, ReportType};
@@ -72,8 +73,8 @@ pub struct Appraisal {
     /// The evidence version (0, 1, 2).
     pub evidence_version: u32,
     /// The hardware claims (as `rootline-snp` or `rootline-dcap` name them),
-    /// then `hcl_report`, `runtime_data`, `user_data`, `tpm` and `extra_data`.
-    pub claims: Map<String, Value>,
+    /// the HCL report, the runtime data and the vTPM quote.
+    pub claims: Claims,
     /// TDX: Intel's TCB status.
     pub tcb_status: Option<String>,
     /// TDX: advisories attached to the TCB status.
@@ -89,7 +90,7 @@ pub struct Rejection {
     pub kind: Option<AzureKind>,
     /// The first check that failed.
     pub error: Error,
-    /// Claims gathered before the failure.
+    /// Claims gathered before the failure, as JSON.
     pub claims: Map<String, Value>,
     /// TDX: the TCB status, when it was evaluated.
     pub tcb_status: Option<String>,
@@ -107,28 +108,11 @@ pub struct Verifier {
     dcap: rootline_dcap::Verifier,
 }
 
-#[derive(Default)]
 struct Work {
-    hw: Map<String, Value>,
-    rest: Map<String, Value>,
+    claims: Claims,
     tcb_status: Option<String>,
     advisory_ids: Vec<String>,
     warnings: Vec<String>,
-}
-
-impl Work {
-    fn claims(&mut self) -> Map<String, Value> {
-        let mut m = std::mem::take(&mut self.hw);
-        m.extend(std::mem::take(&mut self.rest));
-        m
-    }
-}
-
-fn claims_map<T: serde::Serialize>(c: &T) -> Map<String, Value> {
-    match serde_json::to_value(c) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
 }
 
 fn sha256(b: &[u8]) -> Vec<u8> {
@@ -208,12 +192,17 @@ impl Verifier {
         collateral: &Collateral,
         opts: &Options,
     ) -> std::result::Result<Verified<Appraisal>, Box<Rejection>> {
-        let mut w = Work::default();
+        let mut w = Work {
+            claims: Claims::new(ev.version),
+            tcb_status: None,
+            advisory_ids: Vec::new(),
+            warnings: Vec::new(),
+        };
         match self.check(ev, collateral, opts, &mut w) {
             Ok(()) => Ok(Verified::new(Appraisal {
                 kind: ev.kind,
                 evidence_version: ev.version,
-                claims: w.claims(),
+                claims: w.claims,
                 tcb_status: w.tcb_status,
                 advisory_ids: w.advisory_ids,
                 warnings: w.warnings,
@@ -221,16 +210,15 @@ impl Verifier {
             Err(error) => Err(Box::new(Rejection {
                 kind: Some(ev.kind),
                 error,
-                claims: w.claims(),
-                tcb_status: w.tcb_status.take(),
-                advisory_ids: std::mem::take(&mut w.advisory_ids),
-                warnings: std::mem::take(&mut w.warnings),
+                claims: w.claims.to_json(),
+                tcb_status: w.tcb_status,
+                advisory_ids: w.advisory_ids,
+                warnings: w.warnings,
             })),
         }
     }
 
     fn check(&self, ev: &Evidence, coll: &Collateral, opts: &Options, w: &mut Work) -> Result<()> {
-        w.rest.insert("evidence_version".into(), json!(ev.version));
         let hcl = HclReport::parse(&ev.hcl_report)?;
         let want = match ev.kind {
             AzureKind::Snp => ReportType::SNP,
@@ -246,17 +234,7 @@ impl Verifier {
             });
         }
         let var_hash = hcl.var_data_sha256();
-        w.rest.insert(
-            "hcl_report".into(),
-            json!({
-                "version": hcl.version,
-                "request_type": hcl.request_type.to_string(),
-                "report_type": hcl.report_type.to_string(),
-                "runtime_data_version": hcl.runtime_version,
-                "hash_type": hcl.hash_type.to_string(),
-                "runtime_data_sha256": hex::encode(&var_hash),
-            }),
-        );
+        w.claims.hcl_report = Some(HclClaims::of(&hcl, &var_hash));
         let deferred = match ev.kind {
             AzureKind::Snp => {
                 self.check_snp(ev, &hcl, &var_hash, coll, opts, w)?;
@@ -267,8 +245,7 @@ impl Verifier {
 
         // The runtime data is bound: read it.
         let rt = RuntimeData::parse(hcl.var_data)?;
-        w.rest
-            .insert("runtime_data".into(), Value::Object(rt.json.clone()));
+        w.claims.runtime_data = Some(rt.json.clone());
         let user_data = match rt.user_data_bytes() {
             Ok(u) => u,
             // Trustee reads user-data only for v2.
@@ -279,17 +256,14 @@ impl Verifier {
             }
             Err(e) => return Err(e),
         };
-        if let Some(u) = &user_data {
-            w.rest.insert("user_data".into(), json!(hex::encode(u)));
-        }
+        w.claims.user_data.clone_from(&user_data);
 
         // The vTPM quote, signed by the attestation key the hardware bound.
         if let Ok(a) = rootline_tpm::Attest::parse(&ev.tpm_quote.message) {
-            w.rest
-                .insert("extra_data".into(), json!(hex::encode(&a.extra_data)));
+            w.claims.extra_data = Some(a.extra_data);
         }
         let q = vtpm::verify(&ev.tpm_quote, &rt.ak, opts.report_data.as_deref())?.into_inner();
-        w.rest.insert("tpm".into(), Value::Object(q.claims()));
+        w.claims.tpm = Some(q);
 
         match &opts.report_data {
             None => w.warnings.push(
@@ -315,7 +289,7 @@ impl Verifier {
             Some(_) => {}
         }
 
-        if let Some(h) = &opts.init_data_hash {
+        if let (Some(h), Some(q)) = (&opts.init_data_hash, &w.claims.tpm) {
             check_init_data(&q.pcrs, h)?;
         }
         match deferred {
@@ -334,10 +308,10 @@ impl Verifier {
         w: &mut Work,
     ) -> Result<()> {
         let report = rootline_snp::Report::parse(hcl.hw_report).map_err(Error::Snp)?;
-        w.hw = claims_map(&rootline_snp::Claims::from_report(
+        w.claims.hardware = Some(Hardware::Snp(Box::new(rootline_snp::Claims::from_report(
             &report,
             report.product_hint(),
-        ));
+        ))));
         let vcek = ev
             .vcek
             .as_deref()
@@ -365,12 +339,12 @@ impl Verifier {
         match self.snp.verify_report(&report, &c, &o) {
             Ok(v) => {
                 let a = v.into_inner();
-                w.hw = claims_map(&a.claims);
+                w.claims.hardware = Some(Hardware::Snp(Box::new(a.claims)));
                 w.warnings.extend(a.warnings.into_iter().filter(keep));
             }
             Err(r) => {
-                if let Some(c) = &r.claims {
-                    w.hw = claims_map(c);
+                if let Some(c) = r.claims {
+                    w.claims.hardware = Some(Hardware::Snp(c));
                 }
                 w.warnings.extend(r.warnings.into_iter().filter(keep));
                 return Err(Error::Snp(r.error));
@@ -417,8 +391,11 @@ impl Verifier {
             .at
             .unwrap_or_else(OffsetDateTime::now_utc)
             .unix_timestamp();
-        let checked = self.dcap.check(raw, &coll.tdx, at, None);
-        w.hw = checked.claims.to_map();
+        // The quote parsed above is checked as it is, not parsed again.
+        let checked = self.dcap.check_quote(&quote, &coll.tdx, at, None);
+        if let Some(c) = checked.claims {
+            w.claims.hardware = Some(Hardware::Tdx(Box::new(c)));
+        }
         // Freshness comes from the vTPM quote, not the TD quote's report data.
         w.warnings.extend(
             checked

@@ -10,6 +10,7 @@
 //! selection, so a PCR is only ever claimed under the index the TPM signed.
 
 use rootline_core::{HashAlg, Verified};
+use rootline_tpm::claims::{QuoteInfo, pcrs_json};
 use rootline_tpm::{
     AkPublic, AlgId, Attest, PcrValues, PublicKey, QuoteCheck, QuoteClaims, TpmtSignature,
     verify_quote,
@@ -49,30 +50,9 @@ impl VtpmQuote {
     /// Claims in the shape of rootline's TPM claims: `pcrs {bank: {index:
     /// hex}}`, `extra_data`, clock and firmware facts, the AK fingerprint.
     pub fn claims(&self) -> Map<String, Value> {
-        let a = &self.quote.attest;
-        let mut pcrs = Map::new();
-        for (bank, regs) in self.pcrs.banks() {
-            let mut m = Map::new();
-            for (i, v) in regs {
-                m.insert(i.to_string(), json!(hex::encode(v)));
-            }
-            pcrs.insert(bank.to_string(), Value::Object(m));
-        }
         let mut m = Map::new();
-        m.insert("pcrs".into(), Value::Object(pcrs));
-        m.insert("extra_data".into(), json!(hex::encode(&a.extra_data)));
-        m.insert(
-            "firmware_version".into(),
-            json!(format!("{:#018x}", a.firmware_version)),
-        );
-        m.insert("clock".into(), json!(a.clock_info.clock));
-        m.insert("reset_count".into(), json!(a.clock_info.reset_count));
-        m.insert("restart_count".into(), json!(a.clock_info.restart_count));
-        m.insert("safe".into(), json!(a.clock_info.safe));
-        m.insert(
-            "qualified_signer".into(),
-            json!(hex::encode(&a.qualified_signer)),
-        );
+        m.insert("pcrs".into(), pcrs_json(self.pcrs.banks()));
+        QuoteInfo::from_attest(&self.quote.attest).write_json(&mut m);
         m.insert(
             "ak_fingerprint".into(),
             json!(self.quote.ak_fingerprint.clone()),

@@ -298,8 +298,15 @@ fn trustee_snp_unit_fixtures_compose_into_verified_evidence() {
         .verify_evidence(&ev, &Collateral::new(), &opts(Some(CHALLENGE)))
         .unwrap_or_else(|r| panic!("rejected: {}", r.error))
         .into_inner();
-    assert_eq!(a.claims["vmpl"], 0);
-    assert_eq!(a.claims["extra_data"], "6368616c6c656e6765");
+    let claims = a.claims.to_json();
+    assert_eq!(claims["vmpl"], 0);
+    assert_eq!(claims["extra_data"], "6368616c6c656e6765");
+    // The typed claims answer what the JSON says.
+    assert_eq!(a.claims.extra_data.as_deref(), Some(CHALLENGE));
+    assert!(matches!(
+        a.claims.hardware,
+        Some(rootline_azure::claims::Hardware::Snp(_))
+    ));
 }
 
 /// `tpm-quote.msg`/`.sig` are leftovers: they belonged to the 2048-byte HCL

@@ -53,14 +53,24 @@ pub struct Verdict {
 /// Everything a caller gets back from [`Verifier::check`].
 #[derive(Debug, Clone)]
 pub struct Checked {
-    /// Claims from the quote, filled whenever it parsed.
-    pub claims: Claims,
+    /// Claims from the quote, whenever it parsed.
+    pub claims: Option<Claims>,
     /// The TCB verdict, when the TCB was evaluated.
     pub verdict: Option<Verdict>,
     /// The first failed check; `None` means verified.
     pub error: Option<Error>,
     /// Things to know that did not cause rejection.
     pub warnings: Vec<String>,
+}
+
+impl Checked {
+    /// The claims as JSON (empty when the quote did not parse).
+    pub fn claims_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.claims
+            .as_ref()
+            .map(Claims::to_json)
+            .unwrap_or_default()
+    }
 }
 
 /// A validity window item: (what, not before, not after).
@@ -101,7 +111,7 @@ pub struct Verifier {
     agreed: Mutex<HashMap<[u8; 32], Agreed>>,
     /// The FMSPC claim by PCK chain (its PEM's hash): parsing the chain and
     /// the SGX extension for it cost a tenth of a quote's verification.
-    fmspcs: Mutex<HashMap<[u8; 32], Option<String>>>,
+    fmspcs: Mutex<HashMap<[u8; 32], Option<[u8; 6]>>>,
     /// The last PCK chain seen and its hash: quotes of one platform carry
     /// the same 4 KB of PEM, and comparing it costs far less than hashing.
     last_pem: Mutex<Option<(Vec<u8>, [u8; 32])>>,
@@ -614,20 +624,33 @@ impl Verifier {
         at: i64,
         nonce: Option<&[u8]>,
     ) -> Checked {
+        match Quote::parse(raw) {
+            Ok(q) => self.check_quote(&q, collateral, at, nonce),
+            Err(e) => Checked {
+                claims: None,
+                verdict: None,
+                error: Some(e.into()),
+                warnings: collateral.notes.clone(),
+            },
+        }
+    }
+
+    /// [`Verifier::check`] of a quote the caller already parsed (Azure's
+    /// TD quote, which is parsed to compare it with the TDREPORT).
+    pub fn check_quote(
+        &self,
+        quote: &Quote<'_>,
+        collateral: &CollateralParts,
+        at: i64,
+        nonce: Option<&[u8]>,
+    ) -> Checked {
         let mut out = Checked {
-            claims: Claims::default(),
+            claims: None,
             verdict: None,
             error: None,
             warnings: collateral.notes.clone(),
         };
-        let quote = match Quote::parse(raw) {
-            Ok(q) => q,
-            Err(e) => {
-                out.error = Some(e.into());
-                return out;
-            }
-        };
-        out.claims = claims::from_quote(&quote);
+        let mut claims = claims::from_quote(quote);
         if quote.trailing > 0 {
             out.warnings.push(format!(
                 "{} unsigned bytes of padding after the quote's signature data were ignored",
@@ -644,18 +667,18 @@ impl Verifier {
         }
         let pem_key = self.pem_key(quote.pck_chain_pem);
         let result = if collateral.is_empty() {
-            Err(self.verify_without_collateral(&quote, at))
+            Err(self.verify_without_collateral(quote, at))
         } else {
             match collateral.completed() {
                 Err(e) => {
                     // Still check what can be checked: a broken quote is
                     // reported as broken, not as merely incomplete.
-                    match self.verify_without_collateral(&quote, at) {
+                    match self.verify_without_collateral(quote, at) {
                         Error::NoCollateral => Err(e),
                         other => Err(other),
                     }
                 }
-                Ok((c, key)) => self.check_both(&quote, c, *key, pem_key, at, &mut out),
+                Ok((c, key)) => self.check_both(quote, c, *key, pem_key, at, &mut out),
             }
         };
         // The nonce is judged once the signatures are known good: after a
@@ -684,22 +707,21 @@ impl Verifier {
             (Err(e), None) => out.error = Some(e),
         }
         let key = pem_key;
-        let cached = lock(&self.fmspcs).get(&key).cloned();
+        let cached = lock(&self.fmspcs).get(&key).copied();
         let fmspc = match cached {
             Some(f) => f,
             None => {
-                let f = pck_fmspc(&quote);
+                let f = pck_fmspc(quote);
                 let mut m = lock(&self.fmspcs);
                 if m.len() >= CACHE_MAX {
                     m.clear();
                 }
-                m.insert(key, f.clone());
+                m.insert(key, f);
                 f
             }
         };
-        if let Some(pck_fmspc) = fmspc {
-            out.claims.fmspc = Some(pck_fmspc);
-        }
+        claims.fmspc = fmspc;
+        out.claims = Some(claims);
         out
     }
 
@@ -827,11 +849,11 @@ fn sha256_plain(b: &[u8]) -> [u8; 32] {
 }
 
 /// FMSPC from the quote's PCK certificate (a claim even when unverified).
-fn pck_fmspc(quote: &Quote<'_>) -> Option<String> {
+fn pck_fmspc(quote: &Quote<'_>) -> Option<[u8; 6]> {
     let ders = pem_certs(quote.pck_chain_pem, "PCK certificate chain").ok()?;
     let leaf = ders.first()?;
     let ext = dcap_qvl::intel::parse_pck_extension(leaf).ok()?;
-    Some(hex::encode(ext.fmspc))
+    Some(ext.fmspc)
 }
 
 /// When dcap-qvl's rejection is one of its TD attribute rules and the quote

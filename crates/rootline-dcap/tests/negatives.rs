@@ -98,7 +98,7 @@ fn collateral_outside_its_validity_at_the_given_time_is_rejected() {
             out.error
         );
         assert_both_reject(&out);
-        assert!(out.claims.to_map().contains_key("mr_td"));
+        assert!(out.claims_json().contains_key("mr_td"));
     }
     let out = v.check(&q, &c, at("2025-09-01T00:00:00Z"), None);
     assert!(out.error.unwrap().to_string().contains("expired"));

@@ -57,8 +57,11 @@ fn tdx_dcap_qvl_quote_is_up_to_date_at_its_collateral_time() {
         serde_json::to_value(&v.advisory_ids).unwrap(),
         exp["qvl"]["advisory_ids"]
     );
-    assert_claims(&out.claims.to_map(), &exp);
-    assert_eq!(out.claims.to_map()["debug_allowed"], false);
+    assert_claims(&out.claims.as_ref().unwrap().to_json(), &exp);
+    assert_eq!(
+        out.claims.as_ref().unwrap().to_json()["debug_allowed"],
+        false
+    );
     assert!(out.warnings.iter().any(|w| w.contains("freshness")));
 }
 
@@ -81,7 +84,7 @@ fn sgx_dcap_qvl_quote_needs_configuration_and_sw_hardening() {
         serde_json::to_value(&v.advisory_ids).unwrap(),
         exp["qvl"]["advisory_ids"]
     );
-    let m = out.claims.to_map();
+    let m = out.claims.as_ref().unwrap().to_json();
     assert_claims(&m, &exp);
     assert_eq!(m["debug_allowed"], false);
 }
@@ -99,7 +102,7 @@ fn no_collateral_case(dir: &str, file: &str) {
     let out = intel().check(&q, &CollateralParts::default(), when, None);
     assert_eq!(out.error, Some(Error::NoCollateral), "{file}");
     assert!(out.verdict.is_none());
-    assert_claims(&out.claims.to_map(), &exp);
+    assert_claims(&out.claims.as_ref().unwrap().to_json(), &exp);
     // Before the PCK certificate existed, the chain is not valid.
     let before = at(exp["pck_leaf_validity"][0].as_str().unwrap()) - 86_400;
     let out = intel().check(&q, &CollateralParts::default(), before, None);
@@ -139,7 +142,7 @@ fn cos_113_quote_carries_its_nonce() {
     let none = CollateralParts::default();
     let out = intel().check(&q, &none, when, Some(&nonce));
     assert_eq!(out.error, Some(Error::NoCollateral));
-    assert_claims(&out.claims.to_map(), &exp);
+    assert_claims(&out.claims.as_ref().unwrap().to_json(), &exp);
     assert!(out.warnings.iter().any(|w| w.contains("padding")));
     let mut wrong = nonce.clone();
     wrong[0] ^= 1;
@@ -175,7 +178,7 @@ fn spr_e4_quote_has_no_matching_tcb_level() {
         "{:?}",
         out.warnings
     );
-    assert_claims(&out.claims.to_map(), &exp);
+    assert_claims(&out.claims.as_ref().unwrap().to_json(), &exp);
 }
 
 #[test]
@@ -234,7 +237,51 @@ fn v5_sample_with_only_a_tcb_info_is_incomplete_collateral() {
         "{:?}",
         out.error
     );
-    let m = out.claims.to_map();
+    let m = out.claims.as_ref().unwrap().to_json();
     assert_claims(&m, &exp);
     assert_eq!(m["body_type"], 3);
+}
+
+/// The typed claims write the JSON `rootline verify --json` has always
+/// printed for a TDX quote: the same names, in the same order, lower-case
+/// hex.
+#[test]
+fn tdx_claims_json_keeps_its_names_and_order() {
+    let (Some(q), Some(c)) = (
+        quote("tdx/dcap-qvl/tdx_quote"),
+        collateral(&["tdx/dcap-qvl/tdx_quote_collateral.json"]),
+    ) else {
+        return;
+    };
+    let out = intel().check(&q, &c, at("2025-01-01T00:00:00Z"), None);
+    let claims = out.claims.as_ref().unwrap();
+    let m = claims.to_json();
+    let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "quote_version",
+            "body_type",
+            "mr_td",
+            "rtmr0",
+            "rtmr1",
+            "rtmr2",
+            "rtmr3",
+            "mr_seam",
+            "mr_signer_seam",
+            "seam_attributes",
+            "td_attributes",
+            "debug_allowed",
+            "td_attributes_decoded",
+            "xfam",
+            "mr_config_id",
+            "mr_owner",
+            "mr_owner_config",
+            "tee_tcb_svn",
+            "report_data",
+            "fmspc",
+        ]
+    );
+    assert_eq!(m["report_data"], hex::encode(claims.report_data()));
+    assert_eq!(serde_json::to_value(claims).unwrap(), Value::Object(m));
 }

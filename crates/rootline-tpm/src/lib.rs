@@ -29,6 +29,7 @@
 
 pub mod attest;
 pub mod certs;
+pub mod claims;
 pub mod credential;
 mod der;
 pub mod error;

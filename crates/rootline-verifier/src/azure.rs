@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use rootline_azure::{AzureKind, Collateral, Options, Verifier};
 use rootline_core::TeeKind;
 
-use crate::{Outcome, Request};
+use crate::{Claims, Rejection, Request, Verdict, Verified};
 
 fn verifier() -> Result<&'static Verifier, String> {
     static V: OnceLock<Result<Verifier, String>> = OnceLock::new();
@@ -22,18 +22,19 @@ fn verifier() -> Result<&'static Verifier, String> {
 }
 
 /// Verifies Azure vTPM evidence of `kind`.
-pub(crate) fn verify(req: &Request, kind: TeeKind, mut out: Outcome) -> Outcome {
+pub(crate) fn verify(req: &Request, kind: TeeKind) -> Verdict {
+    let reject = |reason: String| Err(Box::new(Rejection::new(Some(kind), reason)));
     let Some(az) = AzureKind::from_tee(kind) else {
-        return out.reject(format!("{kind} is not an Azure kind"));
+        return reject(format!("{kind} is not an Azure kind"));
     };
     let v = match verifier() {
         Ok(v) => v,
-        Err(e) => return out.reject(e),
+        Err(e) => return reject(e),
     };
     let mut coll = Collateral::default();
     for c in &req.collateral {
         if let Err(e) = coll.add(az, &c.origin.display().to_string(), &c.bytes) {
-            return out.reject(e.to_string());
+            return reject(e.to_string());
         }
     }
     let opts = Options {
@@ -44,21 +45,18 @@ pub(crate) fn verify(req: &Request, kind: TeeKind, mut out: Outcome) -> Outcome 
     match v.verify(&req.evidence, Some(az), &coll, &opts) {
         Ok(a) => {
             let a = a.into_inner();
-            out.claims = a.claims;
-            out.tcb_status = a.tcb_status;
-            out.advisory_ids = a.advisory_ids;
-            out.warnings = a.warnings;
-            out.verified = true;
-            out.error = None;
-            out
+            Ok(
+                Verified::new(kind, Claims::Azure(Box::new(a.claims)), a.warnings)
+                    .with_tcb(a.tcb_status, a.advisory_ids),
+            )
         }
-        Err(r) => {
-            out.claims = r.claims;
-            out.tcb_status = r.tcb_status;
-            out.advisory_ids = r.advisory_ids;
-            out.warnings = r.warnings;
-            out.reject(r.error.to_string())
-        }
+        Err(r) => Err(Box::new(Rejection {
+            claims: r.claims,
+            tcb_status: r.tcb_status,
+            advisory_ids: r.advisory_ids,
+            warnings: r.warnings,
+            ..Rejection::new(Some(kind), r.error.to_string())
+        })),
     }
 }
 

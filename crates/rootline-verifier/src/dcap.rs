@@ -2,38 +2,43 @@
 //!
 //! The work is done by `rootline-dcap`; this module turns a [`Request`] into
 //! its inputs (evidence form, collateral files, time, nonce) and its answer
-//! into an [`Outcome`]. The [`Verifier`] is the caller's, held for the
+//! into a [`Verdict`] (typed claims; JSON only when asked). The [`Verifier`] is the caller's, held for the
 //! process: it keeps the collateral it verified (by content hash), which a
 //! verifier made per call would verify again for every quote.
 
 use rootline_core::TeeKind;
+use rootline_dcap::claims::CcelReplay;
 use rootline_dcap::{CollateralParts, Verifier, evidence};
 
-use crate::{Outcome, Request};
+use crate::{Claims, Rejection, Request, Verdict, Verified};
 
-/// Verifies Intel TDX and SGX DCAP evidence.
+/// Verifies Intel TDX and SGX DCAP evidence; `given` is the kind the caller
+/// named, if any.
 pub(crate) fn verify(
     verifier: &Verifier,
     parsed: &crate::Parsed<CollateralParts>,
     req: &Request,
-    mut out: Outcome,
-) -> Outcome {
+    given: TeeKind,
+) -> Verdict {
+    let reject = |tee: TeeKind, reason: String| Err(Box::new(Rejection::new(Some(tee), reason)));
     let Some(decoded) = evidence::decode(&req.evidence) else {
-        return out.reject(
+        return reject(
+            given,
             "not a DCAP quote: expected a raw quote (v3 SGX, v4/v5 TDX), its hex text, \
-             or a JSON wrapper with a \"quote\" field",
+             or a JSON wrapper with a \"quote\" field"
+                .into(),
         );
     };
     let kind = match decoded.quote.get(4) {
         Some(0x81) => TeeKind::Tdx,
         _ => TeeKind::Sgx,
     };
-    if let Some(given) = out.tee.filter(|t| *t != kind) {
-        return out.reject(format!(
-            "--tee {given} was given but the quote is a {kind} quote"
-        ));
+    if given != kind {
+        return reject(
+            given,
+            format!("--tee {given} was given but the quote is a {kind} quote"),
+        );
     }
-    out.tee = Some(kind);
     let parts = match parsed.get(&req.collateral, || {
         let mut parts = CollateralParts::default();
         for c in &req.collateral {
@@ -42,43 +47,76 @@ pub(crate) fn verify(
         Ok::<_, rootline_dcap::Error>(parts)
     }) {
         Ok(p) => p,
-        Err(e) => return out.reject(e.to_string()),
+        Err(e) => return reject(kind, e.to_string()),
     };
     let at = req
         .at
         .unwrap_or_else(time::OffsetDateTime::now_utc)
         .unix_timestamp();
     let checked = verifier.check(&decoded.quote, &parts, at, req.nonce.as_deref());
-    out.claims = checked.claims.into_map();
-    out.warnings = checked.warnings;
-    if let Some(v) = checked.verdict {
-        out.tcb_status = Some(v.tcb_status);
-        out.advisory_ids = v.advisory_ids;
-    }
+    let mut claims = checked.claims;
+    let mut warnings = checked.warnings;
+    let (tcb_status, advisory_ids) = match checked.verdict {
+        Some(v) => (Some(v.tcb_status), v.advisory_ids),
+        None => (None, Vec::new()),
+    };
+    let mut ccel = None;
     let ccel_error = match req.extra.eventlog.as_ref().or(decoded.eventlog.as_ref()) {
-        Some(log) if kind == TeeKind::Tdx => replay_ccel(log, &mut out),
+        Some(log) if kind == TeeKind::Tdx => {
+            let quoted = claims.as_ref().and_then(|c| c.td()).map(|t| &t.rtmr);
+            replay_ccel(log, quoted, &mut ccel)
+        }
         Some(_) => Some("an event log was supplied, but SGX quotes have no RTMRs to replay".into()),
         None => None,
     };
-    match (checked.error, ccel_error) {
-        (None, None) => {
-            out.verified = true;
-            out.error = None;
-            out
-        }
+    if let Some(c) = claims.as_mut() {
+        c.ccel = ccel.take();
+    }
+    let error = match (checked.error, ccel_error) {
+        (None, None) => None,
         (Some(e), ccel) => {
             if let Some(c) = ccel {
-                out.warnings.push(c);
+                warnings.push(c);
             }
-            out.reject(e.to_string())
+            Some(e.to_string())
         }
-        (None, Some(e)) => out.reject(e),
+        (None, Some(e)) => Some(e),
+    };
+    match (error, claims) {
+        (None, Some(c)) => Ok(Verified::new(kind, Claims::Dcap(Box::new(c)), warnings)
+            .with_tcb(tcb_status, advisory_ids)),
+        (error, claims) => {
+            // A quote that did not parse has no claims; a log replayed
+            // beside it still says what it replayed to.
+            let mut json = claims
+                .as_ref()
+                .map(rootline_dcap::claims::Claims::to_json)
+                .unwrap_or_default();
+            if let Some(c) = &ccel {
+                c.write_json(&mut json);
+            }
+            Err(Box::new(Rejection {
+                claims: json,
+                tcb_status,
+                advisory_ids,
+                warnings,
+                ..Rejection::new(
+                    Some(kind),
+                    error.unwrap_or_else(|| "evidence did not verify".into()),
+                )
+            }))
+        }
     }
 }
 
 /// Replays a CCEL log (rootline-eventlog) and requires RTMR0..3 to equal the
-/// quote's; adds the replayed values as claims. Returns the failure, if any.
-fn replay_ccel(log: &[u8], out: &mut Outcome) -> Option<String> {
+/// quote's (`quoted`); `replayed` gets the replayed values. Returns the
+/// failure, if any.
+fn replay_ccel(
+    log: &[u8],
+    quoted: Option<&[[u8; 48]; 4]>,
+    replayed: &mut Option<CcelReplay>,
+) -> Option<String> {
     if rootline_eventlog::ccel::is_acpi_table(log) {
         return Some(
             "the event log given is the ACPI CCEL table, which only says where the log lives; \
@@ -97,14 +135,8 @@ fn replay_ccel(log: &[u8], out: &mut Outcome) -> Option<String> {
     let mut first_bad = None;
     for (i, d) in rtmrs.iter().enumerate() {
         let name = format!("rtmr{i}");
-        let quoted = out
-            .claims
-            .get(&name)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        out.claims
-            .insert(format!("ccel_{name}"), serde_json::Value::String(d.hex()));
-        if first_bad.is_none() && quoted.as_deref() != Some(d.hex().as_str()) {
+        let quoted = quoted.and_then(|q| q.get(i));
+        if first_bad.is_none() && quoted.map(|q| q.as_slice()) != Some(d.bytes.as_slice()) {
             let events: Vec<&rootline_eventlog::Event> = parsed
                 .events
                 .iter()
@@ -115,7 +147,7 @@ fn replay_ccel(log: &[u8], out: &mut Outcome) -> Option<String> {
                 "CCEL replay does not match the quote: {name} replays to {} over {} events, the quote has {}",
                 d.hex(),
                 events.len(),
-                quoted.unwrap_or_default()
+                quoted.map(hex::encode).unwrap_or_default()
             );
             // An event whose data contradicts its digest is the one that broke
             // the log; otherwise name the events, since the registers alone
@@ -142,10 +174,10 @@ fn replay_ccel(log: &[u8], out: &mut Outcome) -> Option<String> {
             first_bad = Some(msg);
         }
     }
-    out.claims.insert(
-        "ccel_events".into(),
-        serde_json::Value::from(parsed.events.len()),
-    );
+    *replayed = Some(CcelReplay {
+        rtmr: rtmrs,
+        events: parsed.events.len(),
+    });
     first_bad
 }
 

@@ -34,7 +34,11 @@ mod snp;
 mod tpm;
 mod verdict;
 
-pub use verdict::{Claims, MapClaims, Rejection, ReportData, Verdict, Verified};
+pub use tpm::{
+    AkAttributes, AkTrust, EventLogClaims, LoggedEvent, PcrMap, QuoteSummary, RegisterEvents,
+    TpmClaims,
+};
+pub use verdict::{Claims, Rejection, ReportData, Verdict, Verified};
 
 use std::path::PathBuf;
 
@@ -355,16 +359,12 @@ impl Verifier {
         };
         let tee = req.tee.or(raw_kind).or_else(|| detect_raw(&req.evidence));
         let Some(kind) = tee else {
-            return Err(Box::new(Rejection {
-                tee: None,
-                reason: format!(
+            return Err(Box::new(Rejection::new(
+                None,
+                format!(
                     "could not tell the evidence kind from its content (tried {TRIED}); pass --tee KIND"
                 ),
-                claims: Map::new(),
-                tcb_status: None,
-                advisory_ids: Vec::new(),
-                warnings: Vec::new(),
-            }));
+            )));
         };
         let gathered = match (&self.source, kind) {
             (Some(s), TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx) => {
@@ -389,23 +389,17 @@ impl Verifier {
         let mut verdict = match kind {
             TeeKind::Snp => snp::verify(&self.snp, &self.snp_parsed, req),
             TeeKind::Tdx | TeeKind::Sgx => match &self.dcap {
-                Ok(v) => dcap::verify(v, &self.dcap_parsed, req, Outcome::new(Some(kind)))
-                    .settle(Claims::Dcap),
-                Err(e) => Outcome::new(Some(kind))
-                    .reject(e.clone())
-                    .settle(Claims::Dcap),
+                Ok(v) => dcap::verify(v, &self.dcap_parsed, req, kind),
+                Err(e) => Err(Box::new(Rejection::new(Some(kind), e.clone()))),
             },
-            TeeKind::Tpm => tpm::verify(req, Outcome::new(Some(kind))).settle(Claims::Tpm),
-            TeeKind::AzureSnp | TeeKind::AzureTdx => {
-                azure::verify(req, kind, Outcome::new(Some(kind))).settle(Claims::Azure)
-            }
+            TeeKind::Tpm => tpm::verify(req),
+            TeeKind::AzureSnp | TeeKind::AzureTdx => azure::verify(req, kind),
             TeeKind::Cca => cca::verify(&self.cca, req),
             TeeKind::Nvidia => nvidia::verify(&self.nvidia, req),
-            kind => Outcome::new(Some(kind))
-                .reject(format!(
-                    "verification of {kind} evidence is not supported yet"
-                ))
-                .settle(Claims::Dcap),
+            kind => Err(Box::new(Rejection::new(
+                Some(kind),
+                format!("verification of {kind} evidence is not supported yet"),
+            ))),
         };
         if let Some(g) = gathered {
             match verdict.as_mut() {

@@ -18,40 +18,250 @@
 use std::collections::BTreeMap;
 
 use rootline_core::{HashAlg, TeeKind};
+use rootline_eventlog::{EventData, EventType};
 use rootline_tpm::certs::{certificates_from_bytes, is_self_signed, verify_ak_certificate};
+use rootline_tpm::claims::{QuoteInfo, pcr_by_name, pcrs_json, selection_json};
 use rootline_tpm::evidence::{self, AkSource, Evidence, Inputs};
-use rootline_tpm::{AkPublic, Attest, PcrSelection, QuoteCheck, QuoteClaims, verify_quote};
+use rootline_tpm::{AkPublic, AlgId, Attest, PcrSelection, QuoteCheck, QuoteClaims, verify_quote};
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use crate::{Outcome, Request};
+use crate::{Claims, Rejection, Request, Verdict, Verified};
 
-fn insert_quote_claims(claims: &mut Map<String, Value>, a: &Attest) {
-    claims.insert("extra_data".into(), json!(hex::encode(&a.extra_data)));
-    claims.insert(
-        "firmware_version".into(),
-        json!(format!("{:#018x}", a.firmware_version)),
-    );
-    claims.insert("clock".into(), json!(a.clock_info.clock));
-    claims.insert("reset_count".into(), json!(a.clock_info.reset_count));
-    claims.insert("restart_count".into(), json!(a.clock_info.restart_count));
-    claims.insert("safe".into(), json!(a.clock_info.safe));
-    claims.insert(
-        "qualified_signer".into(),
-        json!(hex::encode(&a.qualified_signer)),
-    );
+/// PCR values by bank and index.
+pub type PcrMap = BTreeMap<HashAlg, BTreeMap<u8, Vec<u8>>>;
+
+/// Claims of TPM evidence. Verified evidence has every field but `ak_name`
+/// (an AK without its TPM public area) and `event_log` (no log given); a
+/// rejection has those read before the failing check.
+#[derive(Debug, Clone)]
+pub struct TpmClaims {
+    /// Which form the evidence came in.
+    pub evidence_form: &'static str,
+    /// SHA-256 of the AK's DER SubjectPublicKeyInfo, lower-case hex.
+    pub ak_fingerprint: Option<String>,
+    /// The AK's TPM name, when its public area is known.
+    pub ak_name: Option<Vec<u8>>,
+    /// The first quote's facts (extraData, clock, firmware, signer).
+    pub quote: Option<QuoteInfo>,
+    /// Each verified quote's selection and signature scheme.
+    pub quotes: Option<Vec<QuoteSummary>>,
+    /// What is known of the AK's attributes.
+    pub ak_attributes: Option<AkAttributes>,
+    /// PCR values the quotes' signed digests cover.
+    pub pcrs: Option<PcrMap>,
+    /// Why the AK is trusted.
+    pub ak_trust: Option<AkTrust>,
+    /// The event log's replay, when a log was given.
+    pub event_log: Option<EventLogClaims>,
 }
 
-fn selection_claim(sel: &PcrSelection) -> Value {
-    let mut m = Map::new();
-    for b in &sel.banks {
-        m.insert(b.hash.to_string(), json!(b.indices()));
+/// One verified quote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteSummary {
+    /// The PCRs it selects.
+    pub selection: PcrSelection,
+    /// Its signature scheme.
+    pub signature_scheme: AlgId,
+    /// Its signature's hash.
+    pub signature_hash: HashAlg,
+}
+
+/// What is known of the AK's attributes (restricted, fixedTPM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AkAttributes {
+    /// Not a restricted signing key.
+    NotRestricted,
+    /// Restricted, and the caller pinned the AK.
+    RestrictedPinned,
+    /// Restricted as the evidence states it; nothing authenticates that.
+    RestrictedClaimed,
+    /// A bare public key: unknown.
+    Unknown,
+}
+
+impl AkAttributes {
+    /// The claim's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRestricted => "not restricted",
+            Self::RestrictedPinned => "restricted (pinned by the caller)",
+            Self::RestrictedClaimed => "restricted as claimed by the evidence, not authenticated",
+            Self::Unknown => "unknown (bare public key)",
+        }
     }
-    Value::Object(m)
+}
+
+/// Why the AK is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AkTrust {
+    /// The caller pinned it (`--ak`).
+    Caller,
+    /// Taken from the evidence, not chained to a CA.
+    Evidence,
+    /// Its certificate chains to a given anchor: the chain's subjects.
+    CertificateChain(Vec<String>),
+}
+
+/// An event log replayed against the quoted PCRs.
+#[derive(Debug, Clone)]
+pub struct EventLogClaims {
+    /// Events replayed.
+    pub events: usize,
+    /// The log's banks that the quote also covers.
+    pub banks_replayed_against_quote: Vec<HashAlg>,
+    /// True when every replayed register equals the quoted one.
+    pub matches_quote: bool,
+    /// Per quoted bank the log has, the events behind each register, in
+    /// the order registers first appear in the log.
+    pub registers: Vec<(HashAlg, Vec<RegisterEvents>)>,
+}
+
+/// A register (PCR index) and the events that extended it, in log order.
+pub type RegisterEvents = (u32, Vec<LoggedEvent>);
+
+/// One event extending a register.
+#[derive(Debug, Clone)]
+pub struct LoggedEvent {
+    /// Its index in the log.
+    pub index: usize,
+    /// Its type.
+    pub event_type: EventType,
+    /// What it says, decoded; `None` when its data contradicts its digest
+    /// (then nothing it says is used).
+    pub decoded: Option<EventData>,
+    /// Its digest in the bank.
+    pub digest: Vec<u8>,
+}
+
+impl TpmClaims {
+    fn new(evidence_form: &'static str) -> Self {
+        Self {
+            evidence_form,
+            ak_fingerprint: None,
+            ak_name: None,
+            quote: None,
+            quotes: None,
+            ak_attributes: None,
+            pcrs: None,
+            ak_trust: None,
+            event_log: None,
+        }
+    }
+
+    /// The quoted value of PCR `index` in `bank` (`sha256`...).
+    pub fn pcr(&self, bank: &str, index: u32) -> Option<&[u8]> {
+        pcr_by_name(self.pcrs.as_ref()?, bank, index)
+    }
+
+    /// All claims as one JSON object, in the shape of `rootline verify --json`.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("evidence_form".into(), json!(self.evidence_form));
+        if let Some(f) = &self.ak_fingerprint {
+            m.insert("ak_fingerprint".into(), json!(f));
+        }
+        if let Some(n) = &self.ak_name {
+            m.insert("ak_name".into(), json!(hex::encode(n)));
+        }
+        if let Some(q) = &self.quote {
+            q.write_json(&mut m);
+        }
+        if let Some(qs) = &self.quotes {
+            m.insert(
+                "quotes".into(),
+                Value::Array(
+                    qs.iter()
+                        .map(|c| {
+                            json!({
+                                "pcr_select": selection_json(&c.selection),
+                                "signature": format!("{}-{}", c.signature_scheme, c.signature_hash),
+                            })
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        if let Some(a) = self.ak_attributes {
+            m.insert("ak_attributes".into(), json!(a.as_str()));
+        }
+        if let Some(p) = &self.pcrs {
+            m.insert("pcrs".into(), pcrs_json(p));
+        }
+        if let Some(t) = &self.ak_trust {
+            let v = match t {
+                AkTrust::Caller => json!("pinned by the caller (--ak)"),
+                AkTrust::Evidence => json!("none (taken from the evidence)"),
+                AkTrust::CertificateChain(subjects) => json!({"certificate_chain": subjects}),
+            };
+            m.insert("ak_trust".into(), v);
+        }
+        if let Some(l) = &self.event_log {
+            l.write_json(&mut m);
+        }
+        m
+    }
+}
+
+impl Serialize for TpmClaims {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl EventLogClaims {
+    fn write_json(&self, m: &mut Map<String, Value>) {
+        let banks: Vec<String> = self
+            .banks_replayed_against_quote
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
+        m.insert(
+            "event_log".into(),
+            json!({
+                "events": self.events,
+                "banks_replayed_against_quote": banks,
+                "matches_quote": self.matches_quote,
+            }),
+        );
+        let mut events = Map::new();
+        for (bank, regs) in &self.registers {
+            let mut per_pcr = Map::new();
+            for (pcr, list) in regs {
+                let list = list
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "index": e.index,
+                            "type": e.event_type.to_string(),
+                            "event": match &e.decoded {
+                                Some(d) => d.summary(),
+                                None => "(data contradicts its digest: not decoded)".to_owned(),
+                            },
+                            "digest": hex::encode(&e.digest),
+                        })
+                    })
+                    .collect();
+                per_pcr.insert(pcr.to_string(), Value::Array(list));
+            }
+            events.insert(bank.to_string(), Value::Object(per_pcr));
+        }
+        m.insert("events".into(), Value::Object(events));
+    }
+}
+
+/// A rejection of TPM evidence with the claims read so far.
+fn reject(claims: Option<&TpmClaims>, warnings: Vec<String>, reason: impl Into<String>) -> Verdict {
+    Err(Box::new(Rejection {
+        claims: claims.map(TpmClaims::to_json).unwrap_or_default(),
+        warnings,
+        ..Rejection::new(Some(TeeKind::Tpm), reason)
+    }))
 }
 
 /// Verifies TPM 2.0 evidence.
-pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
+pub(crate) fn verify(req: &Request) -> Verdict {
     let ev = match evidence::read(&Inputs {
         evidence: &req.evidence,
         signature: req.extra.signature.as_deref(),
@@ -59,9 +269,10 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
         pcrs: req.extra.pcrs.as_deref(),
     }) {
         Ok(ev) => ev,
-        Err(e) => return out.reject(e),
+        Err(e) => return reject(None, Vec::new(), e),
     };
-    out.claims.insert("evidence_form".into(), json!(ev.form));
+    let mut claims = TpmClaims::new(ev.form);
+    let mut warnings = Vec::new();
 
     // The caller's --ak, when given with a form that carries its own AK, pins it.
     if ev.ak_source == AkSource::Evidence {
@@ -69,36 +280,39 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
             match AkPublic::from_bytes(pinned) {
                 Ok(p) if p.key == ev.ak.key => {}
                 Ok(_) => {
-                    return out.reject(
+                    return reject(
+                        Some(&claims),
+                        warnings,
                         "ak check failed: the evidence's attestation key is not the one given with --ak",
                     );
                 }
-                Err(e) => return out.reject(format!("attestation key (--ak): {e}")),
+                Err(e) => {
+                    return reject(
+                        Some(&claims),
+                        warnings,
+                        format!("attestation key (--ak): {e}"),
+                    );
+                }
             }
         }
     }
     match ev.ak.key.fingerprint() {
-        Ok(f) => {
-            out.claims.insert("ak_fingerprint".into(), json!(f));
-        }
-        Err(e) => return out.reject(format!("attestation key: {e}")),
+        Ok(f) => claims.ak_fingerprint = Some(f),
+        Err(e) => return reject(Some(&claims), warnings, format!("attestation key: {e}")),
     }
     if let Some(Ok(name)) = ev.ak.name() {
-        out.claims
-            .insert("ak_name".into(), json!(hex::encode(name)));
+        claims.ak_name = Some(name);
     }
     // Claims from the first quote, before any check, so a rejection explains itself.
-    if let Some(a) = ev
+    claims.quote = ev
         .quotes
         .first()
         .and_then(|q| Attest::parse(&q.attest).ok())
-    {
-        insert_quote_claims(&mut out.claims, &a);
-    }
+        .map(|a| QuoteInfo::from_attest(&a));
 
     // ---- every quote ----
     let mut verified: Vec<QuoteClaims> = Vec::new();
-    let mut all_pcrs: BTreeMap<HashAlg, BTreeMap<u8, Vec<u8>>> = BTreeMap::new();
+    let mut all_pcrs: PcrMap = BTreeMap::new();
     let many = ev.quotes.len() > 1;
     for (i, q) in ev.quotes.iter().enumerate() {
         let checked = verify_quote(&QuoteCheck {
@@ -127,42 +341,42 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
                 } else {
                     String::new()
                 };
-                return out.reject(format!("{which}{e}"));
+                return reject(Some(&claims), warnings, format!("{which}{e}"));
             }
         }
     }
     let Some(first) = verified.first() else {
-        return out.reject("the evidence carries no quote");
+        return reject(Some(&claims), warnings, "the evidence carries no quote");
     };
     // Every quote must carry the same extraData: one nonce binds them all.
     if verified
         .iter()
         .any(|c| c.attest.extra_data != first.attest.extra_data)
     {
-        return out.reject("nonce check failed: the quotes carry different extraData");
+        return reject(
+            Some(&claims),
+            warnings,
+            "nonce check failed: the quotes carry different extraData",
+        );
     }
-    out.claims.insert(
-        "quotes".into(),
-        Value::Array(
-            verified
-                .iter()
-                .map(|c| {
-                    json!({
-                        "pcr_select": selection_claim(&c.selection),
-                        "signature": format!("{}-{}", c.signature_scheme, c.signature_hash),
-                    })
-                })
-                .collect(),
-        ),
+    claims.quotes = Some(
+        verified
+            .iter()
+            .map(|c| QuoteSummary {
+                selection: c.selection.clone(),
+                signature_scheme: c.signature_scheme,
+                signature_hash: c.signature_hash,
+            })
+            .collect(),
     );
     if req.nonce.is_none() {
-        out.warnings.push(
+        warnings.push(
             "freshness not checked: no --nonce given, extra_data shows what the quote carries"
                 .into(),
         );
     }
     if verified.iter().any(|c| !c.pcrs_checked) {
-        out.warnings.push(
+        warnings.push(
             "PCR values not given for every quote: their digests were not checked and their PCRs are not claimed"
                 .into(),
         );
@@ -173,58 +387,60 @@ pub(crate) fn verify(req: &Request, mut out: Outcome) -> Outcome {
     // or raised the warning at will. So the warning says what is known.
     let attributes = match (first.ak_restricted, ev.ak_source == AkSource::Caller) {
         (Some(false), _) => {
-            out.warnings.push(
+            warnings.push(
                 "the AK is not a restricted signing key: it could sign data that merely looks like a quote"
                     .into(),
             );
-            "not restricted"
+            AkAttributes::NotRestricted
         }
-        (Some(true), true) => "restricted (pinned by the caller)",
+        (Some(true), true) => AkAttributes::RestrictedPinned,
         (Some(true), false) => {
-            out.warnings.push(
+            warnings.push(
                 "the AK's attributes (restricted, fixedTPM) are as the evidence states them and nothing authenticates them: pin the AK with --ak, or prove it by credential activation"
                     .into(),
             );
-            "restricted as claimed by the evidence, not authenticated"
+            AkAttributes::RestrictedClaimed
         }
         (None, _) => {
-            out.warnings.push(
+            warnings.push(
                 "the AK came as a bare public key: whether it is a restricted signing key is unknown"
                     .into(),
             );
-            "unknown (bare public key)"
+            AkAttributes::Unknown
         }
     };
-    out.claims.insert("ak_attributes".into(), json!(attributes));
-    let mut pcr_claim = Map::new();
-    for (bank, regs) in &all_pcrs {
-        let mut m = Map::new();
-        for (i, v) in regs {
-            m.insert(i.to_string(), json!(hex::encode(v)));
-        }
-        pcr_claim.insert(bank.to_string(), Value::Object(m));
-    }
-    out.claims.insert("pcrs".into(), Value::Object(pcr_claim));
+    claims.ak_attributes = Some(attributes);
+    claims.pcrs = Some(all_pcrs);
 
     // ---- AK trust ----
-    if let Err(e) = check_ak_trust(req, &ev, &mut out) {
-        return out.reject(e);
+    match check_ak_trust(req, &ev, &mut warnings) {
+        Ok(t) => claims.ak_trust = Some(t),
+        Err(e) => return reject(Some(&claims), warnings, e),
     }
 
     // ---- event log ----
     let log_bytes = req.extra.eventlog.as_deref().or(ev.eventlog.as_deref());
     if let Some(bytes) = log_bytes {
-        if let Err(e) = replay_log(bytes, &all_pcrs, &mut out) {
-            return out.reject(e);
+        let quoted = claims.pcrs.take().unwrap_or_default();
+        let replayed = replay_log(bytes, &quoted, &mut claims.event_log, &mut warnings);
+        claims.pcrs = Some(quoted);
+        if let Err(e) = replayed {
+            return reject(Some(&claims), warnings, e);
         }
     }
 
-    out.verified = true;
-    out.error = None;
-    out
+    Ok(Verified::new(
+        TeeKind::Tpm,
+        Claims::Tpm(Box::new(claims)),
+        warnings,
+    ))
 }
 
-fn check_ak_trust(req: &Request, ev: &Evidence, out: &mut Outcome) -> Result<(), String> {
+fn check_ak_trust(
+    req: &Request,
+    ev: &Evidence,
+    warnings: &mut Vec<String>,
+) -> Result<AkTrust, String> {
     let mut anchors = Vec::new();
     let mut intermediates = ev.intermediates.clone();
     for c in &req.collateral {
@@ -248,18 +464,16 @@ fn check_ak_trust(req: &Request, ev: &Evidence, out: &mut Outcome) -> Result<(),
         );
     }
     if anchors.is_empty() {
-        let how = match ev.ak_source {
-            AkSource::Caller => "pinned by the caller (--ak)",
+        return Ok(match ev.ak_source {
+            AkSource::Caller => AkTrust::Caller,
             AkSource::Evidence => {
-                out.warnings.push(
+                warnings.push(
                     "the AK comes from the evidence and was not chained to a CA: pass its CA with --collateral, or pin it with --ak"
                         .into(),
                 );
-                "none (taken from the evidence)"
+                AkTrust::Evidence
             }
-        };
-        out.claims.insert("ak_trust".into(), json!(how));
-        return Ok(());
+        });
     }
     let cert = ev.ak_cert.as_deref().ok_or(
         "ak certificate check failed: CA certificates were given but the evidence carries no AK certificate",
@@ -267,23 +481,22 @@ fn check_ak_trust(req: &Request, ev: &Evidence, out: &mut Outcome) -> Result<(),
     let at = req.at.unwrap_or_else(OffsetDateTime::now_utc);
     let chain = verify_ak_certificate(cert, &ev.ak.key, &intermediates, &anchors, at)
         .map_err(|e| format!("ak certificate: {e}"))?;
-    out.claims.insert(
-        "ak_trust".into(),
-        json!({"certificate_chain": chain.subjects}),
-    );
-    Ok(())
+    Ok(AkTrust::CertificateChain(chain.subjects))
 }
 
+/// Replays the log against the quoted PCRs; `claims` gets what the replay
+/// found once the log parsed, also when the replay fails.
 fn replay_log(
     bytes: &[u8],
-    quoted: &BTreeMap<HashAlg, BTreeMap<u8, Vec<u8>>>,
-    out: &mut Outcome,
+    quoted: &PcrMap,
+    claims: &mut Option<EventLogClaims>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     use rootline_eventlog::{EventLog, replay::check_data_digests};
     let log = EventLog::parse(bytes).map_err(|e| format!("event log: {e}"))?;
     let replay = log.replay();
     for w in &log.warnings {
-        out.warnings.push(format!("event log: {w}"));
+        warnings.push(format!("event log: {w}"));
     }
     // A log that was given must be checked against the quote, or the
     // evidence is refused: a log that cannot be replayed proves nothing, and
@@ -309,7 +522,7 @@ fn replay_log(
     let untrusted: std::collections::BTreeSet<usize> =
         data_mismatches.iter().map(|d| d.index).collect();
     for q in data_mismatches.iter().filter(|d| d.firmware_quirk) {
-        out.warnings.push(format!(
+        warnings.push(format!(
             "event log: event #{} {} holds more data than it declares (a known firmware quirk); its content is not used",
             q.index, q.event_type
         ));
@@ -318,46 +531,38 @@ fn replay_log(
         .into_iter()
         .filter(|d| !d.firmware_quirk)
         .collect();
-    let replayed_banks: Vec<String> = replay
+    let replayed_banks: Vec<HashAlg> = replay
         .pcrs
         .keys()
         .filter(|b| quoted.contains_key(b))
-        .map(|b| b.to_string())
+        .copied()
         .collect();
-    out.claims.insert(
-        "event_log".into(),
-        json!({
-            "events": replay.events,
-            "banks_replayed_against_quote": replayed_banks,
-            "matches_quote": mismatches.is_empty() && !replayed_banks.is_empty(),
-        }),
-    );
     // The events behind each quoted register, so that appraisal can name the
     // first event a reference does not accept (reference keys tpm.event.BANK.PCR).
-    let mut events = Map::new();
+    let mut registers = Vec::new();
     for bank in quoted.keys().filter(|b| replay.pcrs.contains_key(b)) {
-        let mut per_pcr = Map::new();
+        let mut per_pcr: Vec<RegisterEvents> = Vec::new();
         for e in log.events.iter().filter(|e| e.is_extended()) {
             let Some(d) = e.digest(*bank) else { continue };
-            let list = per_pcr
-                .entry(e.pcr.to_string())
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if let Value::Array(a) = list {
-                a.push(json!({
-                    "index": e.index,
-                    "type": e.event_type.to_string(),
-                    "event": if untrusted.contains(&e.index) {
-                        "(data contradicts its digest: not decoded)".to_owned()
-                    } else {
-                        e.decoded().summary()
-                    },
-                    "digest": d.hex(),
-                }));
+            let event = LoggedEvent {
+                index: e.index,
+                event_type: e.event_type,
+                decoded: (!untrusted.contains(&e.index)).then(|| e.decoded()),
+                digest: d.bytes.clone(),
+            };
+            match per_pcr.iter_mut().find(|(p, _)| *p == e.pcr) {
+                Some((_, list)) => list.push(event),
+                None => per_pcr.push((e.pcr, vec![event])),
             }
         }
-        events.insert(bank.to_string(), Value::Object(per_pcr));
+        registers.push((*bank, per_pcr));
     }
-    out.claims.insert("events".into(), Value::Object(events));
+    *claims = Some(EventLogClaims {
+        events: replay.events,
+        matches_quote: mismatches.is_empty() && !replayed_banks.is_empty(),
+        banks_replayed_against_quote: replayed_banks.clone(),
+        registers,
+    });
     if let Some(m) = mismatches.first() {
         let mut msg = format!("event log replay check failed: {}", m.explain());
         if let Some(d) = tampered.first() {

@@ -17,6 +17,7 @@ use rootline_core::TeeKind;
 use serde_json::{Map, Value};
 
 use crate::Outcome;
+use crate::tpm::TpmClaims;
 
 /// What the verifier returns. The rejection is boxed: it is the rare,
 /// explained path, and the verified one should not pay for its size.
@@ -24,40 +25,24 @@ pub type Verdict = Result<Verified, Box<Rejection>>;
 
 /// Claims of verified evidence, by TEE.
 ///
-/// SEV-SNP claims are the `rootline-snp` report struct, Arm CCA's the
-/// `rootline-cca` platform and realm structs. DCAP (TDX, SGX),
-/// TPM and Azure claims keep the JSON object their crates build, behind the
-/// typed accessors below; they become structs of their own as their formats
-/// move into their crates (see docs/adding-a-tee.md).
+/// Each kind's claims are its evidence crate's typed struct (TPM's, which
+/// add the event-log replay done here, are [`TpmClaims`]): bytes and
+/// integers, turned into JSON only at the edges
+/// ([`Verified::claims_json`], [`Outcome`]).
 #[derive(Debug, Clone)]
 pub enum Claims {
     /// An SEV-SNP attestation report.
     Snp(Box<rootline_snp::claims::Claims>),
     /// A TDX or SGX DCAP quote (with the CCEL replay for TDX, when given).
-    Dcap(MapClaims),
+    Dcap(Box<rootline_dcap::claims::Claims>),
     /// A TPM quote with its PCRs (and event-log replay, when given).
-    Tpm(MapClaims),
+    Tpm(Box<TpmClaims>),
     /// An Azure confidential VM: the hardware report plus its vTPM quote.
-    Azure(MapClaims),
+    Azure(Box<rootline_azure::claims::Claims>),
     /// An Arm CCA attestation token: platform and realm claims.
     Cca(Box<rootline_cca::Claims>),
     /// NVIDIA GPU evidence: one entry per device.
     Nvidia(Box<rootline_nvidia::Claims>),
-}
-
-/// Claims held as the JSON object their evidence crate builds.
-#[derive(Debug, Clone, Default)]
-pub struct MapClaims(Map<String, Value>);
-
-impl MapClaims {
-    fn hex(&self, path: &[&str]) -> Option<Vec<u8>> {
-        let (first, rest) = path.split_first()?;
-        let mut cur = self.0.get(*first)?;
-        for p in rest {
-            cur = cur.get(*p)?;
-        }
-        hex::decode(cur.as_str()?).ok()
-    }
 }
 
 /// Where evidence carries the report data a relying party chose.
@@ -79,8 +64,9 @@ impl Claims {
     pub fn report_data(&self) -> Option<ReportData> {
         let (field, bytes, tpm_extra_data) = match self {
             Claims::Snp(c) => ("report_data", hex::decode(&c.report_data).ok()?, false),
-            Claims::Dcap(m) => ("report_data", m.hex(&["report_data"])?, false),
-            Claims::Tpm(m) | Claims::Azure(m) => ("extra_data", m.hex(&["extra_data"])?, true),
+            Claims::Dcap(c) => ("report_data", c.report_data().to_vec(), false),
+            Claims::Tpm(c) => ("extra_data", c.quote.as_ref()?.extra_data.clone(), true),
+            Claims::Azure(c) => ("extra_data", c.extra_data.clone()?, true),
             Claims::Cca(c) => ("realm.challenge", c.realm.challenge.to_vec(), false),
             // A GPU is bound through the CPU evidence it travels with (the
             // KBS additional-evidence), not as the session's primary TEE.
@@ -101,7 +87,7 @@ impl Claims {
     pub fn config_id(&self) -> Option<(&'static str, Vec<u8>)> {
         match self {
             Claims::Snp(c) => Some(("host_data", hex::decode(&c.host_data).ok()?)),
-            Claims::Dcap(m) => Some(("mr_config_id", m.hex(&["mr_config_id"])?)),
+            Claims::Dcap(c) => Some(("mr_config_id", c.td()?.mr_config_id.to_vec())),
             Claims::Cca(c) => Some((
                 "realm.personalization_value",
                 c.realm.personalization_value.to_vec(),
@@ -113,10 +99,9 @@ impl Claims {
     /// A quoted PCR value (`bank` as `sha256`, `sha384`...), for TPM and
     /// Azure vTPM evidence.
     pub fn pcr(&self, bank: &str, index: u32) -> Option<Vec<u8>> {
-        let i = index.to_string();
         match self {
-            Claims::Tpm(m) => m.hex(&["pcrs", bank, &i]),
-            Claims::Azure(m) => m.hex(&["tpm", "pcrs", bank, &i]),
+            Claims::Tpm(c) => c.pcr(bank, index).map(<[u8]>::to_vec),
+            Claims::Azure(c) => c.pcr(bank, index).map(<[u8]>::to_vec),
             Claims::Snp(_) | Claims::Dcap(_) | Claims::Cca(_) | Claims::Nvidia(_) => None,
         }
     }
@@ -135,7 +120,9 @@ impl Claims {
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             },
-            Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => m.0.clone(),
+            Claims::Dcap(c) => c.to_json(),
+            Claims::Tpm(c) => c.to_json(),
+            Claims::Azure(c) => c.to_json(),
         }
     }
 }
@@ -211,12 +198,7 @@ impl Verified<Claims> {
     /// The claims as the JSON object of the command-line contract (and of
     /// policy input and tokens), built once.
     pub fn claims_json(&self) -> &Map<String, Value> {
-        match &self.claims {
-            Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => &m.0,
-            Claims::Snp(_) | Claims::Cca(_) | Claims::Nvidia(_) => {
-                self.json.get_or_init(|| self.claims.to_json())
-            }
-        }
+        self.json.get_or_init(|| self.claims.to_json())
     }
 
     /// TCB status where the TEE defines one.
@@ -253,6 +235,20 @@ pub struct Rejection {
     pub warnings: Vec<String>,
 }
 
+impl Rejection {
+    /// A rejection of evidence of `tee` for `reason`, with nothing parsed.
+    pub(crate) fn new(tee: Option<TeeKind>, reason: impl Into<String>) -> Self {
+        Self {
+            tee,
+            reason: reason.into(),
+            claims: Map::new(),
+            tcb_status: None,
+            advisory_ids: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.reason)
@@ -285,27 +281,6 @@ impl Outcome {
             },
         }
     }
-
-    /// Settles an outcome built by a map-claims module: verified ones
-    /// become a [`Verified`] whose claims `wrap` types.
-    pub(crate) fn settle(self, wrap: impl FnOnce(MapClaims) -> Claims) -> Verdict {
-        match (self.verified, self.tee, self.error) {
-            (true, Some(tee), None) => {
-                Ok(
-                    Verified::new(tee, wrap(MapClaims(self.claims)), self.warnings)
-                        .with_tcb(self.tcb_status, self.advisory_ids),
-                )
-            }
-            (_, tee, error) => Err(Box::new(Rejection {
-                tee,
-                reason: error.unwrap_or_else(|| "evidence did not verify".into()),
-                claims: self.claims,
-                tcb_status: self.tcb_status,
-                advisory_ids: self.advisory_ids,
-                warnings: self.warnings,
-            })),
-        }
-    }
 }
 
 impl From<Verdict> for Outcome {
@@ -314,10 +289,7 @@ impl From<Verdict> for Outcome {
             Ok(v) => {
                 let claims = match v.json.into_inner() {
                     Some(m) => m,
-                    None => match v.claims {
-                        Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => m.0,
-                        c @ (Claims::Snp(_) | Claims::Cca(_) | Claims::Nvidia(_)) => c.to_json(),
-                    },
+                    None => v.claims.to_json(),
                 };
                 Self {
                     tee: Some(v.tee),
