@@ -189,7 +189,7 @@ header{background:#24292f;color:#fff;padding:.6em 1.2em;display:flex;gap:2em;ali
 header a{color:#c9d1d9;text-decoration:none;margin-right:1.2em}header a.cur{color:#fff;font-weight:600}\
 main{padding:1em 1.2em}h1{font-size:1.4em;margin:.2em 0 .6em}h2{font-size:1.1em;margin:1.4em 0 .4em}\
 table{border-collapse:collapse;background:#fff;width:100%;margin-bottom:1em}\
-th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
+th,td{border:1px solid #d0d7de;padding:.3em .5em;text-align:left;vertical-align:top}td.reason,ul.f{overflow-wrap:anywhere}\
 th{background:#eaeef2}code,.mono{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}\
 .ok{color:#116329;font-weight:600}.bad{color:#a40e26;font-weight:600}.warn{color:#7d4e00;font-weight:600}\
 .muted{color:#57606a}footer{color:#57606a;padding:1em 1.2em;font-size:12px}\
