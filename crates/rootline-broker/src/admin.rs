@@ -66,14 +66,27 @@ impl FromRequestParts<Arc<Broker>> for Admin {
 }
 
 fn authorize(b: &Broker, headers: &HeaderMap) -> Result<()> {
-    let key = b.admin_key.as_ref().ok_or_else(|| {
-        Error::Unauthenticated("the admin API is closed: no admin key is configured".into())
-    })?;
+    if b.admin_key.is_none() {
+        return Err(closed());
+    }
     let tok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| Error::Unauthenticated("admin request without a Bearer JWT".into()))?;
+    authorize_token(b, tok).map(|_| ())
+}
+
+fn closed() -> Error {
+    Error::Unauthenticated("the admin API is closed: no admin key is configured".into())
+}
+
+/// Checks an admin JWT (the Bearer token of an admin request, or the token
+/// an operator pastes into the web view's login form): signed by the admin
+/// key, `aud` rootline-admin, unexpired, at most [`MAX_LIFETIME`] long.
+/// Returns its `exp`.
+pub(crate) fn authorize_token(b: &Broker, tok: &str) -> Result<i64> {
+    let key = b.admin_key.as_ref().ok_or_else(closed)?;
     let mut v = Validation::new(key.alg);
     v.set_required_spec_claims(&["exp", "iat", "aud"]);
     v.set_audience(&[AUDIENCE]);
@@ -100,7 +113,7 @@ fn authorize(b: &Broker, headers: &HeaderMap) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(exp)
 }
 
 pub(crate) fn routes() -> Vec<Route> {

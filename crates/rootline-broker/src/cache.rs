@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::store::{
     AuditRow, AuditStore, CollateralRow, CollateralStore, ConfigStore, ReferenceValue,
-    ResourceInfo, ResourceRow, SessionClaim, SessionRow, SessionStore, Store,
+    ReferenceValueChange, ResourceInfo, ResourceRow, SessionClaim, SessionRow, SessionStore, Store,
 };
 
 /// How stale a copy may be when another replica changed the store.
@@ -243,6 +243,10 @@ impl ConfigStore for CachedStore {
 
     async fn config_revision(&self) -> Result<Option<i64>> {
         self.inner.config_revision().await
+    }
+
+    async fn reference_value_history(&self, limit: i64) -> Result<Vec<ReferenceValueChange>> {
+        self.inner.reference_value_history(limit).await
     }
 }
 

@@ -139,7 +139,7 @@ pub(crate) struct CollateralScan {
 #[derive(Debug, Default)]
 pub(crate) struct Memo(Mutex<Option<(Instant, Arc<CollateralScan>)>>);
 
-fn rfc3339(t: i64) -> String {
+pub(crate) fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|t| {
@@ -151,7 +151,7 @@ fn rfc3339(t: i64) -> String {
 
 /// The TEE whose collateral client serves `url`: AMD KDS paths, else Intel
 /// PCS/PCCS.
-fn vendor_of(url: &str) -> TeeKind {
+pub(crate) fn vendor_of(url: &str) -> TeeKind {
     let path = url.split('?').next().unwrap_or(url);
     if path.contains("/vcek/v1/") || path.contains("/vlek/v1/") {
         TeeKind::Snp

@@ -40,6 +40,7 @@ pub mod tls;
 pub mod token;
 pub mod tpm_activation;
 pub mod trustee_admin;
+pub mod web;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -511,12 +512,14 @@ impl Route {
 
 /// Every route of the broker: the KBS protocol under `/kbs/v0` (with
 /// Trustee's admin routes there), TPM credential activation, the admin API
-/// under `/admin/v0`, the token keys at `/.well-known/jwks.json`,
-/// `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
+/// under `/admin/v0`, the read-only web view under `/ui/`, the token keys
+/// at `/.well-known/jwks.json`, `/healthz`, `/readyz`, `/metrics` and
+/// `/openapi.json`.
 pub fn routes() -> Vec<Route> {
     let mut r = kbs::routes();
     r.extend(tpm_activation::routes());
     r.extend(admin::routes());
+    r.extend(web::routes());
     r.extend([
         Route::get("/healthz", health::healthz),
         Route::get("/readyz", health::readyz),
@@ -567,7 +570,7 @@ async fn metrics_text(
 
 async fn no_route(uri: axum::http::Uri) -> Error {
     Error::NotFound(format!(
-        "route {} (this broker serves /kbs/v0/auth, /kbs/v0/attest, /kbs/v0/resource/REPO/TYPE/TAG, /admin/v0/..., /healthz, /readyz, /metrics and /openapi.json)",
+        "route {} (this broker serves /kbs/v0/auth, /kbs/v0/attest, /kbs/v0/resource/REPO/TYPE/TAG, /admin/v0/..., /ui/, /healthz, /readyz, /metrics and /openapi.json)",
         uri.path()
     ))
 }

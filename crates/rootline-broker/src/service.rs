@@ -253,8 +253,9 @@ impl Broker {
             .await
             .map_err(|e| Error::Crypto(format!("verifier task: {e}")))?
         };
-        // A refused attestation is audited with its evidence digest.
-        let refused = |e: Error| {
+        // A refused attestation is audited with its evidence digest, and
+        // the workload when its evidence verified.
+        let refused = |e: Error, workload: audit::Workload| {
             let digest = evidence_digest.clone();
             async move {
                 b.audit_refusal(AuditEvent {
@@ -264,6 +265,8 @@ impl Broker {
                     policy: "attestation",
                     outcome: audit::Outcome::Rejected,
                     reason: &e.to_string(),
+                    workload: Some(&workload),
+                    failed: None,
                 })
                 .await;
                 e
@@ -271,7 +274,13 @@ impl Broker {
         };
         let verified = match verified {
             Ok(v) => v,
-            Err(e) => return Err(refused(e).await),
+            Err(e) => {
+                let tee = audit::Workload {
+                    tee: Some(c.tee.clone()),
+                    ..Default::default()
+                };
+                return Err(refused(e, tee).await);
+            }
         };
         // TPM: the AK proven by credential activation (when EK CAs are trusted).
         let activation = crate::tpm_activation::check_attestation(
@@ -281,7 +290,7 @@ impl Broker {
             &runtime_raw,
         );
         if let Err(e) = activation.await {
-            return Err(refused(e).await);
+            return Err(refused(e, audit::Workload::of_evidence(verified.get())).await);
         }
         let rvs = b.store.list_reference_values().await?;
         let appraisal = b.appraiser.appraise(&verified, &rvs)?;
@@ -334,6 +343,17 @@ impl Broker {
                     },
                 );
                 tracing::info!(tee = %c.tee, status = appraisal.status, %client, "attested");
+                let failed = appraisal.reasons.join("\n");
+                b.audit_attested(AuditEvent {
+                    client,
+                    evidence_digest: Some(&evidence_digest),
+                    resource: "-",
+                    policy: "attestation",
+                    outcome: audit::Outcome::Attested,
+                    reason: &format!("ear.status {}", appraisal.status),
+                    workload: Some(&audit::Workload::of_evidence(verified.get())),
+                    failed: (!failed.is_empty()).then_some(failed.as_str()),
+                });
                 Ok(Attestation {
                     token: tok,
                     status: appraisal.status,
@@ -382,6 +402,30 @@ fn denial_detail(claims: &Value) -> String {
         parts.push("the token has no submodules".into());
     }
     parts.join("; ")
+}
+
+/// The findings of every submodule that is not affirming, one a line
+/// (`cpu0: reference value ...`), for the audit row of a denial; `None`
+/// when there are none (a denial by a policy's own rule).
+fn failed_findings(claims: &Value) -> Option<String> {
+    let mut lines = Vec::new();
+    let submods = claims.get("submods").and_then(Value::as_object);
+    for (name, m) in submods.into_iter().flatten() {
+        let status = m.get("ear.status").and_then(Value::as_str);
+        if status == Some(crate::appraise::status::AFFIRMING) {
+            continue;
+        }
+        let reasons = m.get("rootline.reasons").and_then(Value::as_array);
+        let mut any = false;
+        for r in reasons.into_iter().flatten().filter_map(Value::as_str) {
+            lines.push(format!("{name}: {r}"));
+            any = true;
+        }
+        if !any {
+            lines.push(format!("{name}: ear.status {}", status.unwrap_or("absent")));
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
 /// Bytes of runtime data accepted (see [`Broker::attest`]).
@@ -518,6 +562,7 @@ impl Broker {
             }
         };
         let claims = attested.claims();
+        let workload = audit::Workload::of_token(claims);
         // A token from insecure test mode (the unsigned `sample` TEE) is good
         // only at a broker that is itself in that mode: a secure broker that
         // trusts such a broker's key as a passport signer, or shares its store
@@ -534,6 +579,8 @@ impl Broker {
                 policy: "-",
                 outcome: audit::Outcome::Denied,
                 reason: &reason,
+                workload: Some(&workload),
+                failed: None,
             })
             .await;
             return Err(Error::Unauthenticated(reason));
@@ -559,6 +606,8 @@ impl Broker {
                     policy: &policy_name,
                     outcome: audit::Outcome::Denied,
                     reason: &reason,
+                    workload: Some(&workload),
+                    failed: None,
                 })
                 .await;
                 return Err(Error::Denied(reason));
@@ -576,6 +625,8 @@ impl Broker {
                 policy: &policy_name,
                 outcome: audit::Outcome::Denied,
                 reason: &reason,
+                workload: Some(&workload),
+                failed: failed_findings(claims).as_deref(),
             })
             .await;
             return Err(Error::Denied(reason));
@@ -615,6 +666,8 @@ async fn release(
         policy: allow.policy(),
         outcome: audit::Outcome::Released,
         reason: "policy allowed",
+        workload: Some(&audit::Workload::of_token(attested.claims())),
+        failed: None,
     })
     .await?;
     tracing::info!(%path, %client, "released");

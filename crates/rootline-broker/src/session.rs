@@ -66,6 +66,29 @@ impl SessionKeys {
         Ok(format!("{p}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref())))
     }
 
+    /// `payload` as a cookie value MAC'd under `label`:
+    /// `base64url(payload) "." base64url(HMAC(label || 0 || base64url(payload)))`.
+    /// The label separates the uses of the one key: a challenge's MAC is
+    /// over its base64url text alone, which holds no zero byte, so neither
+    /// kind of cookie passes for the other.
+    pub(crate) fn seal_labelled(&self, label: &str, payload: &[u8]) -> String {
+        let p = URL_SAFE_NO_PAD.encode(payload);
+        let tag = hmac::sign(&self.key, &labelled(label, &p));
+        format!("{p}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The payload of a value [`SessionKeys::seal_labelled`] made under
+    /// `label`, or `None` when it is malformed or its MAC does not verify.
+    pub(crate) fn open_labelled(&self, label: &str, value: &str) -> Option<Vec<u8>> {
+        if value.len() > 1024 {
+            return None;
+        }
+        let (p, t) = value.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(t).ok()?;
+        hmac::verify(&self.key, &labelled(label, p), &tag).ok()?;
+        URL_SAFE_NO_PAD.decode(p).ok()
+    }
+
     /// Checks a cookie's MAC and expiry.
     pub fn open(&self, cookie: &str, now: i64) -> Result<Challenge> {
         let unauth = |why: &str| Error::Unauthenticated(format!("session cookie {why}"));
@@ -91,6 +114,14 @@ impl SessionKeys {
         }
         Ok(c)
     }
+}
+
+fn labelled(label: &str, p: &str) -> Vec<u8> {
+    let mut m = Vec::with_capacity(label.len() + 1 + p.len());
+    m.extend_from_slice(label.as_bytes());
+    m.push(0);
+    m.extend_from_slice(p.as_bytes());
+    m
 }
 
 /// Sessions this replica attested, with the claims of the token it issued.
@@ -250,6 +281,13 @@ mod tests {
             find_cookie(&format!("a=b; {COOKIE}={v}; c=d")),
             Some(v.as_str())
         );
+        // A labelled value is no challenge, and the other way round.
+        let ui = k.seal_labelled("ui", b"{}");
+        assert_eq!(k.open_labelled("ui", &ui).unwrap(), b"{}");
+        assert!(k.open_labelled("other", &ui).is_none());
+        assert!(k.open(&ui, 0).is_err());
+        assert!(k.open_labelled("ui", &v).is_none());
+        assert!(other.open_labelled("ui", &ui).is_none());
         let sc = set_cookie(&v, 300, true);
         assert!(sc.contains("HttpOnly") && sc.contains("SameSite=Strict") && sc.contains("Secure"));
     }

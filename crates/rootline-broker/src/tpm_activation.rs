@@ -335,6 +335,11 @@ async fn activate(
                 policy: "tpm-activation",
                 outcome: crate::audit::Outcome::Rejected,
                 reason: &reason,
+                workload: Some(&crate::audit::Workload {
+                    tee: Some("tpm".into()),
+                    ..Default::default()
+                }),
+                failed: None,
             })
             .await;
             return Err(e);

@@ -172,6 +172,10 @@ async fn group_commit(store: Arc<SqlStore>) {
                     policy: "p".into(),
                     result: "released".into(),
                     reason: binding.clone(),
+                    tee: None,
+                    workload: None,
+                    tcb_status: None,
+                    failed: None,
                 })
                 .await
                 .unwrap();
@@ -234,6 +238,10 @@ fn audit_row(i: i64) -> AuditRow {
         policy: "p".into(),
         result: "released".into(),
         reason: "test".into(),
+        tee: Some("snp".into()),
+        workload: Some("measurement=00".into()),
+        tcb_status: None,
+        failed: Some("cpu0: a finding".into()),
     }
 }
 

@@ -21,12 +21,19 @@ async fn handshake_over_a_real_socket_records_the_client_address() {
     provision(&c, &f.shared, &M, "default/key/1", b"over tcp").await;
     let mut g = Guest::new(&f.shared, M);
     assert_eq!(g.fetch(&c, "default/key/1").await, b"over tcp");
+    // The attestation's row is written without waiting for it, so the
+    // release is looked up by its result rather than its place.
     let rows = f.broker.store().list_audit(5).await.unwrap();
-    assert_eq!(rows[0].result, "released");
+    let released = rows.iter().find(|r| r.result == "released").unwrap();
     assert!(
-        rows[0].client.starts_with("127.0.0.1:"),
+        released.client.starts_with("127.0.0.1:"),
         "{}",
-        rows[0].client
+        released.client
+    );
+    assert_eq!(released.tee.as_deref(), Some("rootline-sim"));
+    assert_eq!(
+        released.workload.as_deref(),
+        Some(format!("measurement={}", hex::encode(M)).as_str())
     );
     server.abort();
 }

@@ -242,6 +242,19 @@ fn serve_admin_and_guest_over_tcp_then_sigterm() {
             .iter()
             .any(|r| r["result"] == "denied")
     );
+    // `admin token` prints a JWT that opens the web view.
+    let (rc, tok) = admin(dir.path(), &url, "admin.key", &["token", "--ttl", "120"]);
+    assert_eq!(rc, 0);
+    let form = format!("token={}", tok.trim());
+    let (st, head, _) = http(
+        &srv.addr,
+        "POST",
+        "/ui/login",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    );
+    assert_eq!(st, 303, "{head}");
+    assert!(head.contains("rootline-ui="), "{head}");
     // The KEK was generated owner-only; the database holds no plaintext.
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(

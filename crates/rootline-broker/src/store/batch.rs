@@ -11,8 +11,8 @@ use tokio::sync::oneshot;
 
 use super::sqlite::DirectSqlite;
 use super::statements::{
-    AUDIT_INSERT, AuditWrite, SESSION_CONFLICT, SESSION_INSERT, SESSION_SELECT, SessionWrite,
-    placeholders, session_row, storage_error,
+    AUDIT_COLUMNS, AUDIT_INSERT, AuditWrite, SESSION_CONFLICT, SESSION_INSERT, SESSION_SELECT,
+    SessionWrite, placeholders, session_row, storage_error,
 };
 use super::{AuditRow, SessionClaim, SessionRow, time_ordered};
 use crate::error::{Error, Result};
@@ -88,7 +88,7 @@ impl Drop for Running {
     }
 }
 
-/// Rows per multi-row INSERT (5 and 8 parameters a row: far below
+/// Rows per multi-row INSERT (5 and 12 parameters a row: far below
 /// SQLite's 32,766 and PostgreSQL's 65,535 parameters a statement).
 pub(super) const BATCH_ROWS: usize = 128;
 
@@ -247,7 +247,7 @@ impl Batcher {
     }
 
     async fn write_audits(&self, chunk: Vec<AuditWrite>) {
-        let sql = format!("{AUDIT_INSERT}{}", placeholders(chunk.len(), 8));
+        let sql = format!("{AUDIT_INSERT}{}", placeholders(chunk.len(), AUDIT_COLUMNS));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (row, _) in &chunk {
             let Ok(id) = time_ordered::<16>() else {
@@ -264,7 +264,11 @@ impl Batcher {
                 .bind(row.resource.as_str())
                 .bind(row.policy.as_str())
                 .bind(row.result.as_str())
-                .bind(row.reason.as_str());
+                .bind(row.reason.as_str())
+                .bind(row.tee.as_deref())
+                .bind(row.workload.as_deref())
+                .bind(row.tcb_status.as_deref())
+                .bind(row.failed.as_deref());
         }
         let r = q.execute(&self.pool).await;
         for (_, reply) in chunk {

@@ -37,5 +37,10 @@ pub(super) fn migrator() -> Migrator {
             "reference value versions",
             include_str!("../../migrations/0004_reference_versions.sql"),
         ),
+        m(
+            5,
+            "web view",
+            include_str!("../../migrations/0005_web_view.sql"),
+        ),
     ])
 }

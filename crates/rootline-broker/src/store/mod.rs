@@ -116,10 +116,37 @@ pub struct AuditRow {
     pub resource: String,
     /// The policy applied.
     pub policy: String,
-    /// `released` or `denied`.
+    /// `attested`, `rejected`, `released` or `denied`.
     pub result: String,
     /// Why.
     pub reason: String,
+    /// The KBS tee name of the evidence, when known (migration 5; empty in
+    /// rows written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tee: Option<String>,
+    /// What identifies the workload: its identifying claim as
+    /// `claim=value` (`measurement=...`, `mr_td=...`), when the evidence
+    /// was verified (see `audit::workload_of`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// The TCB status the verifier reported, when it reported one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcb_status: Option<String>,
+    /// For a denial: the appraisal findings that failed, one per line
+    /// (`cpu0: reference value ...: measurement is ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// One version of a reference value, or its deletion.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReferenceValueChange {
+    /// The reference value as it was set (for a deletion: as it was last).
+    pub value: ReferenceValue,
+    /// Unix seconds of the change.
+    pub at: i64,
+    /// Whether this is the deletion of that version.
+    pub deleted: bool,
 }
 
 /// The operator's configuration: resources (sealed), policies and reference
@@ -154,6 +181,12 @@ pub trait ConfigStore: Send + Sync {
     async fn list_reference_values(&self) -> Result<Vec<ReferenceValue>>;
     /// Deletes a reference value; false when there was none.
     async fn delete_reference_value(&self, name: &str) -> Result<bool>;
+    /// Every version of every reference value and their deletions, newest
+    /// first, at most `limit` (a store that keeps no history: none).
+    async fn reference_value_history(&self, limit: i64) -> Result<Vec<ReferenceValueChange>> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
     /// A number that changes whenever a resource, policy or reference value
     /// changes (by any replica), or `None` when this store keeps none; a
     /// cache in front of the store (see `cache`) is only used with one.

@@ -15,7 +15,7 @@ use super::sqlite::DirectSqlite;
 use super::sqlite_file;
 use super::{
     AuditRow, AuditStore, CollateralRow, CollateralStore, ConfigStore, ReferenceValue,
-    ResourceInfo, ResourceRow, SessionClaim, SessionRow, SessionStore,
+    ReferenceValueChange, ResourceInfo, ResourceRow, SessionClaim, SessionRow, SessionStore,
 };
 use crate::error::{Error, Result};
 
@@ -50,9 +50,22 @@ impl SqlStore {
         &self,
         q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
     ) -> Result<bool> {
+        self.change_config_then(q, None).await
+    }
+
+    /// As [`SqlStore::change_config`], running `then` after `q` in the
+    /// same transaction when `q` touched a row.
+    async fn change_config_then(
+        &self,
+        q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        then: Option<sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>>,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let changed = rows_affected(q.execute(&mut *tx).await?);
         if changed {
+            if let Some(then) = then {
+                then.execute(&mut *tx).await?;
+            }
             sqlx::query("UPDATE config_revision SET rev = rev + 1 WHERE id = 1")
                 .execute(&mut *tx)
                 .await?;
@@ -244,7 +257,8 @@ impl ConfigStore for SqlStore {
 
     async fn put_reference_value(&self, rv: &ReferenceValue, now: i64) -> Result<()> {
         let vals = serde_json::to_string(&rv.values).map_err(|e| Error::Storage(e.to_string()))?;
-        self.change_config(
+        // The new version enters the history in the same transaction.
+        self.change_config_then(
             sqlx::query(
                 "INSERT INTO reference_values (name, tee, claim, vals, updated_at, version) VALUES ($1, $2, $3, $4, $5, 1) \
                  ON CONFLICT (name) DO UPDATE SET tee = excluded.tee, claim = excluded.claim, \
@@ -255,7 +269,15 @@ impl ConfigStore for SqlStore {
             .bind(&rv.tee)
             .bind(&rv.claim)
             .bind(vals)
-            .bind(now)
+            .bind(now),
+            Some(
+                sqlx::query(
+                    "INSERT INTO reference_value_history (name, version, tee, claim, vals, at, deleted) \
+                     SELECT name, version, tee, claim, vals, updated_at, 0 FROM reference_values \
+                     WHERE name = $1 ON CONFLICT DO NOTHING",
+                )
+                .bind(&rv.name),
+            ),
         )
         .await?;
         Ok(())
@@ -283,8 +305,61 @@ impl ConfigStore for SqlStore {
     }
 
     async fn delete_reference_value(&self, name: &str) -> Result<bool> {
-        self.delete_by_key("DELETE FROM reference_values WHERE name = $1", name)
-            .await
+        // The deletion enters the history first, in the same transaction
+        // (the trait gives no time for a deletion: the store's clock).
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO reference_value_history (name, version, tee, claim, vals, at, deleted) \
+             SELECT name, version, tee, claim, vals, $2, 1 FROM reference_values WHERE name = $1 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let changed = rows_affected(
+            sqlx::query("DELETE FROM reference_values WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?,
+        );
+        if changed {
+            sqlx::query("UPDATE config_revision SET rev = rev + 1 WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn reference_value_history(&self, limit: i64) -> Result<Vec<ReferenceValueChange>> {
+        let rows = sqlx::query(
+            "SELECT name, version, tee, claim, vals, at, deleted FROM reference_value_history \
+             ORDER BY at DESC, name, version DESC, deleted DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let vals: String = r.try_get("vals")?;
+                let deleted: i64 = r.try_get("deleted")?;
+                Ok(ReferenceValueChange {
+                    value: ReferenceValue {
+                        name: r.try_get("name")?,
+                        tee: r.try_get("tee")?,
+                        claim: r.try_get("claim")?,
+                        values: serde_json::from_str(&vals).map_err(|e| {
+                            Error::Storage(format!("reference value history row: {e}"))
+                        })?,
+                        version: r.try_get("version")?,
+                    },
+                    at: r.try_get("at")?,
+                    deleted: deleted != 0,
+                })
+            })
+            .collect()
     }
 
     async fn config_revision(&self) -> Result<Option<i64>> {
@@ -368,8 +443,9 @@ impl AuditStore for SqlStore {
 
     async fn list_audit(&self, limit: i64) -> Result<Vec<AuditRow>> {
         let rows = sqlx::query(
-            "SELECT at, client, evidence_digest, resource, policy, result, reason FROM audit_log \
-             ORDER BY at DESC LIMIT $1",
+            "SELECT at, client, evidence_digest, resource, policy, result, reason, \
+             tee, workload, tcb_status, failed FROM audit_log \
+             ORDER BY at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -384,6 +460,10 @@ impl AuditStore for SqlStore {
                     policy: r.try_get("policy")?,
                     result: r.try_get("result")?,
                     reason: r.try_get("reason")?,
+                    tee: r.try_get("tee")?,
+                    workload: r.try_get("workload")?,
+                    tcb_status: r.try_get("tcb_status")?,
+                    failed: r.try_get("failed")?,
                 })
             })
             .collect()

@@ -3,8 +3,8 @@
 use std::sync::{LazyLock, Mutex};
 
 use super::statements::{
-    AUDIT_INSERT, AuditWrite, SESSION_CONFLICT, SESSION_INSERT, SESSION_SELECT, SessionWrite,
-    fail_all, placeholders,
+    AUDIT_COLUMNS, AUDIT_INSERT, AuditWrite, SESSION_CONFLICT, SESSION_INSERT, SESSION_SELECT,
+    SessionWrite, fail_all, placeholders,
 };
 use super::{SessionClaim, SessionRow, time_ordered};
 use crate::error::{Error, Result};
@@ -127,7 +127,7 @@ impl DirectSqlite {
                     format!("{SESSION_INSERT}{}{SESSION_CONFLICT}", placeholders(1, 5))
                 });
                 static ONE_AUDIT: LazyLock<String> =
-                    LazyLock::new(|| format!("{AUDIT_INSERT}{}", placeholders(1, 8)));
+                    LazyLock::new(|| format!("{AUDIT_INSERT}{}", placeholders(1, AUDIT_COLUMNS)));
                 let mut st = tx.prepare_cached(&ONE_SESSION)?;
                 for (nonce, row, _) in &sessions {
                     inserted.push(
@@ -150,7 +150,11 @@ impl DirectSqlite {
                         row.resource,
                         row.policy,
                         row.result,
-                        row.reason
+                        row.reason,
+                        row.tee,
+                        row.workload,
+                        row.tcb_status,
+                        row.failed
                     ])?;
                 }
             }

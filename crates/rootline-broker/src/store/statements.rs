@@ -18,7 +18,10 @@ pub(super) const SESSION_INSERT: &str =
 /// is left as it is, and the insert reports no change.
 pub(super) const SESSION_CONFLICT: &str = " ON CONFLICT (nonce) DO NOTHING";
 pub(super) const AUDIT_INSERT: &str = "INSERT INTO audit_log \
-    (id, at, client, evidence_digest, resource, policy, result, reason) VALUES ";
+    (id, at, client, evidence_digest, resource, policy, result, reason, \
+    tee, workload, tcb_status, failed) VALUES ";
+/// The columns of [`AUDIT_INSERT`].
+pub(super) const AUDIT_COLUMNS: usize = 12;
 pub(super) const SESSION_SELECT: &str =
     "SELECT expires_at, evidence_digest, binding_digest, token FROM sessions WHERE nonce = $1";
 

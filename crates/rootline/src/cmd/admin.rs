@@ -65,7 +65,15 @@ enum Command {
     /// Reference values: accepted values of a claim for a TEE.
     #[command(subcommand)]
     Reference(Reference),
-    /// The newest audit-log rows: every release and denial.
+    /// Print a short-lived admin JWT: paste it into the broker's web view
+    /// (`/ui/login`), or pass it as `Authorization: Bearer` yourself.
+    Token {
+        /// Its lifetime in seconds (the broker accepts at most 3600; a web
+        /// view login lasts at most 900 and never past the token's expiry).
+        #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(i64).range(1..=3600))]
+        ttl: i64,
+    },
+    /// The newest audit-log rows: every attestation, release and refusal.
     Audit {
         /// How many rows.
         #[arg(long, default_value_t = 50)]
@@ -304,6 +312,11 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     let pem = std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
     let pkcs8 =
         keys::private_key_pem(&pem).with_context(|| format!("admin key {}", key.display()))?;
+    if let Command::Token { ttl } = &a.command {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        println!("{}", rootline_broker::admin::mint(&pkcs8, now, *ttl)?);
+        return Ok(0);
+    }
     let c = Client {
         agent: agent(a.ca.as_deref())?,
         base: a.url.clone(),
@@ -313,7 +326,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         return import_references(&a, &c, file, *replace);
     }
     let (status, body) = match &a.command {
-        Command::Keygen { .. } => unreachable!("handled above"),
+        Command::Keygen { .. } | Command::Token { .. } => unreachable!("handled above"),
         Command::Reference(Reference::Import { .. }) => unreachable!("handled above"),
         Command::Resource(Resource::Set {
             path,
