@@ -129,6 +129,7 @@
     )
 )]
 
+pub mod c14n;
 pub mod certs;
 pub mod error;
 pub mod evidence;
