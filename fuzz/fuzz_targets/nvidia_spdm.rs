@@ -1,10 +1,10 @@
 //! Fuzzes NVIDIA GPU evidence: detection, the evidence forms (JSON, hex,
 //! base64, bare reports), the SPDM GET_MEASUREMENTS report with its opaque
 //! data and measurement blocks, certificate chains with their FWID
-//! extension, and RIM XML; then full verification of whatever decodes
-//! (pinned root, fixed time, the input also tried as a RIM). Any bytes give
-//! a value or an error, never a panic, and a parsed report's parts lie
-//! inside the input.
+//! extension, and RIM XML (in depth in the `nvidia_rim` target); then full
+//! verification of whatever decodes (pinned root, fixed time, the input
+//! also tried as a RIM). Any bytes give a value or an error, never a panic,
+//! and a parsed report's parts lie inside the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

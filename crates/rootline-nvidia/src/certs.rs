@@ -32,6 +32,12 @@
 //! (`cc_admin_utils.py`, `extract_fwid`); both shapes are decoded here, the
 //! FWID's hash algorithm checked to be SHA-384.
 //!
+//! RIM signing chains (`HCC RIM L4 Signer` <- `NVIDIA Reference Value L3
+//! GH100 001` <- `NVIDIA Reference Value GH100 CA` <- `NVIDIA CoRIM signing
+//! Root CA`) go through steps 1 to 4 and 6 the same way
+//! ([`verify_rim_chain`]), against their own roots: a RIM root never
+//! anchors a device, nor a device root a RIM.
+//!
 //! Revocation (NVIDIA's OCSP responder) is not checked: see the crate docs.
 
 use aws_lc_rs::digest;
@@ -63,6 +69,23 @@ pub const NVIDIA_DEVICE_IDENTITY_CA_PEM: &str = include_str!("nvidia_device_iden
 /// SHA-256 of the DER of [`NVIDIA_DEVICE_IDENTITY_CA_PEM`].
 pub const NVIDIA_DEVICE_IDENTITY_CA_SHA256: &str =
     "102bf659d5419614c9d8e6aecebc80454eb26b1df6a769ac720b9a690b167b48";
+
+/// The pinned NVIDIA RIM root, the root of the chain in every NVIDIA
+/// reference integrity manifest's XML signature (`CN=NVIDIA CoRIM signing
+/// Root CA, O=NVIDIA, C=US`, ECDSA P-384, valid 2023-03-16 to 2053-03-08).
+///
+/// Source: NVIDIA's public nvtrust repository, commit
+/// 028173093d43dbf37364bdc39ad7e696bccbce2e,
+/// `guest_tools/gpu_verifiers/local_gpu_verifier/src/verifier/certs/verifier_RIM_root.pem`
+/// (the RIM root NVIDIA's own local GPU verifier pins; byte-identical in
+/// nvtrust commit 0ab869a5cd454076801ab63baecae96f49302261, and to the last
+/// certificate of both RIMs in the shared vectors).
+/// SHA-256 of the DER: [`NVIDIA_RIM_ROOT_SHA256`].
+pub const NVIDIA_RIM_ROOT_PEM: &str = include_str!("nvidia_rim_root.pem");
+
+/// SHA-256 of the DER of [`NVIDIA_RIM_ROOT_PEM`].
+pub const NVIDIA_RIM_ROOT_SHA256: &str =
+    "12977b5115acb0381179279fffeb5a8c4d264971ebb32298023a465fa41df5d1";
 
 /// The most certificates accepted in a device chain (NVIDIA's are 5).
 pub const MAX_CHAIN_CERTS: usize = 8;
@@ -97,6 +120,15 @@ impl TrustRoots {
         // The constant is fixed at build time and a unit test decodes it; a
         // failure here would leave no root, which rejects everything.
         let _ = r.add_pem(NVIDIA_DEVICE_IDENTITY_CA_PEM.as_bytes());
+        r
+    }
+
+    /// The pinned NVIDIA RIM root ([`NVIDIA_RIM_ROOT_PEM`]), for RIM
+    /// signatures only.
+    pub fn nvidia_rim() -> Self {
+        let mut r = Self::empty();
+        // As for `nvidia`: fixed at build time, decoded by a unit test.
+        let _ = r.add_pem(NVIDIA_RIM_ROOT_PEM.as_bytes());
         r
     }
 
@@ -237,6 +269,39 @@ fn parse_cert(der: &[u8], index: usize) -> Result<X509Certificate<'_>> {
 /// `roots` at `at` (seconds since the Unix epoch). See the module docs for
 /// the checks and their order.
 pub fn verify_chain(ders: &[Vec<u8>], roots: &TrustRoots, at: i64) -> Result<ChainInfo> {
+    let certs = verify_links(ders, roots, at)?;
+    let Some(leaf) = certs.first() else {
+        return Err(Error::ChainTooShort { len: 0 });
+    };
+    let fwid = leaf_fwid(leaf)?.ok_or_else(|| Error::FwidMissing {
+        subject: rfc4514(leaf.subject()),
+    })?;
+    check_signing_cert(leaf)?;
+    let mut info = describe(ders, &certs);
+    info.fwid = Some(fwid);
+    Ok(info)
+}
+
+/// Verifies the chain of a RIM signature (DER, signing certificate first,
+/// as the RIM's `KeyInfo` lists it) against `roots` at `at`: the device
+/// chain's checks but the FWID (see the module docs). The [`ChainInfo`]
+/// has no FWID.
+pub fn verify_rim_chain(ders: &[Vec<u8>], roots: &TrustRoots, at: i64) -> Result<ChainInfo> {
+    let certs = verify_links(ders, roots, at)?;
+    let Some(leaf) = certs.first() else {
+        return Err(Error::ChainTooShort { len: 0 });
+    };
+    check_signing_cert(leaf)?;
+    Ok(describe(ders, &certs))
+}
+
+/// Steps 1 to 4 of the module docs: length, root, envelopes, links,
+/// validity.
+fn verify_links<'a>(
+    ders: &'a [Vec<u8>],
+    roots: &TrustRoots,
+    at: i64,
+) -> Result<Vec<X509Certificate<'a>>> {
     if ders.len() < 2 {
         return Err(Error::ChainTooShort { len: ders.len() });
     }
@@ -283,12 +348,11 @@ pub fn verify_chain(ders: &[Vec<u8>], roots: &TrustRoots, at: i64) -> Result<Cha
             });
         }
     }
-    let Some(leaf) = certs.first() else {
-        return Err(Error::ChainTooShort { len: 0 });
-    };
-    let fwid = leaf_fwid(leaf)?.ok_or_else(|| Error::FwidMissing {
-        subject: rfc4514(leaf.subject()),
-    })?;
+    Ok(certs)
+}
+
+/// Step 6: the signing key is P-384 and, when keyUsage is present, may sign.
+fn check_signing_cert(leaf: &X509Certificate<'_>) -> Result<()> {
     if !is_p384(leaf.public_key()) {
         return Err(Error::Unsupported {
             field: "signing certificate key",
@@ -303,9 +367,7 @@ pub fn verify_chain(ders: &[Vec<u8>], roots: &TrustRoots, at: i64) -> Result<Cha
             value: "digitalSignature is not set".into(),
         });
     }
-    let mut info = describe(ders, &certs);
-    info.fwid = Some(fwid);
-    Ok(info)
+    Ok(())
 }
 
 /// Reads a chain without checking it: for explaining a rejection. The FWID
@@ -626,6 +688,25 @@ mod tests {
             rfc4514(c.subject()),
             "O=NVIDIA,CN=NVIDIA Device Identity CA"
         );
+    }
+
+    #[test]
+    fn pinned_rim_root_decodes_to_the_documented_digest() {
+        let roots = TrustRoots::nvidia_rim();
+        let all: Vec<&[u8]> = roots.roots().collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            hex::encode(digest::digest(&digest::SHA256, all[0])),
+            NVIDIA_RIM_ROOT_SHA256
+        );
+        let c = parse_cert(all[0], 0).unwrap();
+        assert_eq!(
+            rfc4514(c.subject()),
+            "CN=NVIDIA CoRIM signing Root CA,O=NVIDIA,C=US"
+        );
+        assert_eq!(c.subject().as_raw(), c.issuer().as_raw());
+        // Neither pinned root stands in for the other.
+        assert!(!TrustRoots::nvidia().contains(all[0]));
     }
 
     #[test]

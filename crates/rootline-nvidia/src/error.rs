@@ -40,15 +40,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
-    /// A certificate of the device chain does not decode.
-    #[error("malformed certificate {index} of the device chain: {reason}")]
+    /// A certificate of a chain (the device's, or a RIM signer's inside
+    /// [`Error::InRim`]) does not decode.
+    #[error("malformed certificate {index} of the chain: {reason}")]
     Certificate {
         /// Position in the chain, leaf = 0.
         index: usize,
         /// Why.
         reason: String,
     },
-    /// A reference integrity manifest does not decode.
+    /// A reference integrity manifest does not decode, or its XML signature
+    /// is not in the one shape this crate verifies (see [`crate::xmldsig`]).
     #[error("malformed RIM: {field}: {reason}")]
     Rim {
         /// The element or attribute.
@@ -109,10 +111,33 @@ pub enum Error {
         subject: String,
     },
 
+    /// A RIM carries no XML signature, so nothing vouches for its golden
+    /// values.
+    #[error("the RIM is not signed (no ds:Signature element)")]
+    RimUnsigned,
+
     // --- bad signature ---------------------------------------------------
     /// The SPDM signature does not verify with the signing certificate's key.
     #[error("bad signature: {0}")]
     BadSignature(String),
+    /// A RIM's `SignedInfo` signature does not verify with the key of its
+    /// signing certificate: the `SignedInfo` or the signature value changed.
+    #[error("the RIM signature does not verify with the key of {signer}")]
+    RimBadSignature {
+        /// Subject of the RIM's signing certificate (RFC 4514).
+        signer: String,
+    },
+    /// A RIM's content (everything but its signature) is not what its
+    /// signature covers: its SHA-384 digest differs from the signed one.
+    #[error(
+        "the RIM content differs from what its signature covers: SHA-384 of the canonical document is {computed}, the signed digest is {signed}"
+    )]
+    RimDigestMismatch {
+        /// The signed `DigestValue`, hex.
+        signed: String,
+        /// The digest of the RIM as received, hex.
+        computed: String,
+    },
 
     // --- stale -----------------------------------------------------------
     /// A certificate is not valid at the verification time.
@@ -170,6 +195,15 @@ pub enum Error {
     },
 
     // --- context ---------------------------------------------------------
+    /// An error in verifying one RIM's signature.
+    #[error("RIM {rim}: {source}")]
+    InRim {
+        /// The RIM as `product version (tag ID)`.
+        rim: String,
+        /// What went wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
     /// An error in one device of a multi-device evidence list.
     #[error("device {index}: {source}")]
     InDevice {
@@ -188,10 +222,11 @@ impl From<CodecError> for Error {
 }
 
 impl Error {
-    /// The error without its [`Error::InDevice`] wrappers.
+    /// The error without its [`Error::InDevice`] and [`Error::InRim`]
+    /// wrappers.
     pub fn root_cause(&self) -> &Error {
         match self {
-            Self::InDevice { source, .. } => source.root_cause(),
+            Self::InDevice { source, .. } | Self::InRim { source, .. } => source.root_cause(),
             other => other,
         }
     }

@@ -25,8 +25,11 @@
 //! 6. the requester nonce equals the caller's nonce (zero-padded to 32
 //!    bytes), and the nonce, driver and VBIOS versions the sender claims in
 //!    JSON equal the signed ones;
-//! 7. when RIMs are given, one or more apply to the device and every active
-//!    golden measurement matches ([`rim`]).
+//! 7. when RIMs are given, one or more apply to the device, the XML
+//!    signature of each that applies verifies (enveloped XMLDSig, Canonical
+//!    XML 1.1, ECDSA P-384, a chain to a RIM root valid at the same time;
+//!    [`xmldsig`], [`c14n`]) and every active golden measurement matches
+//!    ([`rim`]).
 //!
 //! Everything fails closed: any error rejects the whole evidence (every
 //! device must pass), and claims come back as
@@ -40,14 +43,17 @@
 //!   all, to show what rejected evidence said. Never treat them as verified.
 //! - [`verify`]`(evidence, nonce, rims) -> Result<Verified<Claims>>`: the
 //!   pinned root, the current time.
-//! - [`Verifier`] with [`Options`]: your own [`TrustRoots`] (the NVIDIA root
-//!   only by name, [`TrustRoots::nvidia`]), a fixed verification time, and
+//! - [`Verifier`] with [`Options`]: your own [`TrustRoots`] for devices (the
+//!   NVIDIA root only by name, [`TrustRoots::nvidia`]) and for RIM
+//!   signatures ([`Verifier::with_rim_roots`]; NVIDIA's RIM root by name,
+//!   [`TrustRoots::nvidia_rim`]), a fixed verification time, and
 //!   [`Verifier::verify_evidence`] for [`Evidence`] built in code, e.g.
 //!   [`Evidence::from_parts`]`(report, chain)` for a report and chain kept
 //!   in separate files.
 //! - [`guest_nonce`]`(report_data)`: the 32-byte SPDM nonce the attester
 //!   derives from KBS report data.
-//! - [`Rim::parse`]: a RIM (SWID tag XML) to compare with.
+//! - [`Rim::parse`]: a RIM (SWID tag XML) to compare with;
+//!   [`Rim::verify_signature`] checks its signature alone.
 //! - [`Error`]: one enum grouped by cause; [`Error::InDevice`] says which
 //!   device of a list failed, [`Error::root_cause`] strips it.
 //!
@@ -90,20 +96,21 @@
 //!   "nonce", "responder_nonce", "fwid", "driver_version", "vbios_version",
 //!   "measurements": {"1": hex, ...}, "opaque": {...}, "certificates":
 //!   [{"subject", "issuer", "serial", "not_before", "not_after", "sha256"}],
-//!   "rim": null | {"manifests", "tag_ids", "matched", "mismatched",
-//!   "signature": "unverified"}}]}`. `opaque` uses trustee's `config` names
+//!   "rim": null | {"manifests", "tag_ids", "signers", "matched",
+//!   "mismatched", "signature": "verified"}}]}` (`signers`: each RIM's
+//!   signing certificate subject). `opaque` uses trustee's `config` names
 //!   and renderings, so trustee-style policies read the same values.
 //! - Dependencies: aws-lc-rs, x509-parser, roxmltree, serde, base64, hex,
 //!   rootline-core; no I/O, no network, no async runtime.
 //!
 //! # Non-goals and limits
 //!
-//! - **RIM signatures are not verified**: RIMs are unsigned input and must
-//!   come from a trusted channel (see [`rim`]).
-//! - **No revocation**: NVIDIA's OCSP responses for the device chain are
-//!   neither fetched nor accepted as collateral; a revoked device
-//!   certificate is not detected. The NVIDIA chain has no CRL distribution
-//!   point on the leaf either.
+//! - **No revocation**: NVIDIA's OCSP responses for the device chain and
+//!   the RIM signing chain are neither fetched nor accepted as collateral;
+//!   a revoked device or RIM signing certificate is not detected. The
+//!   NVIDIA device chain has no CRL distribution point on the leaf either.
+//! - XMLDSig and Canonical XML only in the one shape NVIDIA signs RIMs with
+//!   (see [`xmldsig`]); CoRIM (CBOR) RIMs are not read.
 //! - No NVIDIA Remote Attestation Service (NRAS) and no fetching of RIMs:
 //!   the crate never touches the network.
 //! - NVSwitch (`LS10`) evidence and PPCIe topology checks are not covered.
@@ -129,6 +136,7 @@
     )
 )]
 
+pub mod c14n;
 pub mod certs;
 pub mod error;
 pub mod evidence;
@@ -136,12 +144,13 @@ pub mod opaque;
 pub mod rim;
 pub mod spdm;
 pub mod verify;
+pub mod xmldsig;
 
 pub use certs::{CertInfo, ChainInfo, TrustRoots};
 pub use error::{Error, Result};
 pub use evidence::{DeviceEvidence, Evidence};
 pub use opaque::{OpaqueData, OpaqueFieldId};
-pub use rim::{GoldenMeasurement, Rim, RimComparison};
+pub use rim::{GoldenMeasurement, Rim, RimComparison, VerifiedRim};
 pub use rootline_core::Verified;
 pub use spdm::{DmtfMeasurementType, MeasurementBlock, SpdmReport, SpdmVersion};
 pub use verify::{Arch, Claims, DeviceClaims, Options, Verifier, guest_nonce};

@@ -2,22 +2,26 @@
 //! 19770-2:2015 with the TCG RIM information model) that list the golden
 //! value of each measurement block for one driver or one VBIOS release.
 //!
-//! **Unsigned input.** The XMLDSig signature a RIM carries (enveloped,
-//! C14N 1.1, ECDSA P-384, chained to NVIDIA's RIM root) is **not verified**
-//! here: canonical XML is a large attack surface and no vetted
-//! implementation exists on the workspace's crypto provider. A RIM passed to
-//! this crate is trusted exactly as much as the channel it came through:
-//! the caller must obtain RIMs from a trusted channel (operator-provisioned
-//! files, or NVIDIA's RIM service over authenticated TLS with its own
-//! signature checked elsewhere). Claims record this as
-//! `"rim": {"signature": "unverified", ...}`.
+//! **Signed input.** A RIM is used for comparison only once its XML
+//! signature verifies ([`Rim::verify_signature`], which only yields a
+//! [`VerifiedRim`]; [`compare`] takes nothing else): an enveloped XMLDSig
+//! signature over the whole document, Canonical XML 1.1, SHA-384, ECDSA
+//! P-384, by a certificate chained to a caller's RIM root (the pinned NVIDIA
+//! RIM root by name, [`TrustRoots::nvidia_rim`]) and valid at the
+//! verification time. See [`crate::xmldsig`] for the one signature shape
+//! accepted and [`crate::c14n`] for the canonicalisation. An unsigned RIM
+//! parses (to show what it says) but never verifies. Claims record the
+//! signer: `"rim": {"signature": "verified", "signers": [...], ...}`.
 //!
-//! Parsing: [`Rim::parse`] reads the tag with `roxmltree` (no DTD, so no
-//! entity expansion; at most [`MAX_RIM_LEN`] bytes and [`MAX_RIM_NODES`]
-//! nodes), the `Meta` element's `colloquialVersion` and product, and every
+//! Parsing: [`Rim::parse`] reads the tag once with `roxmltree` (no DTD, so
+//! no entity expansion; at most [`MAX_RIM_LEN`] bytes and [`MAX_RIM_NODES`]
+//! nodes) and takes, from that one tree, both the signature's inputs (the
+//! digest of the canonical document, the canonical `SignedInfo`) and the
+//! content: the `Meta` element's `colloquialVersion` and product, and every
 //! `Payload/Resource` as a [`GoldenMeasurement`]: `index`, `active`,
 //! `alternatives`, `size` and the `Hash0..HashN-1` attributes in the
-//! `http://www.w3.org/2001/04/xmlenc#sha384` namespace.
+//! `http://www.w3.org/2001/04/xmlenc#sha384` namespace. The fields of a
+//! [`Rim`] are private, so what is compared is what was digested.
 //!
 //! Comparison follows NVIDIA's verifier (`local_gpu_verifier`,
 //! `verifier.py` and `rim/__init__.py`): the active golden measurements of
@@ -32,20 +36,21 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::certs::{CertInfo, TrustRoots};
 use crate::error::{Error, Result};
 use crate::spdm::SpdmReport;
+use crate::{c14n, xmldsig};
 
 /// The largest RIM accepted (NVIDIA's are ~20 KiB).
-pub const MAX_RIM_LEN: usize = 1 << 20;
+pub const MAX_RIM_LEN: usize = c14n::MAX_XML_LEN;
 /// The most XML nodes accepted in a RIM.
-pub const MAX_RIM_NODES: u32 = 20_000;
+pub const MAX_RIM_NODES: u32 = c14n::MAX_XML_NODES;
 /// The most alternatives accepted for one measurement.
 pub const MAX_ALTERNATIVES: usize = 64;
 
 const NS_SWID: &str = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd";
 const NS_TCG_RIM: &str = "https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/";
 const NS_SHA384: &str = "http://www.w3.org/2001/04/xmlenc#sha384";
-const NS_XMLDSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 
 /// One golden measurement of a RIM.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,28 +67,50 @@ pub struct GoldenMeasurement {
     pub values: Vec<Vec<u8>>,
 }
 
-/// A parsed RIM. Not verified: see the module docs.
+/// A parsed RIM, its signature read but not yet verified: see the module
+/// docs. Only [`Rim::parse`] makes one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rim {
-    /// `SoftwareIdentity/@tagId`.
-    pub tag_id: String,
-    /// `SoftwareIdentity/@name` (`GH100`).
-    pub name: Option<String>,
-    /// `Meta/@product` (`GH100`).
-    pub product: Option<String>,
-    /// `Meta/@PlatformModel` (TCG RIM namespace).
-    pub platform_model: Option<String>,
-    /// `Meta/@colloquialVersion`: the driver (`545.00`) or VBIOS
-    /// (`96.00.5E.00.01`) version the RIM describes.
-    pub version: String,
-    /// Whether an XMLDSig `Signature` element is present (never verified).
-    pub has_signature: bool,
-    /// The golden measurements, in document order.
-    pub measurements: Vec<GoldenMeasurement>,
+    tag_id: String,
+    name: Option<String>,
+    product: Option<String>,
+    platform_model: Option<String>,
+    version: String,
+    measurements: Vec<GoldenMeasurement>,
+    signature: Option<xmldsig::Signed>,
+}
+
+/// A RIM whose signature verified: the only input [`compare`] takes. Only
+/// [`Rim::verify_signature`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRim<'a> {
+    rim: &'a Rim,
+    chain: Vec<CertInfo>,
+}
+
+impl<'a> VerifiedRim<'a> {
+    /// The RIM.
+    pub fn rim(&self) -> &'a Rim {
+        self.rim
+    }
+
+    /// The signing certificate's subject (RFC 4514).
+    pub fn signer(&self) -> &str {
+        self.chain.first().map_or("", |c| c.subject.as_str())
+    }
+
+    /// The signer's chain as verified, signing certificate first.
+    pub fn chain(&self) -> &[CertInfo] {
+        &self.chain
+    }
 }
 
 impl Rim {
-    /// Parses a RIM (SWID tag XML).
+    /// Parses a RIM (SWID tag XML) and, when it is signed, reads its
+    /// signature and canonicalises what the signature covers, from the same
+    /// tree as the content (see [`crate::xmldsig`]). A signature of another
+    /// shape is an error here; a missing one is an error only at
+    /// [`Rim::verify_signature`].
     pub fn parse(xml: &[u8]) -> Result<Self> {
         if xml.len() > MAX_RIM_LEN {
             return Err(Error::TooLarge {
@@ -92,14 +119,10 @@ impl Rim {
                 max: MAX_RIM_LEN,
             });
         }
-        let text = std::str::from_utf8(xml).map_err(|e| rim_err("document", e.to_string()))?;
-        let opts = roxmltree::ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: MAX_RIM_NODES,
-            ..Default::default()
-        };
-        let doc = roxmltree::Document::parse_with_options(text, opts)
-            .map_err(|e| rim_err("document", e.to_string()))?;
+        let doc = c14n::parse(xml).map_err(|e| match e {
+            Error::Rim { reason, .. } => rim_err("document", reason),
+            other => other,
+        })?;
         let root = doc.root_element();
         if root.tag_name().name() != "SoftwareIdentity"
             || root.tag_name().namespace() != Some(NS_SWID)
@@ -112,19 +135,28 @@ impl Rim {
                 ),
             ));
         }
+        // The signature first: where it is decides what it covers.
+        let signature = xmldsig::read(&doc)?;
         let tag_id = root
             .attribute("tagId")
             .ok_or_else(|| rim_err("SoftwareIdentity", "no tagId"))?
             .to_owned();
         let name = root.attribute("name").map(str::to_owned);
-        let child = |local: &str, ns: &str| {
-            root.children().find(|n| {
+        // One Meta and one Payload: a second would be signed too, but which
+        // one a reader takes would be a choice.
+        let child = |local: &'static str, ns: &str| {
+            let mut found = root.children().filter(|n| {
                 n.is_element()
                     && n.tag_name().name() == local
                     && n.tag_name().namespace() == Some(ns)
-            })
+            });
+            match (found.next(), found.next()) {
+                (Some(n), None) => Ok(n),
+                (None, _) => Err(rim_err(local, "missing")),
+                (Some(_), Some(_)) => Err(rim_err(local, "appears more than once")),
+            }
         };
-        let meta = child("Meta", NS_SWID).ok_or_else(|| rim_err("Meta", "missing"))?;
+        let meta = child("Meta", NS_SWID)?;
         let version = meta
             .attribute("colloquialVersion")
             .filter(|v| !v.is_empty())
@@ -134,8 +166,7 @@ impl Rim {
         let platform_model = meta
             .attribute((NS_TCG_RIM, "PlatformModel"))
             .map(str::to_owned);
-        let has_signature = child("Signature", NS_XMLDSIG).is_some();
-        let payload = child("Payload", NS_SWID).ok_or_else(|| rim_err("Payload", "missing"))?;
+        let payload = child("Payload", NS_SWID)?;
 
         let mut measurements: Vec<GoldenMeasurement> = Vec::new();
         for node in payload.children().filter(|n| n.is_element()) {
@@ -164,9 +195,59 @@ impl Rim {
             product,
             platform_model,
             version,
-            has_signature,
             measurements,
+            signature,
         })
+    }
+
+    /// Verifies the RIM's XML signature with `roots` (RIM roots, e.g.
+    /// [`TrustRoots::nvidia_rim`]) at `at` (seconds since the Unix epoch):
+    /// the signer's chain, the signature over the `SignedInfo`, then the
+    /// digest of the document. [`Error::RimUnsigned`] when it has none.
+    pub fn verify_signature(&self, roots: &TrustRoots, at: i64) -> Result<VerifiedRim<'_>> {
+        let sig = self.signature.as_ref().ok_or(Error::RimUnsigned)?;
+        let chain = sig.verify(roots, at)?;
+        Ok(VerifiedRim {
+            rim: self,
+            chain: chain.certs,
+        })
+    }
+
+    /// `SoftwareIdentity/@tagId`.
+    pub fn tag_id(&self) -> &str {
+        &self.tag_id
+    }
+
+    /// `SoftwareIdentity/@name` (`GH100`).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// `Meta/@product` (`GH100`).
+    pub fn product(&self) -> Option<&str> {
+        self.product.as_deref()
+    }
+
+    /// `Meta/@PlatformModel` (TCG RIM namespace).
+    pub fn platform_model(&self) -> Option<&str> {
+        self.platform_model.as_deref()
+    }
+
+    /// `Meta/@colloquialVersion`: the driver (`545.00`) or VBIOS
+    /// (`96.00.5E.00.01`) version the RIM describes.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The golden measurements, in document order.
+    pub fn measurements(&self) -> &[GoldenMeasurement] {
+        &self.measurements
+    }
+
+    /// Whether the RIM carries an XML signature (verified only by
+    /// [`Rim::verify_signature`]).
+    pub fn has_signature(&self) -> bool {
+        self.signature.is_some()
     }
 
     /// Whether this RIM describes the device: its product (or platform
@@ -184,6 +265,11 @@ impl Rim {
             .flatten()
             .any(|v| v.eq_ignore_ascii_case(&self.version));
         model_ok && version_ok
+    }
+
+    /// `product version (tag ID)`, for naming the RIM in an error.
+    pub fn label_with_tag(&self) -> String {
+        format!("{} ({})", self.label(), self.tag_id)
     }
 
     /// `product version`, for messages.
@@ -273,20 +359,25 @@ pub struct RimComparison {
     pub manifests: Vec<String>,
     /// Their tag IDs.
     pub tag_ids: Vec<String>,
+    /// Their signers: each signing certificate's subject (RFC 4514), in
+    /// the order of [`RimComparison::manifests`].
+    pub signers: Vec<String>,
     /// SPDM block indices that had an active golden value and matched it.
     pub matched: Vec<u16>,
     /// SPDM block indices whose value matched no alternative (or that the
     /// report lacks).
     pub mismatched: Vec<u16>,
-    /// Always `"unverified"`: the RIMs' XML signatures are not checked.
+    /// Always `"verified"`: only RIMs whose signature verified are
+    /// compared with.
     pub signature: &'static str,
 }
 
 /// Compares the report's measurement blocks with the active golden values
-/// of `rims` (already chosen as applying to the device).
-pub fn compare(report: &SpdmReport<'_>, rims: &[&Rim]) -> Result<RimComparison> {
+/// of `rims` (already chosen as applying to the device, their signatures
+/// verified).
+pub fn compare(report: &SpdmReport<'_>, rims: &[VerifiedRim<'_>]) -> Result<RimComparison> {
     let mut golden: BTreeMap<u16, (&GoldenMeasurement, &Rim)> = BTreeMap::new();
-    for rim in rims {
+    for rim in rims.iter().map(VerifiedRim::rim) {
         for m in rim.measurements.iter().filter(|m| m.active) {
             if let Some((_, other)) = golden.get(&m.index) {
                 return Err(Error::RimConflict {
@@ -299,9 +390,10 @@ pub fn compare(report: &SpdmReport<'_>, rims: &[&Rim]) -> Result<RimComparison> 
         }
     }
     let mut out = RimComparison {
-        manifests: rims.iter().map(|r| r.label()).collect(),
-        tag_ids: rims.iter().map(|r| r.tag_id.clone()).collect(),
-        signature: "unverified",
+        manifests: rims.iter().map(|r| r.rim().label()).collect(),
+        tag_ids: rims.iter().map(|r| r.rim().tag_id.clone()).collect(),
+        signers: rims.iter().map(|r| r.signer().to_owned()).collect(),
+        signature: "verified",
         ..Default::default()
     };
     for (index, (m, _)) in golden {

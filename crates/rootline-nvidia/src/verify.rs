@@ -1,5 +1,6 @@
 //! The verifier: for each device, the chain to a trusted root, the FWID,
-//! the SPDM signature, the nonce, what the sender claims, and the RIMs;
+//! the SPDM signature, the nonce, what the sender claims, and the RIMs
+//! (their signatures first, to RIM roots kept apart from the device roots);
 //! then typed claims, marked [`Verified`] only when all of it held.
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use crate::certs::{self, CertInfo, ChainInfo, TrustRoots};
 use crate::error::{Error, Result};
 use crate::evidence::{DeviceEvidence, Evidence};
-use crate::rim::{self, Rim, RimComparison};
+use crate::rim::{self, Rim, RimComparison, VerifiedRim};
 use crate::spdm::{NONCE_LEN, SpdmReport};
 
 /// The GPU architecture, from the signing certificate's common name
@@ -99,7 +100,11 @@ pub struct Options<'a> {
     pub nonce: Option<&'a [u8]>,
     /// Reference integrity manifests; empty skips the comparison. When
     /// given, every device needs at least one that applies (see
-    /// [`Rim::applies_to`]) and must match its active golden values.
+    /// [`Rim::applies_to`]); each that applies must carry a signature that
+    /// verifies to the verifier's RIM roots at the verification time
+    /// (otherwise the whole verification fails, naming the RIM), and the
+    /// device must match their active golden values. RIMs that do not
+    /// apply are neither verified nor used.
     pub rims: &'a [Rim],
     /// Verification time, seconds since the Unix epoch; `None` = now.
     pub at: Option<i64>,
@@ -115,26 +120,45 @@ pub fn guest_nonce(report_data: &[u8]) -> [u8; NONCE_LEN] {
     n
 }
 
-/// Verifies NVIDIA evidence against a set of trust roots.
+/// Verifies NVIDIA evidence against a set of device roots and a set of RIM
+/// roots.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     roots: TrustRoots,
+    rim_roots: TrustRoots,
 }
 
 impl Verifier {
-    /// A verifier trusting only the pinned NVIDIA Device Identity CA.
+    /// A verifier trusting only the pinned NVIDIA Device Identity CA for
+    /// devices and the pinned NVIDIA RIM root for RIMs.
     pub fn pinned() -> Self {
-        Self::new(TrustRoots::nvidia())
+        Self::new(TrustRoots::nvidia()).with_rim_roots(TrustRoots::nvidia_rim())
     }
 
-    /// A verifier trusting `roots`.
+    /// A verifier trusting `roots` for device chains and no RIM root (so
+    /// any RIM given is refused until [`Verifier::with_rim_roots`]).
     pub fn new(roots: TrustRoots) -> Self {
-        Self { roots }
+        Self {
+            roots,
+            rim_roots: TrustRoots::empty(),
+        }
     }
 
-    /// The roots this verifier trusts.
+    /// The same verifier, trusting `rim_roots` (in place of its RIM roots)
+    /// for RIM signatures, e.g. [`TrustRoots::nvidia_rim`] or a private
+    /// PKI's.
+    pub fn with_rim_roots(self, rim_roots: TrustRoots) -> Self {
+        Self { rim_roots, ..self }
+    }
+
+    /// The device roots this verifier trusts.
     pub fn roots(&self) -> &TrustRoots {
         &self.roots
+    }
+
+    /// The RIM roots this verifier trusts.
+    pub fn rim_roots(&self) -> &TrustRoots {
+        &self.rim_roots
     }
 
     /// Decodes `evidence` (any form [`Evidence::decode`] accepts) and
@@ -269,7 +293,19 @@ impl Verifier {
                         .join(", "),
                 });
             }
-            let cmp = rim::compare(&report, &applicable)?;
+            // Fail closed: a RIM is compared with only once its signature
+            // verified, at the same time as the device chain.
+            let verified = applicable
+                .iter()
+                .map(|r| {
+                    r.verify_signature(&self.rim_roots, at)
+                        .map_err(|e| Error::InRim {
+                            rim: r.label_with_tag(),
+                            source: Box::new(e),
+                        })
+                })
+                .collect::<Result<Vec<VerifiedRim<'_>>>>()?;
+            let cmp = rim::compare(&report, &verified)?;
             if !cmp.mismatched.is_empty() {
                 return Err(Error::RimMismatch {
                     indices: cmp.mismatched,

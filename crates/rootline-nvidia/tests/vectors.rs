@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rootline_nvidia::certs::{self, TrustRoots};
 use rootline_nvidia::{
-    Arch, Error, Evidence, Options, Rim, SpdmReport, Verifier, decode, detect, guest_nonce, rim,
+    Arch, Error, Evidence, Options, Rim, SpdmReport, Verifier, c14n, decode, detect, guest_nonce,
     verify,
 };
 use serde_json::{Value, json};
@@ -378,111 +378,33 @@ fn vector_rims_parse_and_do_not_describe_the_vector_reports() {
     };
     let vbios = Rim::parse(&vbios).unwrap();
     let driver = Rim::parse(&driver).unwrap();
-    assert_eq!(vbios.version, "96.00.5E.00.01");
-    assert_eq!(driver.version, "545.00");
-    assert_eq!(vbios.product.as_deref(), Some("GH100"));
-    assert_eq!(vbios.measurements.len(), 64);
-    assert_eq!(vbios.measurements.iter().filter(|m| m.active).count(), 12);
-    assert_eq!(driver.measurements.iter().filter(|m| m.active).count(), 21);
-    assert!(vbios.has_signature && driver.has_signature);
-    let m35 = driver.measurements.iter().find(|m| m.index == 35).unwrap();
+    assert_eq!(vbios.version(), "96.00.5E.00.01");
+    assert_eq!(driver.version(), "545.00");
+    assert_eq!(vbios.product(), Some("GH100"));
+    assert_eq!(vbios.measurements().len(), 64);
+    assert_eq!(vbios.measurements().iter().filter(|m| m.active).count(), 12);
+    assert_eq!(
+        driver.measurements().iter().filter(|m| m.active).count(),
+        21
+    );
+    assert!(vbios.has_signature() && driver.has_signature());
+    let m35 = driver
+        .measurements()
+        .iter()
+        .find(|m| m.index == 35)
+        .unwrap();
     assert_eq!(m35.values.len(), 2);
 
     // The report is driver 550.90.07 / VBIOS 96.00.9f.00.01: neither RIM
-    // applies, and verification with them says so.
+    // applies, and verification with them says so (tests/rim.rs compares
+    // them anyway, once verified).
     let ev = Evidence::from_parts(&report_hex, &chain).unwrap();
-    let rims = [vbios.clone(), driver.clone()];
+    let rims = [vbios, driver];
     let e = Verifier::pinned()
         .verify_evidence(&ev, &opts(None, &rims))
         .unwrap_err();
     assert!(
         matches!(e.root_cause(), Error::NoApplicableRim { .. }),
-        "{e}"
-    );
-
-    // Compared anyway, they differ exactly where the releases differ.
-    let report = hopper_report_bytes(&report_hex);
-    let r = SpdmReport::parse(&report).unwrap();
-    let c = rim::compare(&r, &[&vbios]).unwrap();
-    assert_eq!(c.mismatched, vec![2, 3, 10, 12]);
-    assert_eq!(c.matched, vec![1, 4, 5, 6, 7, 9, 11, 13]);
-    let c = rim::compare(&r, &[&driver]).unwrap();
-    assert_eq!(
-        c.mismatched,
-        vec![8, 22, 23, 26, 27, 28, 30, 31, 32, 33, 35, 37, 38, 40, 41]
-    );
-    assert_eq!(c.signature, "unverified");
-    // The same RIM twice is an index conflict.
-    assert!(matches!(
-        rim::compare(&r, &[&vbios, &vbios]),
-        Err(Error::RimConflict { .. })
-    ));
-}
-
-/// A RIM for the vector report, written from its measurements: NVIDIA's
-/// layout, with a wrong first alternative for some blocks.
-fn rim_for(report: &SpdmReport<'_>, version: &str, indices: &[u16], tamper: Option<u16>) -> String {
-    let mut res = String::new();
-    for b in &report.blocks {
-        let i = u16::from(b.index) - 1;
-        let active = indices.contains(&i);
-        let mut good = hex::encode(b.value);
-        if tamper == Some(i) {
-            good = "ff".repeat(48);
-        }
-        res.push_str(&format!(
-            r#"<ns0:Resource type="Measurement" index="{i}" active="{}" alternatives="2" ns2:Hash0="{}" ns2:Hash1="{good}" name="Measurement_{i}" size="48"/>
-"#,
-            if active { "True" } else { "False" },
-            "00".repeat(47) + "01",
-        ));
-    }
-    format!(
-        r#"<?xml version="1.0"?>
-<SoftwareIdentity xmlns="http://standards.iso.org/iso/19770/-2/2015/schema.xsd" xmlns:ns0="http://standards.iso.org/iso/19770/-2/2015/schema.xsd" xmlns:ns2="http://www.w3.org/2001/04/xmlenc#sha384" name="GH100" tagId="test-{version}" version="1.0" tagVersion="0">
-<ns0:Meta xmlns:ns1="https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/" colloquialVersion="{version}" product="GH100" ns1:PlatformModel="GH100"/>
-<ns0:Payload>
-{res}</ns0:Payload>
-</SoftwareIdentity>"#
-    )
-}
-
-#[test]
-fn rims_that_describe_the_report_match_and_a_changed_value_does_not() {
-    let Some((report_hex, chain)) = hopper() else {
-        return;
-    };
-    let bytes = hopper_report_bytes(&report_hex);
-    let r = SpdmReport::parse(&bytes).unwrap();
-    let driver = Rim::parse(rim_for(&r, "550.90.07", &[7, 21, 22, 35], None).as_bytes()).unwrap();
-    let vbios =
-        Rim::parse(rim_for(&r, "96.00.9F.00.01", &[0, 1, 2, 3, 4], None).as_bytes()).unwrap();
-    let ev = Evidence::from_parts(&report_hex, &chain).unwrap();
-    let rims = [driver.clone(), vbios.clone()];
-    let claims = Verifier::pinned()
-        .verify_evidence(&ev, &opts(None, &rims))
-        .unwrap()
-        .into_inner();
-    let rim = claims.devices[0].rim.as_ref().unwrap();
-    assert_eq!(rim.matched, vec![1, 2, 3, 4, 5, 8, 22, 23, 36]);
-    assert!(rim.mismatched.is_empty());
-    assert_eq!(rim.signature, "unverified");
-    let j = serde_json::to_value(&claims).unwrap();
-    assert_eq!(j["devices"][0]["rim"]["signature"], "unverified");
-
-    let tampered =
-        Rim::parse(rim_for(&r, "550.90.07", &[7, 21, 22, 35], Some(22)).as_bytes()).unwrap();
-    let e = Verifier::pinned()
-        .verify_evidence(&ev, &opts(None, &[tampered, vbios.clone()]))
-        .unwrap_err();
-    assert_eq!(*e.root_cause(), Error::RimMismatch { indices: vec![23] });
-    // Overlapping active indices across the two RIMs.
-    let overlap = Rim::parse(rim_for(&r, "550.90.07", &[0], None).as_bytes()).unwrap();
-    let e = Verifier::pinned()
-        .verify_evidence(&ev, &opts(None, &[overlap, vbios]))
-        .unwrap_err();
-    assert!(
-        matches!(e.root_cause(), Error::RimConflict { index: 1, .. }),
         "{e}"
     );
 }
@@ -681,6 +603,13 @@ fn fuzz_body(data: &[u8]) {
         let _ = certs::verify_chain(&ders, &TrustRoots::nvidia(), AT);
     }
     let rims: Vec<Rim> = Rim::parse(data).into_iter().collect();
+    for r in &rims {
+        let _ = r.verify_signature(&TrustRoots::nvidia_rim(), AT);
+    }
+    if let Ok(c) = c14n::canonicalize(data) {
+        // Canonical output parses again and is its own canonical form.
+        assert_eq!(c14n::canonicalize(&c).unwrap(), c);
+    }
     if let Ok(ev) = Evidence::decode(data) {
         let o = Options {
             nonce: Some(&[0u8; 32]),
@@ -697,6 +626,7 @@ fn fuzz_body_holds_on_vectors_and_their_mutations() {
         "nvidia/nvtrust/hopperAttestationReport.txt",
         "nvidia/nvtrust/hopperCertChain.txt",
         "nvidia/nvtrust/Driver_RIM_test_no_gpu.swidtag",
+        "nvidia/nvtrust/1010_0200_882_96005E0001_PROD.swidtag",
         "nvidia/veraison-services/blackwell-evidence.json",
         "nvidia/trustee/hopper_cert_chain_case4.txt",
     ];

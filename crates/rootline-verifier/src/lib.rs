@@ -308,14 +308,16 @@ impl Verifier {
     /// eight PEM `CERTIFICATE` blocks) instead of the pinned NVIDIA Device
     /// Identity CA: it replaces the roots, it does not add to them (a
     /// private or test PKI; real GPUs then no longer verify unless NVIDIA's
-    /// root is in `pem` too).
+    /// root is in `pem` too). RIM signatures keep their own roots (the
+    /// pinned NVIDIA RIM root).
     pub fn with_nvidia_roots(self, pem: &[u8]) -> Result<Self, String> {
         let mut roots = rootline_nvidia::TrustRoots::empty();
         roots
             .add_pem(pem)
             .map_err(|e| format!("NVIDIA trust anchor: {e}"))?;
+        let rim_roots = self.nvidia.rim_roots().clone();
         Ok(Self {
-            nvidia: rootline_nvidia::Verifier::new(roots),
+            nvidia: rootline_nvidia::Verifier::new(roots).with_rim_roots(rim_roots),
             ..self
         })
     }

@@ -5,10 +5,12 @@
 //! integrity manifests come as collateral, the measurements against them.
 //!
 //! The nonce is the SPDM request nonce (at most 32 bytes, zero-padded, as
-//! guest-components' attester pads the report data it is given). RIM
-//! signatures are not verified by `rootline-nvidia`: a RIM given as
-//! collateral is the caller's word, and the claims say so
-//! (`"signature": "unverified"`).
+//! guest-components' attester pads the report data it is given). A RIM
+//! given as collateral is compared with only once its XML signature
+//! verifies to the pinned NVIDIA RIM root (kept when
+//! [`crate::Verifier::with_nvidia_roots`] replaces the device roots); one
+//! that applies to a GPU but does not verify rejects the evidence, and the
+//! claims name the signers (`"signature": "verified", "signers": [...]`).
 
 use rootline_core::TeeKind;
 use serde_json::{Map, Value};
