@@ -37,6 +37,7 @@
 use std::collections::HashSet;
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use rootline_core::Reader;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::oid_registry::{
@@ -157,7 +158,11 @@ impl Pki {
 
 fn parse_cert<'a>(der: &'a [u8], what: &'static str) -> Result<X509Certificate<'a>> {
     match X509Certificate::from_der(der) {
-        Ok(([], c)) => Ok(c),
+        Ok(([], c)) => {
+            check_envelope(der, c.tbs_certificate.as_ref(), c.signature_value.as_ref())
+                .map_err(|e| malformed(what, e))?;
+            Ok(c)
+        }
         Ok((rest, _)) => Err(malformed(
             what,
             format!("{} trailing bytes after the DER", rest.len()),
@@ -168,12 +173,80 @@ fn parse_cert<'a>(der: &'a [u8], what: &'static str) -> Result<X509Certificate<'
 
 fn parse_crl(der: &[u8]) -> Result<CertificateRevocationList<'_>> {
     match CertificateRevocationList::from_der(der) {
-        Ok(([], c)) => Ok(c),
+        Ok(([], c)) => {
+            check_envelope(der, c.tbs_cert_list.as_ref(), c.signature_value.as_ref())
+                .map_err(|e| malformed("CRL", e))?;
+            Ok(c)
+        }
         Ok((rest, _)) => Err(malformed(
             "CRL",
             format!("{} trailing bytes after the DER", rest.len()),
         )),
         Err(e) => Err(malformed("CRL", e.to_string())),
+    }
+}
+
+/// One DER TLV: its tag, its contents and its whole encoding.
+fn tlv<'a>(r: &mut Reader<'a>) -> std::result::Result<(u8, Reader<'a>, &'a [u8]), String> {
+    let start = r.peek_rest();
+    let tag = r.u8("tag").map_err(|e| e.to_string())?;
+    let first = r.u8("length").map_err(|e| e.to_string())?;
+    let len = match first {
+        n @ 0..=0x7f => usize::from(n),
+        0x81..=0x84 => {
+            let mut n = 0usize;
+            for _ in 0..(first & 0x7f) {
+                n = (n << 8) | usize::from(r.u8("length").map_err(|e| e.to_string())?);
+            }
+            n
+        }
+        _ => return Err("unsupported DER length".into()),
+    };
+    let body = r.sub(len, "contents").map_err(|e| e.to_string())?;
+    let whole = start
+        .get(..start.len() - r.peek_rest().len())
+        .unwrap_or_default();
+    Ok((tag, body, whole))
+}
+
+/// The unsigned envelope of a certificate or CRL, checked byte for byte:
+/// `SEQUENCE { tbs, signatureAlgorithm, BIT STRING }` filling the input,
+/// the outer signatureAlgorithm identical to the signed one inside the tbs
+/// (RFC 5280 4.1.1.2, 5.1.1.2), the BIT STRING without unused bits. The
+/// parser is lenient there (it reads an OID under a wrong tag), and the
+/// signature does not cover it.
+fn check_envelope(der: &[u8], tbs: &[u8], sig: &[u8]) -> std::result::Result<(), String> {
+    let mut r = Reader::new(der);
+    let (tag, mut body, _) = tlv(&mut r)?;
+    r.finish("DER").map_err(|e| e.to_string())?;
+    if tag != 0x30 {
+        return Err("outer tag is not SEQUENCE".into());
+    }
+    let (tbs_tag, mut tbs_body, tbs_raw) = tlv(&mut body)?;
+    if tbs_tag != 0x30 || tbs_raw != tbs {
+        return Err("the signed part is not the DER SEQUENCE that was parsed".into());
+    }
+    let (alg_tag, _, alg_raw) = tlv(&mut body)?;
+    let (sig_tag, sig_body, _) = tlv(&mut body)?;
+    body.finish("envelope").map_err(|e| e.to_string())?;
+    let sig_body = sig_body.peek_rest();
+    if alg_tag != 0x30
+        || sig_tag != 0x03
+        || sig_body.first() != Some(&0)
+        || sig_body.get(1..) != Some(sig)
+    {
+        return Err("signatureAlgorithm or signatureValue is not DER".into());
+    }
+    // The signed AlgorithmIdentifier is the tbs's first SEQUENCE (after an
+    // optional version and, in certificates, the serial number).
+    loop {
+        let (t, _, raw) = tlv(&mut tbs_body)?;
+        if t == 0x30 {
+            if raw != alg_raw {
+                return Err("signatureAlgorithm differs from the signed one".into());
+            }
+            return Ok(());
+        }
     }
 }
 
