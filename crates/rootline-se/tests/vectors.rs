@@ -40,7 +40,8 @@ fn customer_key_coordinates_match_pv() {
 fn arcb_is_byte_identical_to_pv() {
     let host = HostKey::from_certificate_unverified(HOST).unwrap();
     let flags = Flags::IMAGE_PHKH.union(Flags::ATTESTATION_PHKH);
-    let req = AttestationRequest::with_parts(&[host.clone()], flags, pv_parts()).unwrap();
+    let req =
+        AttestationRequest::with_parts(std::slice::from_ref(&host), flags, pv_parts()).unwrap();
     assert_eq!(req.arcb(), ARCB);
     assert_eq!(req.secret().flags, Flags::TRUSTEE);
     assert_eq!(req.secret().host_key_hashes, vec![host.phkh()]);
@@ -238,7 +239,7 @@ fn pv_signing_key_from_another_root_is_rejected() {
 #[test]
 fn pv_pki_without_the_root_is_untrusted() {
     let e = HkdVerifier::new(
-        &pki(&[INTER]).certs().to_vec(),
+        pki(&[INTER]).certs(),
         &pki(&[IBM, IBM_CRL, INTER_CRL, ROOT_CRL]),
         AT,
     )
