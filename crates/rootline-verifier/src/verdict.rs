@@ -43,6 +43,9 @@ pub enum Claims {
     Cca(Box<rootline_cca::Claims>),
     /// NVIDIA GPU evidence: one entry per device.
     Nvidia(Box<rootline_nvidia::Claims>),
+    /// IBM Z Secure Execution: the image's SE header fields, the guest's
+    /// configuration UID, user data and host-key hashes.
+    Se(Box<rootline_se::Claims>),
 }
 
 /// Claims held as the JSON object their evidence crate builds.
@@ -85,6 +88,7 @@ impl Claims {
             // A GPU is bound through the CPU evidence it travels with (the
             // KBS additional-evidence), not as the session's primary TEE.
             Claims::Nvidia(_) => return None,
+            Claims::Se(c) => ("report_data", hex::decode(&c.report_data).ok()?, false),
         };
         Some(ReportData {
             field,
@@ -106,6 +110,7 @@ impl Claims {
                 "realm.personalization_value",
                 c.realm.personalization_value.to_vec(),
             )),
+            Claims::Se(c) => Some(("cuid", hex::decode(&c.cuid).ok()?)),
             Claims::Tpm(_) | Claims::Azure(_) | Claims::Nvidia(_) => None,
         }
     }
@@ -117,7 +122,11 @@ impl Claims {
         match self {
             Claims::Tpm(m) => m.hex(&["pcrs", bank, &i]),
             Claims::Azure(m) => m.hex(&["tpm", "pcrs", bank, &i]),
-            Claims::Snp(_) | Claims::Dcap(_) | Claims::Cca(_) | Claims::Nvidia(_) => None,
+            Claims::Snp(_)
+            | Claims::Dcap(_)
+            | Claims::Cca(_)
+            | Claims::Nvidia(_)
+            | Claims::Se(_) => None,
         }
     }
 
@@ -132,6 +141,10 @@ impl Claims {
                 _ => Map::new(),
             },
             Claims::Nvidia(c) => match serde_json::to_value(c) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+            Claims::Se(c) => match serde_json::to_value(c) {
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             },
@@ -213,7 +226,7 @@ impl Verified<Claims> {
     pub fn claims_json(&self) -> &Map<String, Value> {
         match &self.claims {
             Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => &m.0,
-            Claims::Snp(_) | Claims::Cca(_) | Claims::Nvidia(_) => {
+            Claims::Snp(_) | Claims::Cca(_) | Claims::Nvidia(_) | Claims::Se(_) => {
                 self.json.get_or_init(|| self.claims.to_json())
             }
         }
@@ -316,7 +329,10 @@ impl From<Verdict> for Outcome {
                     Some(m) => m,
                     None => match v.claims {
                         Claims::Dcap(m) | Claims::Tpm(m) | Claims::Azure(m) => m.0,
-                        c @ (Claims::Snp(_) | Claims::Cca(_) | Claims::Nvidia(_)) => c.to_json(),
+                        c @ (Claims::Snp(_)
+                        | Claims::Cca(_)
+                        | Claims::Nvidia(_)
+                        | Claims::Se(_)) => c.to_json(),
                     },
                 };
                 Self {
