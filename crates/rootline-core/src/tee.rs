@@ -27,11 +27,14 @@ pub enum TeeKind {
     Cca,
     /// NVIDIA GPU SPDM evidence.
     Nvidia,
+    /// IBM Z Secure Execution: the Ultravisor's answer to an attestation
+    /// request (guest-components' and Trustee's `se`).
+    Se,
 }
 
 impl TeeKind {
     /// Every kind, in the order `--help` lists them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Snp,
         Self::Tdx,
         Self::Sgx,
@@ -40,6 +43,7 @@ impl TeeKind {
         Self::AzureTdx,
         Self::Cca,
         Self::Nvidia,
+        Self::Se,
     ];
 
     /// The command-line spelling.
@@ -53,6 +57,7 @@ impl TeeKind {
             Self::AzureTdx => "azure-tdx",
             Self::Cca => "cca",
             Self::Nvidia => "nvidia",
+            Self::Se => "se",
         }
     }
 }
@@ -66,7 +71,7 @@ impl fmt::Display for TeeKind {
 /// An unknown TEE name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown tee kind {0:?}; expected one of snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia"
+    "unknown tee kind {0:?}; expected one of snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia, se"
 )]
 pub struct UnknownTee(pub String);
 
@@ -83,6 +88,7 @@ impl FromStr for TeeKind {
             "azure-tdx" | "az-tdx-vtpm" => Self::AzureTdx,
             "cca" => Self::Cca,
             "nvidia" => Self::Nvidia,
+            "se" => Self::Se,
             _ => return Err(UnknownTee(s.to_owned())),
         })
     }

@@ -49,6 +49,8 @@ pub const DEFAULT_CCA: &str = include_str!("../../../policies/cca.rego");
 pub const DEFAULT_AZURE_SNP: &str = include_str!("../../../policies/azure-snp.rego");
 /// The default policy for Azure confidential VMs on TDX.
 pub const DEFAULT_AZURE_TDX: &str = include_str!("../../../policies/azure-tdx.rego");
+/// The default IBM Z Secure Execution policy.
+pub const DEFAULT_SE: &str = include_str!("../../../policies/se.rego");
 /// The default SGX policy.
 pub const DEFAULT_SGX: &str = include_str!("../../../policies/sgx.rego");
 
@@ -60,6 +62,7 @@ pub fn default_policy(tee: TeeKind) -> Option<&'static str> {
         TeeKind::Tdx => Some(DEFAULT_TDX),
         TeeKind::Sgx => Some(DEFAULT_SGX),
         TeeKind::Cca => Some(DEFAULT_CCA),
+        TeeKind::Se => Some(DEFAULT_SE),
         TeeKind::AzureSnp => Some(DEFAULT_AZURE_SNP),
         TeeKind::AzureTdx => Some(DEFAULT_AZURE_TDX),
         _ => None,
@@ -573,8 +576,8 @@ impl PolicySet {
         Self::default()
     }
 
-    /// The shipped default policies for TPM, SNP, TDX, SGX, Arm CCA and
-    /// Azure confidential VMs.
+    /// The shipped default policies for TPM, SNP, TDX, SGX, Arm CCA, IBM
+    /// Secure Execution and Azure confidential VMs.
     pub fn defaults() -> Result<Self, Error> {
         let mut s = Self::new();
         for t in [
@@ -583,6 +586,7 @@ impl PolicySet {
             TeeKind::Tdx,
             TeeKind::Sgx,
             TeeKind::Cca,
+            TeeKind::Se,
             TeeKind::AzureSnp,
             TeeKind::AzureTdx,
         ] {

@@ -133,6 +133,26 @@ fn sgx_claims() -> Vec<(String, Form)> {
     .collect()
 }
 
+fn se_claims() -> Vec<(String, Form)> {
+    [
+        ("tag", Form::Hex(16)),
+        ("page_list_digest", Form::Hex(64)),
+        ("address_list_digest", Form::Hex(64)),
+        ("tweak_list_digest", Form::Hex(64)),
+        ("cuid", Form::Hex(16)),
+        ("image_phkh", Form::Hex(32)),
+        ("attestation_phkh", Form::Hex(32)),
+        ("secret_store_hash", Form::Hex(64)),
+        ("firmware_state", Form::AnyHex),
+        ("user_data", Form::AnyHex),
+        ("report_data", Form::AnyHex),
+        ("version", Form::Int),
+    ]
+    .into_iter()
+    .map(|(k, f)| (k.to_owned(), f))
+    .collect()
+}
+
 fn cca_claims() -> Vec<(String, Form)> {
     let mut v: Vec<(String, Form)> = [
         ("realm.initial_measurement", Form::AnyHex),
@@ -269,6 +289,7 @@ pub fn claim_form(tee: TeeKind, claim: &str) -> Result<Form, String> {
         TeeKind::Tdx => listed(&tdx_claims(), claim),
         TeeKind::Sgx => listed(&sgx_claims(), claim),
         TeeKind::Cca => listed(&cca_claims(), claim),
+        TeeKind::Se => listed(&se_claims(), claim),
         TeeKind::Nvidia => nvidia_claim(claim),
         TeeKind::Tpm => tpm_claim(claim),
         TeeKind::AzureSnp | TeeKind::AzureTdx => {
@@ -323,6 +344,7 @@ pub fn known_claims(tee: TeeKind) -> Vec<String> {
         TeeKind::Tdx => tdx_claims().into_iter().map(|(k, _)| k).collect(),
         TeeKind::Sgx => sgx_claims().into_iter().map(|(k, _)| k).collect(),
         TeeKind::Cca => cca_claims().into_iter().map(|(k, _)| k).collect(),
+        TeeKind::Se => se_claims().into_iter().map(|(k, _)| k).collect(),
         TeeKind::Nvidia => [
             "fwid",
             "measurements.N",

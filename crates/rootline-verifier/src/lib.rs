@@ -30,6 +30,7 @@ mod azure;
 mod cca;
 mod dcap;
 mod nvidia;
+mod se;
 mod snp;
 mod tpm;
 mod verdict;
@@ -171,6 +172,9 @@ pub struct Verifier {
     /// NVIDIA GPU device roots: the pinned NVIDIA Device Identity CA, or
     /// the caller's in its place ([`Verifier::with_nvidia_roots`]).
     nvidia: rootline_nvidia::Verifier,
+    /// The key that seals IBM SE request secrets into KBS challenges (and
+    /// opens them from the evidence); none unless configured.
+    se_sealing: Option<rootline_se::SealingKey>,
     source: Option<std::sync::Arc<dyn CollateralSource>>,
     /// Collateral files parsed once, by content (see [`Parsed`]).
     snp_parsed: Parsed<rootline_snp::Collateral>,
@@ -263,6 +267,7 @@ impl Verifier {
                 .map_err(|e| format!("the pinned Intel SGX Root CA: {e}")),
             cca: rootline_cca::TrustAnchors::new(),
             nvidia: rootline_nvidia::Verifier::pinned(),
+            se_sealing: None,
             source: None,
             snp_parsed: Parsed::default(),
             dcap_parsed: Parsed::default(),
@@ -320,6 +325,15 @@ impl Verifier {
             nvidia: rootline_nvidia::Verifier::new(roots).with_rim_roots(rim_roots),
             ..self
         })
+    }
+
+    /// Opens IBM SE request secrets sealed into the evidence with `key`
+    /// (the KBS flow: the broker sealed them into the challenge it issued).
+    pub fn with_se_sealing_key(self, key: rootline_se::SealingKey) -> Self {
+        Self {
+            se_sealing: Some(key),
+            ..self
+        }
     }
 
     /// Asks `source` for the collateral evidence needs beyond what a
@@ -398,6 +412,7 @@ impl Verifier {
             TeeKind::AzureSnp | TeeKind::AzureTdx => azure::verify(req, kind),
             TeeKind::Cca => cca::verify(&self.cca, req),
             TeeKind::Nvidia => nvidia::verify(&self.nvidia, req),
+            TeeKind::Se => se::verify(self.se_sealing.as_ref(), req),
             kind => Err(Box::new(Rejection::new(
                 Some(kind),
                 format!("verification of {kind} evidence is not supported yet"),
@@ -456,7 +471,7 @@ pub fn verify(req: &Request) -> Outcome {
 /// What detection tries, for the message when nothing matches.
 const TRIED: &str = "an SEV-SNP report (raw, hex, extended, configfs-tsm, guest-components JSON), \
      a TDX or SGX DCAP quote (raw, hex, JSON with a quote), an Arm CCA token (CBOR, hex, \
-     guest-components JSON), TPM evidence (TPMS_ATTEST raw or hex, go-tpm-tools protobuf, \
+     guest-components JSON), IBM SE evidence (guest-components JSON), TPM evidence (TPMS_ATTEST raw or hex, go-tpm-tools protobuf, \
      Trustee, guest-components or go-attestation JSON), Azure vTPM evidence JSON; \
      each of them also as base64 (standard or URL-safe, padded or not, with line breaks)";
 
@@ -512,5 +527,6 @@ fn detect_raw(evidence: &[u8]) -> Option<TeeKind> {
         .or_else(|| dcap::detect(evidence))
         .or_else(|| cca::detect(evidence))
         .or_else(|| nvidia::detect(evidence))
+        .or_else(|| se::detect(evidence))
         .or_else(|| tpm::detect(evidence))
 }

@@ -43,6 +43,9 @@ pub enum Claims {
     Cca(Box<rootline_cca::Claims>),
     /// NVIDIA GPU evidence: one entry per device.
     Nvidia(Box<rootline_nvidia::Claims>),
+    /// IBM Z Secure Execution: the image's SE header fields, the guest's
+    /// configuration UID, user data and host-key hashes.
+    Se(Box<rootline_se::Claims>),
 }
 
 /// Where evidence carries the report data a relying party chose.
@@ -71,6 +74,7 @@ impl Claims {
             // A GPU is bound through the CPU evidence it travels with (the
             // KBS additional-evidence), not as the session's primary TEE.
             Claims::Nvidia(_) => return None,
+            Claims::Se(c) => ("report_data", hex::decode(&c.report_data).ok()?, false),
         };
         Some(ReportData {
             field,
@@ -92,6 +96,7 @@ impl Claims {
                 "realm.personalization_value",
                 c.realm.personalization_value.to_vec(),
             )),
+            Claims::Se(c) => Some(("cuid", hex::decode(&c.cuid).ok()?)),
             Claims::Tpm(_) | Claims::Azure(_) | Claims::Nvidia(_) => None,
         }
     }
@@ -102,7 +107,11 @@ impl Claims {
         match self {
             Claims::Tpm(c) => c.pcr(bank, index).map(<[u8]>::to_vec),
             Claims::Azure(c) => c.pcr(bank, index).map(<[u8]>::to_vec),
-            Claims::Snp(_) | Claims::Dcap(_) | Claims::Cca(_) | Claims::Nvidia(_) => None,
+            Claims::Snp(_)
+            | Claims::Dcap(_)
+            | Claims::Cca(_)
+            | Claims::Nvidia(_)
+            | Claims::Se(_) => None,
         }
     }
 
@@ -117,6 +126,10 @@ impl Claims {
                 _ => Map::new(),
             },
             Claims::Nvidia(c) => match serde_json::to_value(c) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            },
+            Claims::Se(c) => match serde_json::to_value(c) {
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             },

@@ -107,7 +107,7 @@ pub(crate) struct EvidenceArgs {
     /// Evidence file: raw binary, hex or base64 text, or a JSON/CBOR wrapper
     /// (configfs-tsm CBOR, go-tpm-tools Attestation, Trustee evidence JSON...).
     pub(crate) evidence: PathBuf,
-    /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia.
+    /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia, se.
     /// Detected from the content when absent.
     #[arg(long)]
     pub(crate) tee: Option<TeeKind>,
