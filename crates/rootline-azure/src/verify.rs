@@ -259,10 +259,14 @@ impl Verifier {
         w.claims.user_data.clone_from(&user_data);
 
         // The vTPM quote, signed by the attestation key the hardware bound.
-        if let Ok(a) = rootline_tpm::Attest::parse(&ev.tpm_quote.message) {
-            w.claims.extra_data = Some(a.extra_data);
+        // Parsed once: for the claim here (so a rejection shows it), and
+        // for the verification.
+        let attest = rootline_tpm::Attest::parse(&ev.tpm_quote.message).ok();
+        if let Some(a) = &attest {
+            w.claims.extra_data = Some(a.extra_data.clone());
         }
-        let q = vtpm::verify(&ev.tpm_quote, &rt.ak, opts.report_data.as_deref())?.into_inner();
+        let q = vtpm::verify_parsed(&ev.tpm_quote, attest, &rt.ak, opts.report_data.as_deref())?
+            .into_inner();
         w.claims.tpm = Some(q);
 
         match &opts.report_data {

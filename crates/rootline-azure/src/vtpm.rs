@@ -13,7 +13,7 @@ use rootline_core::{HashAlg, Verified};
 use rootline_tpm::claims::{QuoteInfo, pcrs_json};
 use rootline_tpm::{
     AkPublic, AlgId, Attest, PcrValues, PublicKey, QuoteCheck, QuoteClaims, TpmtSignature,
-    verify_quote,
+    verify_parsed_quote,
 };
 use serde_json::{Map, Value, json};
 
@@ -64,6 +64,19 @@ impl VtpmQuote {
 /// Verifies `q` with the attestation key `ak`; `nonce`, when given, must be
 /// the quote's extraData.
 pub fn verify(q: &TpmQuote, ak: &PublicKey, nonce: Option<&[u8]>) -> Result<Verified<VtpmQuote>> {
+    verify_parsed(q, None, ak, nonce)
+}
+
+/// [`verify`] for a caller that parsed `q.message` already (to read its
+/// claims first): `parsed`, when given, is used instead of parsing the
+/// message again (it must be the parse of `q.message`; rootline-tpm
+/// refuses it otherwise).
+pub fn verify_parsed(
+    q: &TpmQuote,
+    parsed: Option<Attest>,
+    ak: &PublicKey,
+    nonce: Option<&[u8]>,
+) -> Result<Verified<VtpmQuote>> {
     if q.signature.is_empty() || q.signature.len() > MAX_SIGNATURE {
         return Err(Error::evidence(
             "tpm_quote.signature",
@@ -79,7 +92,10 @@ pub fn verify(q: &TpmQuote, ak: &PublicKey, nonce: Option<&[u8]>) -> Result<Veri
             format!("{} bytes, at most {MAX_MESSAGE} accepted", q.message.len()),
         ));
     }
-    let attest = Attest::parse(&q.message).map_err(Error::Tpm)?;
+    let attest = match parsed {
+        Some(a) => a,
+        None => Attest::parse(&q.message).map_err(Error::Tpm)?,
+    };
     let selection = attest
         .quote_info()
         .map(|(s, _)| s.clone())
@@ -104,13 +120,16 @@ pub fn verify(q: &TpmQuote, ak: &PublicKey, nonce: Option<&[u8]>) -> Result<Veri
         key: ak.clone(),
         tpmt: None,
     };
-    let checked = verify_quote(&QuoteCheck {
-        attest: &q.message,
-        signature: &signature,
-        ak: &ak,
-        nonce,
-        pcrs: Some(&pcrs),
-    })
+    let checked = verify_parsed_quote(
+        attest,
+        &QuoteCheck {
+            attest: &q.message,
+            signature: &signature,
+            ak: &ak,
+            nonce,
+            pcrs: Some(&pcrs),
+        },
+    )
     .map_err(Error::Tpm)?;
     Ok(checked.map(|quote| VtpmQuote { quote, pcrs }))
 }

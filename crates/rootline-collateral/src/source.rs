@@ -1,5 +1,5 @@
 //! The collateral source behind `rootline verify` and `rootline serve`:
-//! the evidence is asked what it still needs (`rootline_snp::needs`,
+//! the evidence, as the verifier decoded it, is asked what it still needs (`rootline_snp::needs`,
 //! `rootline_dcap::needs`), and each missing artifact is taken from the
 //! cache (on disk, then shared), else from AMD KDS or Intel PCS/PCCS when
 //! the owner consented, and handed to the verifier as one more collateral
@@ -7,7 +7,7 @@
 //! judges what it has, and the failure is named beside its verdict.
 
 use rootline_core::TeeKind;
-use rootline_verifier::{Collateral, CollateralSource, Gathered};
+use rootline_verifier::{Collateral, CollateralSource, Decoded, Gathered};
 
 use crate::{Artifact, Client, Error, Source, Stats, kds, pcs};
 
@@ -56,12 +56,12 @@ impl Fetcher {
 }
 
 impl CollateralSource for Fetcher {
-    fn gather(&self, kind: TeeKind, evidence: &[u8], given: &[Collateral], at: i64) -> Gathered {
+    fn gather(&self, evidence: &Decoded, given: &[Collateral], at: i64) -> Gathered {
         let mut g = Gathered::default();
-        match kind {
-            TeeKind::Snp => snp(&self.amd, &self.kds_url, evidence, given, at, &mut g),
-            TeeKind::Tdx | TeeKind::Sgx => {
-                dcap(&self.intel, &self.pcs_url, evidence, given, at, &mut g)
+        match evidence {
+            Decoded::Snp(raw) => snp(&self.amd, &self.kds_url, raw, given, at, &mut g),
+            Decoded::Dcap { quote, .. } => {
+                dcap(&self.intel, &self.pcs_url, &quote.quote, given, at, &mut g)
             }
             _ => {}
         }
@@ -104,7 +104,7 @@ fn fetch(g: &mut Gathered, client: &Client, a: &Artifact, at: i64) {
 fn snp(
     client: &Client,
     kds_url: &str,
-    evidence: &[u8],
+    evidence: &rootline_snp::evidence::Raw,
     given: &[Collateral],
     at: i64,
     g: &mut Gathered,
@@ -115,7 +115,7 @@ fn snp(
         // A bad file is the verifier's to report.
         let _ = coll.add(&c.origin.display().to_string(), &c.bytes);
     }
-    let Ok(needs) = rootline_snp::needs::needs(evidence, &coll) else {
+    let Ok(needs) = rootline_snp::needs::needs_raw(evidence, &coll) else {
         return;
     };
     let Some(signer) = needs.signer else { return };
@@ -188,19 +188,16 @@ fn snp(
 fn dcap(
     client: &Client,
     base: &str,
-    evidence: &[u8],
+    quote: &[u8],
     given: &[Collateral],
     at: i64,
     g: &mut Gathered,
 ) {
-    let Some(decoded) = rootline_dcap::evidence::decode(evidence) else {
-        return;
-    };
     let mut parts = rootline_dcap::CollateralParts::default();
     for c in given {
         let _ = parts.add(&c.origin.display().to_string(), &c.bytes);
     }
-    let needs = match rootline_dcap::needs::needs(&decoded.quote, &parts) {
+    let needs = match rootline_dcap::needs::needs(quote, &parts) {
         Ok(n) => n,
         Err(e) => {
             g.failures

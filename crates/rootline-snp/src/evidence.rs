@@ -31,22 +31,74 @@ pub struct Evidence {
     pub cert_table: Vec<CertEntry>,
 }
 
-/// The report bytes and table bytes before parsing.
-struct Parts {
-    report: Vec<u8>,
-    table: Option<Vec<u8>>,
+/// Evidence with its wrapper removed, before the report and certificate
+/// table are parsed: what detection decodes, kept so that the verifier and
+/// a collateral source read the report without decoding the wrapper again
+/// ([`Evidence::from_raw`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Raw {
+    /// The report bytes, unchecked (their length too).
+    pub report: Vec<u8>,
+    /// The certificate table's bytes (extended report, auxblob).
+    pub table: Option<Vec<u8>>,
     /// Certificates that arrived already split (guest-components JSON).
-    entries: Vec<CertEntry>,
+    pub entries: Vec<CertEntry>,
 }
+
+impl Raw {
+    /// Removes the wrapper of any supported form; the report is not
+    /// validated, so that a report failing a strict check can still be
+    /// explained by its claims.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        split(bytes, 0)
+    }
+
+    /// True when the report has SIGNATURE_ALGO 1 and a plausible version
+    /// and the table starts with a known GUID: what [`sniff`] asks of
+    /// evidence (validity is judged later, with a precise error).
+    pub fn is_plausible(&self) -> bool {
+        let word = |at: usize| -> Option<u32> {
+            let b = self.report.get(at..at + 4)?;
+            Some(u32::from_le_bytes([
+                b.first().copied()?,
+                *b.get(1)?,
+                *b.get(2)?,
+                *b.get(3)?,
+            ]))
+        };
+        let plausible = self.report.len() == REPORT_LEN
+            && word(0).is_some_and(|v| (1..=15).contains(&v))
+            && word(0x34) == Some(1);
+        let table_ok = match &self.table {
+            None => true,
+            Some(t) => {
+                t.get(0..16).is_some_and(|g| {
+                    [CertGuid::VCEK, CertGuid::VLEK, CertGuid::ASK, CertGuid::ARK]
+                        .iter()
+                        .any(|k| k.0 == g)
+                }) || t.iter().all(|b| *b == 0)
+            }
+        };
+        plausible && table_ok
+    }
+}
+
+/// The parts before parsing.
+type Parts = Raw;
 
 impl Evidence {
     /// Decodes any supported form.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let parts = split(bytes, 0)?;
-        let report = Report::parse(&parts.report)?;
-        let cert_table = match parts.table {
-            Some(t) => certtable::parse(&t)?,
-            None => parts.entries,
+        Self::from_raw(&split(bytes, 0)?)
+    }
+
+    /// Parses the report and certificate table of evidence whose wrapper
+    /// [`Raw::decode`] removed.
+    pub fn from_raw(raw: &Raw) -> Result<Self> {
+        let report = Report::parse(&raw.report)?;
+        let cert_table = match &raw.table {
+            Some(t) => certtable::parse(t)?,
+            None => raw.entries.clone(),
         };
         Ok(Self { report, cert_table })
     }
@@ -223,30 +275,5 @@ fn json(bytes: &[u8]) -> Result<Parts> {
 /// wrapper decodes and the report has SIGNATURE_ALGO 1 and a plausible
 /// version (validity is judged later, with a precise error).
 pub fn sniff(bytes: &[u8]) -> bool {
-    let Ok(parts) = split(bytes, 0) else {
-        return false;
-    };
-    let word = |at: usize| -> Option<u32> {
-        let b = parts.report.get(at..at + 4)?;
-        Some(u32::from_le_bytes([
-            b.first().copied()?,
-            *b.get(1)?,
-            *b.get(2)?,
-            *b.get(3)?,
-        ]))
-    };
-    let plausible = parts.report.len() == REPORT_LEN
-        && word(0).is_some_and(|v| (1..=15).contains(&v))
-        && word(0x34) == Some(1);
-    let table_ok = match &parts.table {
-        None => true,
-        Some(t) => {
-            t.get(0..16).is_some_and(|g| {
-                [CertGuid::VCEK, CertGuid::VLEK, CertGuid::ASK, CertGuid::ARK]
-                    .iter()
-                    .any(|k| k.0 == g)
-            }) || t.iter().all(|b| *b == 0)
-        }
-    };
-    plausible && table_ok
+    split(bytes, 0).is_ok_and(|r| r.is_plausible())
 }

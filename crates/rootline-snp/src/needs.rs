@@ -7,7 +7,7 @@
 
 use crate::certtable::CertEntry;
 use crate::error::Result;
-use crate::evidence::Evidence;
+use crate::evidence::{Evidence, Raw};
 use crate::pki::{self, Collateral, TrustAnchors, VekKind};
 use crate::report::{Product, Report, Tcb};
 
@@ -108,6 +108,12 @@ fn has_intermediate<'a>(
 /// `collateral` and its own certificate table.
 pub fn needs(evidence: &[u8], collateral: &Collateral) -> Result<Needs> {
     let ev = Evidence::decode(evidence)?;
+    needs_for(&ev.report, &ev.cert_table, collateral)
+}
+
+/// [`needs`] for evidence whose wrapper was removed already.
+pub fn needs_raw(raw: &Raw, collateral: &Collateral) -> Result<Needs> {
+    let ev = Evidence::from_raw(raw)?;
     needs_for(&ev.report, &ev.cert_table, collateral)
 }
 

@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::claims::Claims;
 use crate::error::{Error, Result};
-use crate::evidence::Evidence;
+use crate::evidence::{Evidence, Raw};
 use crate::pki::{
     self, CheckedCrl, Collateral, Fingerprint, TrustAnchors, TrustedVek, VekKind, hw_id_matches,
 };
@@ -109,12 +109,29 @@ impl Verifier {
         collateral: &Collateral,
         opts: &Options,
     ) -> std::result::Result<Verified<Appraisal>, Rejection> {
+        let raw = Raw::decode(evidence).map_err(|error| Rejection {
+            error,
+            claims: None,
+            warnings: Vec::new(),
+        })?;
+        self.verify_raw(&raw, collateral, opts)
+    }
+
+    /// [`Verifier::verify_evidence`] for evidence whose wrapper was
+    /// removed already (by detection): parses the report and certificate
+    /// table, adds the table to the collateral and verifies.
+    pub fn verify_raw(
+        &self,
+        raw: &Raw,
+        collateral: &Collateral,
+        opts: &Options,
+    ) -> std::result::Result<Verified<Appraisal>, Rejection> {
         let reject = |error| Rejection {
             error,
             claims: None,
             warnings: Vec::new(),
         };
-        let ev = Evidence::decode(evidence).map_err(reject)?;
+        let ev = Evidence::from_raw(raw).map_err(reject)?;
         if ev.cert_table.is_empty() {
             return self.verify_report(&ev.report, collateral, opts);
         }

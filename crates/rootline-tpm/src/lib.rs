@@ -47,6 +47,6 @@ pub use credential::make_credential;
 pub use error::Error;
 pub use pcr::{PcrBank, PcrSelection, PcrValues};
 pub use public::{AkPublic, PublicKey, TpmtPublic};
-pub use quote::{QuoteCheck, QuoteClaims, verify_quote};
+pub use quote::{QuoteCheck, QuoteClaims, verify_parsed_quote, verify_quote};
 pub use signature::TpmtSignature;
 pub use types::{AlgId, EccCurve, Generated, ObjectAttributes, StructureTag};

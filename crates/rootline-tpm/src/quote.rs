@@ -55,7 +55,23 @@ pub struct QuoteClaims {
 
 /// Verifies a quote; see the module docs for the checks and their order.
 pub fn verify_quote(check: &QuoteCheck<'_>) -> Result<Verified<QuoteClaims>, Error> {
-    let attest = Attest::parse(check.attest)?;
+    verify_parsed_quote(Attest::parse(check.attest)?, check)
+}
+
+/// [`verify_quote`] for a caller that parsed `check.attest` already (to
+/// read its claims before the checks): the parse is not repeated. `attest`
+/// must be the parse of those bytes; it is refused otherwise, and the
+/// signature is checked over the bytes as received.
+pub fn verify_parsed_quote(
+    attest: Attest,
+    check: &QuoteCheck<'_>,
+) -> Result<Verified<QuoteClaims>, Error> {
+    if attest.raw != check.attest {
+        return Err(Error::Mismatch {
+            what: "quote",
+            reason: "the parsed TPMS_ATTEST is not the one given".into(),
+        });
+    }
     let hash = check
         .signature
         .hash()

@@ -22,7 +22,7 @@ fn verifier() -> Result<&'static Verifier, String> {
 }
 
 /// Verifies Azure vTPM evidence of `kind`.
-pub(crate) fn verify(req: &Request, kind: TeeKind) -> Verdict {
+pub(crate) fn verify(req: &Request, kind: TeeKind, evidence: &[u8]) -> Verdict {
     let reject = |reason: String| Err(Box::new(Rejection::new(Some(kind), reason)));
     let Some(az) = AzureKind::from_tee(kind) else {
         return reject(format!("{kind} is not an Azure kind"));
@@ -42,7 +42,7 @@ pub(crate) fn verify(req: &Request, kind: TeeKind) -> Verdict {
         report_data: req.nonce.clone(),
         ..Default::default()
     };
-    match v.verify(&req.evidence, Some(az), &coll, &opts) {
+    match v.verify(evidence, Some(az), &coll, &opts) {
         Ok(a) => {
             let a = a.into_inner();
             Ok(

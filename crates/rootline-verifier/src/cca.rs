@@ -35,9 +35,13 @@ fn claims_map(c: &rootline_cca::Claims) -> Map<String, Value> {
     }
 }
 
-/// Verifies a CCA token against `configured` anchors plus those the
+/// The rejection of evidence that holds no CCA token in any form.
+pub(crate) const NOT_A_TOKEN: &str = "not an Arm CCA attestation token: expected the CBOR \
+     collection (tag 399), its hex text, or guest-components' {\"token\": [...]} evidence";
+
+/// Verifies a CCA token (decoded by the caller) against `configured` anchors plus those the
 /// request carries.
-pub(crate) fn verify(configured: &TrustAnchors, req: &Request) -> Verdict {
+pub(crate) fn verify(configured: &TrustAnchors, req: &Request, token: &[u8]) -> Verdict {
     let reject = |reason: String, claims: Map<String, Value>| {
         Err(Box::new(Rejection {
             tee: Some(TeeKind::Cca),
@@ -47,14 +51,6 @@ pub(crate) fn verify(configured: &TrustAnchors, req: &Request) -> Verdict {
             advisory_ids: Vec::new(),
             warnings: Vec::new(),
         }))
-    };
-    let Some(token) = token(&req.evidence) else {
-        return reject(
-            "not an Arm CCA attestation token: expected the CBOR collection (tag 399), its hex \
-             text, or guest-components' {\"token\": [...]} evidence"
-                .into(),
-            Map::new(),
-        );
     };
     let mut anchors = configured.clone();
     for c in &req.collateral {
@@ -69,7 +65,7 @@ pub(crate) fn verify(configured: &TrustAnchors, req: &Request) -> Verdict {
         }
     }
     if anchors.is_empty() {
-        let claims = rootline_cca::decode(&token)
+        let claims = rootline_cca::decode(token)
             .map(|c| claims_map(&c))
             .unwrap_or_default();
         return reject(
@@ -79,7 +75,7 @@ pub(crate) fn verify(configured: &TrustAnchors, req: &Request) -> Verdict {
             claims,
         );
     }
-    match rootline_cca::verify(&token, &anchors, req.nonce.as_deref()) {
+    match rootline_cca::verify(token, &anchors, req.nonce.as_deref()) {
         Ok(v) => {
             let mut warnings = Vec::new();
             if req.nonce.is_none() {
@@ -94,15 +90,10 @@ pub(crate) fn verify(configured: &TrustAnchors, req: &Request) -> Verdict {
             ))
         }
         Err(e) => {
-            let claims = rootline_cca::decode(&token)
+            let claims = rootline_cca::decode(token)
                 .map(|c| claims_map(&c))
                 .unwrap_or_default();
             reject(e.to_string(), claims)
         }
     }
-}
-
-/// Recognises CCA evidence by content.
-pub(crate) fn detect(evidence: &[u8]) -> Option<TeeKind> {
-    token(evidence).map(|_| TeeKind::Cca)
 }

@@ -12,27 +12,21 @@ use rootline_dcap::{CollateralParts, Verifier, evidence};
 
 use crate::{Claims, Rejection, Request, Verdict, Verified};
 
-/// Verifies Intel TDX and SGX DCAP evidence; `given` is the kind the caller
-/// named, if any.
+/// The rejection of evidence that is no DCAP quote in any form.
+pub(crate) const NOT_A_QUOTE: &str = "not a DCAP quote: expected a raw quote (v3 SGX, v4/v5 TDX), \
+     its hex text, or a JSON wrapper with a \"quote\" field";
+
+/// Verifies Intel TDX and SGX DCAP evidence, decoded by the caller; `given`
+/// is the kind the caller named (else the quote's).
 pub(crate) fn verify(
     verifier: &Verifier,
     parsed: &crate::Parsed<CollateralParts>,
     req: &Request,
     given: TeeKind,
+    decoded: &evidence::Decoded,
 ) -> Verdict {
     let reject = |tee: TeeKind, reason: String| Err(Box::new(Rejection::new(Some(tee), reason)));
-    let Some(decoded) = evidence::decode(&req.evidence) else {
-        return reject(
-            given,
-            "not a DCAP quote: expected a raw quote (v3 SGX, v4/v5 TDX), its hex text, \
-             or a JSON wrapper with a \"quote\" field"
-                .into(),
-        );
-    };
-    let kind = match decoded.quote.get(4) {
-        Some(0x81) => TeeKind::Tdx,
-        _ => TeeKind::Sgx,
-    };
+    let kind = quote_kind(&decoded.quote);
     if given != kind {
         return reject(
             given,
@@ -181,11 +175,17 @@ fn replay_ccel(
     first_bad
 }
 
-/// Recognises Intel TDX and SGX DCAP evidence by content.
-pub(crate) fn detect(evidence: &[u8]) -> Option<TeeKind> {
-    let d = evidence::decode(evidence)?;
-    match d.quote.get(4) {
-        Some(0x81) => Some(TeeKind::Tdx),
-        _ => Some(TeeKind::Sgx),
+/// TDX for a TDX quote (TEE type 0x81), SGX otherwise.
+fn quote_kind(quote: &[u8]) -> TeeKind {
+    match quote.get(4) {
+        Some(0x81) => TeeKind::Tdx,
+        _ => TeeKind::Sgx,
     }
+}
+
+/// Recognises Intel TDX and SGX DCAP evidence by content, keeping the
+/// quote (and CCEL) it decoded.
+pub(crate) fn decode(evidence: &[u8]) -> Option<(TeeKind, evidence::Decoded)> {
+    let d = evidence::decode(evidence)?;
+    Some((quote_kind(&d.quote), d))
 }

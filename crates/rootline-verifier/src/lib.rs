@@ -154,9 +154,58 @@ pub struct Gathered {
 /// Called on the verifying thread: implementations may block (a cache read,
 /// a download), so async callers run verification off their workers.
 pub trait CollateralSource: Send + Sync + std::fmt::Debug {
-    /// The collateral `evidence` of `kind` needs beyond `given`, judging
-    /// freshness at `at` (unix seconds).
-    fn gather(&self, kind: TeeKind, evidence: &[u8], given: &[Collateral], at: i64) -> Gathered;
+    /// The collateral `evidence` needs beyond `given`, judging freshness at
+    /// `at` (unix seconds). The evidence comes decoded, as the verifier
+    /// will verify it (the SNP report and its certificate table, the DCAP
+    /// quote), so that no source decodes its wrapper again.
+    fn gather(&self, evidence: &Decoded, given: &[Collateral], at: i64) -> Gathered;
+}
+
+/// Evidence decoded once, by detection or by the decoder of the kind the
+/// caller named ([`decode`]): what each evidence crate reads, with the
+/// wrapper (hex, base64, JSON, CBOR) removed. [`Verifier::verify_decoded`]
+/// and a [`CollateralSource`] take it, so the evidence is not decoded again.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Decoded {
+    /// SEV-SNP: the report and certificate table, not yet parsed.
+    Snp(rootline_snp::evidence::Raw),
+    /// Intel TDX or SGX: the raw quote and any CCEL its wrapper carried.
+    Dcap {
+        /// The kind named by the caller, else the quote's.
+        tee: TeeKind,
+        /// The quote.
+        quote: rootline_dcap::evidence::Decoded,
+    },
+    /// An Arm CCA token (the tag-399 CBOR collection).
+    Cca(Vec<u8>),
+    /// Evidence whose crate reads it whole (TPM, Azure vTPM, NVIDIA, and
+    /// kinds not verified yet): the bytes, base64 removed.
+    Whole {
+        /// Its kind.
+        tee: TeeKind,
+        /// The bytes.
+        evidence: Vec<u8>,
+    },
+    /// Evidence of the kind the caller named that does not decode as that
+    /// kind: why (verification rejects it with this reason).
+    Unreadable {
+        /// The kind named.
+        tee: TeeKind,
+        /// Why it did not decode.
+        reason: String,
+    },
+}
+
+impl Decoded {
+    /// The kind: the one the caller named, else the one detected.
+    pub fn tee(&self) -> TeeKind {
+        match self {
+            Self::Snp(_) => TeeKind::Snp,
+            Self::Cca(_) => TeeKind::Cca,
+            Self::Dcap { tee, .. } | Self::Whole { tee, .. } | Self::Unreadable { tee, .. } => *tee,
+        }
+    }
 }
 
 /// The verifier: trust anchors per TEE, the caches of what was verified
@@ -346,49 +395,24 @@ impl Verifier {
     }
 
     /// Verifies evidence of any supported kind: [`Verified`] claims, typed
-    /// per TEE, or a [`Rejection`] that says which check failed.
+    /// per TEE, or a [`Rejection`] that says which check failed. The
+    /// evidence is decoded once ([`decode`]) and verified as decoded.
     pub fn verify(&self, req: &Request) -> Verdict {
-        // Evidence stored as base64 (teekit and Azure tooling keep quotes
-        // so) is decoded once here, when its bytes are not evidence as they
-        // are: every kind reads its raw, hex and JSON forms itself.
-        let raw_kind = match req.tee {
-            Some(_) => None,
-            None => detect_raw(&req.evidence),
-        };
-        let decoded;
-        let req = match raw_kind {
-            Some(_) => req,
-            // Binary evidence and JSON fail the alphabet check at their
-            // first byte, so this costs the broker's hot path nothing.
-            None => match unwrap_base64(&req.evidence)
-                .filter(|b| detect_raw(b).is_some_and(|k| req.tee.is_none_or(|t| t == k)))
-            {
-                Some(bytes) => {
-                    decoded = Request {
-                        evidence: bytes,
-                        ..req.clone()
-                    };
-                    &decoded
-                }
-                None => req,
-            },
-        };
-        let tee = req.tee.or(raw_kind).or_else(|| detect_raw(&req.evidence));
-        let Some(kind) = tee else {
-            return Err(Box::new(Rejection::new(
-                None,
-                format!(
-                    "could not tell the evidence kind from its content (tried {TRIED}); pass --tee KIND"
-                ),
-            )));
-        };
-        let gathered = match (&self.source, kind) {
-            (Some(s), TeeKind::Snp | TeeKind::Tdx | TeeKind::Sgx) => {
+        self.verify_decoded(req, &decode(&req.evidence, req.tee)?)
+    }
+
+    /// [`Verifier::verify`] of evidence the caller decoded already with
+    /// [`decode`] (to gather collateral itself, say): `req.evidence` and
+    /// `req.tee` are not read again, `evidence` is what is verified.
+    pub fn verify_decoded(&self, req: &Request, evidence: &Decoded) -> Verdict {
+        let kind = evidence.tee();
+        let gathered = match (&self.source, evidence) {
+            (Some(s), Decoded::Snp(_) | Decoded::Dcap { .. }) => {
                 let at = req
                     .at
                     .unwrap_or_else(OffsetDateTime::now_utc)
                     .unix_timestamp();
-                Some(s.gather(kind, &req.evidence, &req.collateral, at))
+                Some(s.gather(evidence, &req.collateral, at))
             }
             _ => None,
         };
@@ -402,21 +426,30 @@ impl Verifier {
             }
             _ => req,
         };
-        let mut verdict = match kind {
-            TeeKind::Snp => snp::verify(&self.snp, &self.snp_parsed, req),
-            TeeKind::Tdx | TeeKind::Sgx => match &self.dcap {
-                Ok(v) => dcap::verify(v, &self.dcap_parsed, req, kind),
-                Err(e) => Err(Box::new(Rejection::new(Some(kind), e.clone()))),
+        let reject = |reason: &str| Err(Box::new(Rejection::new(Some(kind), reason)));
+        let mut verdict = match evidence {
+            Decoded::Snp(raw) => snp::verify(&self.snp, &self.snp_parsed, req, Ok(raw)),
+            Decoded::Dcap { tee, quote } => match &self.dcap {
+                Ok(v) => dcap::verify(v, &self.dcap_parsed, req, *tee, quote),
+                Err(e) => reject(e),
             },
-            TeeKind::Tpm => tpm::verify(req),
-            TeeKind::AzureSnp | TeeKind::AzureTdx => azure::verify(req, kind),
-            TeeKind::Cca => cca::verify(&self.cca, req),
-            TeeKind::Nvidia => nvidia::verify(&self.nvidia, req),
-            TeeKind::Se => se::verify(self.se_sealing.as_ref(), req),
-            kind => Err(Box::new(Rejection::new(
-                Some(kind),
-                format!("verification of {kind} evidence is not supported yet"),
-            ))),
+            Decoded::Cca(token) => cca::verify(&self.cca, req, token),
+            Decoded::Unreadable { reason, .. } => match kind {
+                // SNP judges the collateral files first, as it always has.
+                TeeKind::Snp => snp::verify(&self.snp, &self.snp_parsed, req, Err(reason)),
+                // A DCAP verifier that could not be built is the first failure.
+                TeeKind::Tdx | TeeKind::Sgx => reject(self.dcap.as_ref().err().unwrap_or(reason)),
+                _ => reject(reason),
+            },
+            Decoded::Whole { evidence, .. } => match kind {
+                TeeKind::Tpm => tpm::verify(req, evidence),
+                TeeKind::AzureSnp | TeeKind::AzureTdx => azure::verify(req, kind, evidence),
+                TeeKind::Nvidia => nvidia::verify(&self.nvidia, req, evidence),
+                TeeKind::Se => se::verify(self.se_sealing.as_ref(), req, evidence),
+                kind => reject(&format!(
+                    "verification of {kind} evidence is not supported yet"
+                )),
+            },
         };
         if let Some(g) = gathered {
             match verdict.as_mut() {
@@ -476,9 +509,112 @@ const TRIED: &str = "an SEV-SNP report (raw, hex, extended, configfs-tsm, guest-
      each of them also as base64 (standard or URL-safe, padded or not, with line breaks)";
 
 /// Guesses the TEE kind from the evidence bytes, also when they are base64
-/// of evidence; `None` when no module recognises them.
+/// of evidence; `None` when no module recognises them. [`decode`] also
+/// keeps what detection decoded.
 pub fn detect(evidence: &[u8]) -> Option<TeeKind> {
-    detect_raw(evidence).or_else(|| detect_raw(&unwrap_base64(evidence)?))
+    decode(evidence, None).ok().map(|d| d.tee())
+}
+
+/// Decodes evidence once: as the kind `tee` names, or as whatever kind its
+/// content is (detection), also when it is base64 of evidence. With a kind
+/// named, the answer is always a [`Decoded`] (one that does not decode is
+/// [`Decoded::Unreadable`], for verification to reject); without one, a
+/// rejection when no kind recognises the bytes.
+pub fn decode(evidence: &[u8], tee: Option<TeeKind>) -> Result<Decoded, Box<Rejection>> {
+    let Some(kind) = tee else {
+        // Evidence stored as base64 (teekit and Azure tooling keep quotes
+        // so) is unwrapped only when its bytes are not evidence as they
+        // are: hex text is valid base64 too. Binary evidence and JSON fail
+        // the alphabet check at their first byte, so this costs the
+        // broker's hot path nothing.
+        return decode_any(evidence)
+            .or_else(|| decode_any(&try_base64(evidence)?))
+            .ok_or_else(|| {
+                Box::new(Rejection::new(
+                    None,
+                    format!(
+                        "could not tell the evidence kind from its content (tried {TRIED}); pass --tee KIND"
+                    ),
+                ))
+            });
+    };
+    // The named kind's decoder reads the bytes as they are first (raw, hex,
+    // its JSON forms), and base64 is tried only when they do not decode:
+    // hex text is valid base64, and its base64 decoding is garbage.
+    let base64_as = |ok: &dyn Fn(&[u8]) -> bool| try_base64(evidence).filter(|b| ok(b));
+    Ok(match kind {
+        TeeKind::Snp => {
+            let plausible = |b: &[u8]| {
+                rootline_snp::evidence::Raw::decode(b)
+                    .ok()
+                    .filter(rootline_snp::evidence::Raw::is_plausible)
+            };
+            match plausible(evidence).or_else(|| plausible(&try_base64(evidence)?)) {
+                Some(raw) => Decoded::Snp(raw),
+                // Not plausibly SNP: verified as it is, so that the
+                // rejection says what is wrong with it.
+                None => match rootline_snp::evidence::Raw::decode(evidence) {
+                    Ok(raw) => Decoded::Snp(raw),
+                    Err(e) => Decoded::Unreadable {
+                        tee: kind,
+                        reason: e.to_string(),
+                    },
+                },
+            }
+        }
+        TeeKind::Tdx | TeeKind::Sgx => {
+            match rootline_dcap::evidence::decode(evidence)
+                .or_else(|| rootline_dcap::evidence::decode(&try_base64(evidence)?))
+            {
+                Some(quote) => Decoded::Dcap { tee: kind, quote },
+                None => Decoded::Unreadable {
+                    tee: kind,
+                    reason: dcap::NOT_A_QUOTE.into(),
+                },
+            }
+        }
+        TeeKind::Cca => match cca::token(evidence).or_else(|| cca::token(&try_base64(evidence)?)) {
+            Some(t) => Decoded::Cca(t),
+            None => Decoded::Unreadable {
+                tee: kind,
+                reason: cca::NOT_A_TOKEN.into(),
+            },
+        },
+        // These crates decode the whole evidence again when verifying, so
+        // deciding whether the bytes are in a raw form would decode them
+        // twice: base64 is tried first (refused at the first byte of binary
+        // and JSON evidence), and only this kind's detector reads it.
+        TeeKind::Tpm => Decoded::Whole {
+            tee: kind,
+            evidence: base64_as(&|b| tpm::detect(b).is_some()).unwrap_or_else(|| evidence.to_vec()),
+        },
+        TeeKind::AzureSnp | TeeKind::AzureTdx => Decoded::Whole {
+            tee: kind,
+            evidence: base64_as(&|b| azure::detect(b) == Some(kind))
+                .unwrap_or_else(|| evidence.to_vec()),
+        },
+        TeeKind::Nvidia => Decoded::Whole {
+            tee: kind,
+            evidence: base64_as(&|b| nvidia::detect(b).is_some())
+                .unwrap_or_else(|| evidence.to_vec()),
+        },
+        TeeKind::Se => Decoded::Whole {
+            tee: kind,
+            evidence: base64_as(&|b| se::detect(b).is_some()).unwrap_or_else(|| evidence.to_vec()),
+        },
+        _ => Decoded::Whole {
+            tee: kind,
+            evidence: evidence.to_vec(),
+        },
+    })
+}
+
+/// [`unwrap_base64`], counted in tests: decoding must not fall back to
+/// base64 for evidence that decodes as it is.
+fn try_base64(text: &[u8]) -> Option<Vec<u8>> {
+    #[cfg(test)]
+    tests::BASE64_TRIES.with(|n| n.set(n.get() + 1));
+    unwrap_base64(text)
 }
 
 /// The bytes of base64 text (standard or URL-safe alphabet, with or without
@@ -518,15 +654,124 @@ pub fn unwrap_base64(text: &[u8]) -> Option<Vec<u8>> {
     engine.decode(body).ok()
 }
 
-/// Guesses the TEE kind from the bytes as they are.
-fn detect_raw(evidence: &[u8]) -> Option<TeeKind> {
+/// Detects the kind of the bytes as they are, keeping what was decoded.
+fn decode_any(evidence: &[u8]) -> Option<Decoded> {
+    let whole = |tee| Decoded::Whole {
+        tee,
+        evidence: evidence.to_vec(),
+    };
     // Azure first: its TDX form carries a `td_quote` member that the DCAP
     // detection would take for a bare quote.
-    azure::detect(evidence)
-        .or_else(|| snp::detect(evidence))
-        .or_else(|| dcap::detect(evidence))
-        .or_else(|| cca::detect(evidence))
-        .or_else(|| nvidia::detect(evidence))
+    if let Some(k) = azure::detect(evidence) {
+        return Some(whole(k));
+    }
+    if let Some(raw) = snp::decode(evidence) {
+        return Some(Decoded::Snp(raw));
+    }
+    if let Some((tee, quote)) = dcap::decode(evidence) {
+        return Some(Decoded::Dcap { tee, quote });
+    }
+    if let Some(t) = cca::token(evidence) {
+        return Some(Decoded::Cca(t));
+    }
+    nvidia::detect(evidence)
         .or_else(|| se::detect(evidence))
         .or_else(|| tpm::detect(evidence))
+        .map(whole)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use std::cell::Cell;
+
+    use super::*;
+
+    thread_local! {
+        /// Times [`try_base64`] ran on this thread.
+        pub(super) static BASE64_TRIES: Cell<u32> = const { Cell::new(0) };
+    }
+
+    fn base64_tries() -> u32 {
+        BASE64_TRIES.with(Cell::get)
+    }
+
+    /// A minimal TDX v4 quote header: enough for the DCAP decoder to
+    /// recognise it (the verifier then rejects it, which is not the point).
+    fn tdx_quote() -> Vec<u8> {
+        let mut q = vec![0u8; 64];
+        q[0..2].copy_from_slice(&4u16.to_le_bytes());
+        q[2..4].copy_from_slice(&2u16.to_le_bytes());
+        q[4..8].copy_from_slice(&0x81u32.to_le_bytes());
+        q
+    }
+
+    // Issue 16: hex text is valid base64, so evidence of a named kind was
+    // also decoded as base64 and detection ran on the garbage.
+    #[test]
+    fn hex_evidence_of_a_named_kind_never_takes_the_base64_path() {
+        let hex_text = hex::encode(tdx_quote()).into_bytes();
+        assert!(unwrap_base64(&hex_text).is_some(), "hex text is base64 too");
+        let before = base64_tries();
+        let d = decode(&hex_text, Some(TeeKind::Tdx)).unwrap();
+        assert_eq!(base64_tries(), before);
+        match d {
+            Decoded::Dcap { tee, quote } => {
+                assert_eq!(tee, TeeKind::Tdx);
+                assert_eq!(quote.quote, tdx_quote());
+            }
+            other => panic!("decoded as {other:?}"),
+        }
+        // Verification decodes it once and takes no base64 path either.
+        let before = base64_tries();
+        let req = Request {
+            evidence: hex_text,
+            tee: Some(TeeKind::Tdx),
+            ..Request::default()
+        };
+        let r = Verifier::pinned().verify(&req).unwrap_err();
+        assert_eq!(r.tee, Some(TeeKind::Tdx));
+        assert_eq!(base64_tries(), before);
+    }
+
+    #[test]
+    fn base64_evidence_of_a_named_kind_is_still_unwrapped() {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD
+            .encode(tdx_quote())
+            .into_bytes();
+        match decode(&text, Some(TeeKind::Tdx)).unwrap() {
+            Decoded::Dcap { quote, .. } => assert_eq!(quote.quote, tdx_quote()),
+            other => panic!("decoded as {other:?}"),
+        }
+        match decode(&text, None).unwrap() {
+            Decoded::Dcap { tee, quote } => {
+                assert_eq!(tee, TeeKind::Tdx);
+                assert_eq!(quote.quote, tdx_quote());
+            }
+            other => panic!("detected as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn evidence_of_a_named_kind_that_does_not_decode_is_rejected_with_its_reason() {
+        let d = decode(b"{\"nothing\": 1}", Some(TeeKind::Sgx)).unwrap();
+        assert!(matches!(
+            &d,
+            Decoded::Unreadable {
+                tee: TeeKind::Sgx,
+                ..
+            }
+        ));
+        let r = Verifier::pinned()
+            .verify_decoded(&Request::default(), &d)
+            .unwrap_err();
+        assert_eq!(r.reason, dcap::NOT_A_QUOTE);
+    }
 }

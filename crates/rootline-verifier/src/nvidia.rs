@@ -26,7 +26,11 @@ fn claims_map(c: &rootline_nvidia::Claims) -> Map<String, Value> {
 
 /// Verifies NVIDIA GPU evidence with `verifier` (its roots), with the RIMs
 /// the request carries as collateral.
-pub(crate) fn verify(verifier: &rootline_nvidia::Verifier, req: &Request) -> Verdict {
+pub(crate) fn verify(
+    verifier: &rootline_nvidia::Verifier,
+    req: &Request,
+    evidence: &[u8],
+) -> Verdict {
     let reject = |reason: String, claims: Map<String, Value>| {
         Err(Box::new(Rejection {
             tee: Some(TeeKind::Nvidia),
@@ -57,7 +61,7 @@ pub(crate) fn verify(verifier: &rootline_nvidia::Verifier, req: &Request) -> Ver
         rims: &rims,
         at: req.at.map(time::OffsetDateTime::unix_timestamp),
     };
-    match verifier.verify(&req.evidence, &opts) {
+    match verifier.verify(evidence, &opts) {
         Ok(v) => {
             let mut warnings = Vec::new();
             if req.nonce.is_none() {
@@ -77,7 +81,7 @@ pub(crate) fn verify(verifier: &rootline_nvidia::Verifier, req: &Request) -> Ver
             ))
         }
         Err(e) => {
-            let claims = rootline_nvidia::decode(&req.evidence)
+            let claims = rootline_nvidia::decode(evidence)
                 .map(|c| claims_map(&c))
                 .unwrap_or_default();
             reject(e.to_string(), claims)

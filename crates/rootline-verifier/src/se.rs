@@ -41,7 +41,7 @@ fn response(evidence: &[u8]) -> Result<Response, String> {
 
 /// Verifies SE evidence with the request secret from the collateral or,
 /// failing that, sealed in the evidence under `sealing`.
-pub(crate) fn verify(sealing: Option<&SealingKey>, req: &Request) -> Verdict {
+pub(crate) fn verify(sealing: Option<&SealingKey>, req: &Request, evidence: &[u8]) -> Verdict {
     let reject = |reason: String, claims: Map<String, Value>| {
         Err(Box::new(Rejection {
             tee: Some(TeeKind::Se),
@@ -52,7 +52,7 @@ pub(crate) fn verify(sealing: Option<&SealingKey>, req: &Request) -> Verdict {
             warnings: Vec::new(),
         }))
     };
-    let r = match response(&req.evidence) {
+    let r = match response(evidence) {
         Ok(r) => r,
         Err(e) => {
             return reject(

@@ -5,6 +5,7 @@
 //! chains and CRLs it has already verified.
 
 use rootline_core::TeeKind;
+use rootline_snp::evidence::Raw;
 use rootline_snp::{Collateral, Options, Verifier};
 use serde_json::{Map, Value};
 
@@ -17,11 +18,13 @@ fn claims_map<T: serde::Serialize>(c: &T) -> Map<String, Value> {
     }
 }
 
-/// Verifies SEV-SNP evidence.
+/// Verifies SEV-SNP evidence, decoded by the caller (`Err`: why it did not
+/// decode, reported after the collateral files are judged).
 pub(crate) fn verify(
     verifier: &Verifier,
     parsed: &crate::Parsed<Collateral>,
     req: &Request,
+    evidence: Result<&Raw, &String>,
 ) -> Verdict {
     let reject = |reason: String| Rejection {
         tee: Some(TeeKind::Snp),
@@ -45,7 +48,11 @@ pub(crate) fn verify(
         at: req.at,
         nonce: req.nonce.clone(),
     };
-    match verifier.verify_evidence(&req.evidence, &coll, &opts) {
+    let raw = match evidence {
+        Ok(raw) => raw,
+        Err(reason) => return Err(Box::new(reject(reason.clone()))),
+    };
+    match verifier.verify_raw(raw, &coll, &opts) {
         Ok(v) => {
             let a = v.into_inner();
             Ok(Verified::new(
@@ -62,7 +69,8 @@ pub(crate) fn verify(
     }
 }
 
-/// Recognises SEV-SNP evidence by content.
-pub(crate) fn detect(evidence: &[u8]) -> Option<TeeKind> {
-    rootline_snp::evidence::sniff(evidence).then_some(TeeKind::Snp)
+/// Recognises SEV-SNP evidence by content, keeping the report and table
+/// its wrapper held.
+pub(crate) fn decode(evidence: &[u8]) -> Option<Raw> {
+    Raw::decode(evidence).ok().filter(Raw::is_plausible)
 }

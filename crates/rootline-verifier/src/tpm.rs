@@ -22,7 +22,10 @@ use rootline_eventlog::{EventData, EventType};
 use rootline_tpm::certs::{certificates_from_bytes, is_self_signed, verify_ak_certificate};
 use rootline_tpm::claims::{QuoteInfo, pcr_by_name, pcrs_json, selection_json};
 use rootline_tpm::evidence::{self, AkSource, Evidence, Inputs};
-use rootline_tpm::{AkPublic, AlgId, Attest, PcrSelection, QuoteCheck, QuoteClaims, verify_quote};
+use rootline_tpm::{
+    AkPublic, AlgId, Attest, PcrSelection, QuoteCheck, QuoteClaims, verify_parsed_quote,
+    verify_quote,
+};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -260,10 +263,10 @@ fn reject(claims: Option<&TpmClaims>, warnings: Vec<String>, reason: impl Into<S
     }))
 }
 
-/// Verifies TPM 2.0 evidence.
-pub(crate) fn verify(req: &Request) -> Verdict {
+/// Verifies TPM 2.0 evidence (`evidence`: its bytes, base64 removed).
+pub(crate) fn verify(req: &Request, evidence: &[u8]) -> Verdict {
     let ev = match evidence::read(&Inputs {
-        evidence: &req.evidence,
+        evidence,
         signature: req.extra.signature.as_deref(),
         ak: req.extra.ak.as_deref(),
         pcrs: req.extra.pcrs.as_deref(),
@@ -303,25 +306,31 @@ pub(crate) fn verify(req: &Request) -> Verdict {
     if let Some(Ok(name)) = ev.ak.name() {
         claims.ak_name = Some(name);
     }
-    // Claims from the first quote, before any check, so a rejection explains itself.
-    claims.quote = ev
+    // Claims from the first quote, before any check, so a rejection
+    // explains itself; its parse is reused to verify it.
+    let mut first_parsed = ev
         .quotes
         .first()
-        .and_then(|q| Attest::parse(&q.attest).ok())
-        .map(|a| QuoteInfo::from_attest(&a));
+        .and_then(|q| Attest::parse(&q.attest).ok());
+    claims.quote = first_parsed.as_ref().map(QuoteInfo::from_attest);
 
     // ---- every quote ----
     let mut verified: Vec<QuoteClaims> = Vec::new();
     let mut all_pcrs: PcrMap = BTreeMap::new();
     let many = ev.quotes.len() > 1;
     for (i, q) in ev.quotes.iter().enumerate() {
-        let checked = verify_quote(&QuoteCheck {
+        let check = QuoteCheck {
             attest: &q.attest,
             signature: &q.signature,
             ak: &ev.ak,
             nonce: req.nonce.as_deref(),
             pcrs: q.pcrs.as_ref(),
-        });
+        };
+        // Only the first quote was parsed before.
+        let checked = match first_parsed.take() {
+            Some(a) => verify_parsed_quote(a, &check),
+            None => verify_quote(&check),
+        };
         match checked {
             Ok(c) => {
                 let c = c.into_inner();

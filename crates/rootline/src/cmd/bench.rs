@@ -24,7 +24,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use aws_lc_rs::signature::{self, ParsedPublicKey, UnparsedPublicKey};
 use rootline_core::TeeKind;
-use rootline_verifier::{Collateral, Request};
+use rootline_verifier::{Collateral, CollateralSource as _, Request};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -135,15 +135,20 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
     let mut curves = Vec::new();
     for path in &a.evidence {
         let evidence = super::read_limited(path, super::MAX_EVIDENCE, "evidence")?;
-        let kind = rootline_verifier::detect(&evidence).with_context(|| {
-            format!(
-                "{}: not SNP, TDX, SGX, TPM, Azure or CCA evidence",
-                path.display()
-            )
-        })?;
+        // Decoded once: for its kind, for the collateral it needs and for
+        // the first verification.
+        let decoded = rootline_verifier::decode(&evidence, None)
+            .ok()
+            .with_context(|| {
+                format!(
+                    "{}: not SNP, TDX, SGX, TPM, Azure or CCA evidence",
+                    path.display()
+                )
+            })?;
+        let kind = decoded.tee();
         // One run may mix kinds: each evidence gets the files its kind reads.
         let given: Vec<Collateral> = given.iter().filter(|c| accepts(kind, c)).cloned().collect();
-        let fetched = super::fetch::gather(&fetcher, Some(kind), &evidence, &given, at_s);
+        let fetched = fetcher.gather(&decoded, &given, at_s);
         let mut collateral = given.clone();
         collateral.extend(fetched.collateral);
         let req = Request {
@@ -153,7 +158,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
             at,
             ..Request::default()
         };
-        let outcome = verifier.outcome(&req);
+        let outcome: rootline_verifier::Outcome = verifier.verify_decoded(&req, &decoded).into();
         let mut r = json!({
             "evidence": path.display().to_string(),
             "tee": kind.to_string(),

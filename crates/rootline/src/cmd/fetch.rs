@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use rootline_collateral::{Client, Config, Fetcher, kds, pcs};
 use rootline_core::TeeKind;
-use rootline_verifier::{Collateral, CollateralSource as _, Gathered};
 
 /// Flags that control fetching, shared by `verify` and `bench verify`.
 #[derive(clap::Args, Clone, Debug)]
@@ -76,19 +75,4 @@ pub(crate) fn fetcher(args: &FetchArgs) -> Fetcher {
         &args.kds_url,
         &args.pcs_url,
     )
-}
-
-/// Obtains the collateral that `evidence` of `kind` needs beyond `given`,
-/// judging cached artifacts' freshness at `at` (unix seconds).
-pub(crate) fn gather(
-    fetcher: &Fetcher,
-    kind: Option<TeeKind>,
-    evidence: &[u8],
-    given: &[Collateral],
-    at: i64,
-) -> Gathered {
-    match kind {
-        Some(k) => fetcher.gather(k, evidence, given, at),
-        None => Gathered::default(),
-    }
 }

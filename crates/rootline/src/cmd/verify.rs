@@ -1,6 +1,7 @@
 //! `rootline verify`: evidence in, verdict and claims out.
 
 use anyhow::bail;
+use rootline_verifier::CollateralSource as _;
 use time::OffsetDateTime;
 
 use crate::{EXIT_REJECTED, EXIT_USAGE};
@@ -24,22 +25,28 @@ pub(crate) struct Args {
 pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
     let mut req = a.evidence.request()?;
     let verifier = a.evidence.verifier()?;
-    let kind = req.tee.or_else(|| rootline_verifier::detect(&req.evidence));
-    // Detected once: the verifier takes the kind rather than detecting it
-    // again (collateral gathering still reads the evidence for what it
-    // needs, in the evidence crate's own parser).
-    req.tee = kind;
+    // Decoded once (detected when --tee is absent): collateral gathering
+    // reads the decoded report or quote, and the verifier verifies it as
+    // decoded. Gathering stays here rather than in the verifier's source so
+    // that what could not be fetched is reported as this command always has.
+    let decoded = rootline_verifier::decode(&req.evidence, req.tee);
     let at_s = req
         .at
         .unwrap_or_else(OffsetDateTime::now_utc)
         .unix_timestamp();
     let fetcher = super::fetch::fetcher(&a.fetch);
-    let fetched = super::fetch::gather(&fetcher, kind, &req.evidence, &req.collateral, at_s);
+    let fetched = match &decoded {
+        Ok(d) => fetcher.gather(d, &req.collateral, at_s),
+        Err(_) => Default::default(),
+    };
     req.collateral.extend(fetched.collateral);
     for i in &fetched.info {
         eprintln!("rootline: collateral: {i}");
     }
-    let mut out = verifier.outcome(&req);
+    let mut out: rootline_verifier::Outcome = match &decoded {
+        Ok(d) => verifier.verify_decoded(&req, d).into(),
+        Err(r) => rootline_verifier::Verdict::Err(r.clone()).into(),
+    };
     out.warnings.extend(fetched.notes);
     for f in &fetched.failures {
         out.warnings.push(format!("collateral not obtained: {f}"));
