@@ -4,13 +4,17 @@
 //!
 //! The JSON (`rootline verify --json`, policy input, tokens) is written
 //! only at the edge ([`Claims::to_json`]): the hardware claims first, then
-//! `evidence_version`, `hcl_report`, `runtime_data`, `user_data`,
-//! `extra_data` and `tpm`.
+//! `evidence_version` (guest-components' forms) or `evidence_form` (MAA
+//! requests: `maa-platform`, `maa-azure-guest`), `hcl_report`,
+//! `runtime_data`, `user_data`, `extra_data` and `tpm`. MAA requests carry
+//! no HCL report, and the platform request no vTPM quote: those members are
+//! then absent.
 
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::hcl::{HashType, HclReport, ReportType, RequestType};
+use crate::maa::MaaForm;
 use crate::vtpm::VtpmQuote;
 
 /// The hardware report's claims.
@@ -78,14 +82,18 @@ impl HclClaims {
 }
 
 /// Claims of Azure evidence. Verified evidence has all of them but
-/// `user_data` (evidence without one); a rejection has those read before
-/// the failing check.
+/// `user_data` (evidence without one), `hcl_report` (MAA requests) and
+/// `tpm`/`extra_data` (the MAA platform request); a rejection has those
+/// read before the failing check.
 #[derive(Debug, Clone)]
 pub struct Claims {
     /// The hardware report's claims.
     pub hardware: Option<Hardware>,
-    /// The evidence version (0, 1, 2).
+    /// The evidence version (0, 1, 2) of guest-components' forms; 0 for
+    /// MAA requests, which `evidence_form` names.
     pub evidence_version: u32,
+    /// The MAA request the evidence came as; `None` for guest-components' forms.
+    pub evidence_form: Option<MaaForm>,
     /// The HCL report's header.
     pub hcl_report: Option<HclClaims>,
     /// The runtime data as received (a JSON object the paravisor writes).
@@ -104,11 +112,20 @@ impl Claims {
         Self {
             hardware: None,
             evidence_version,
+            evidence_form: None,
             hcl_report: None,
             runtime_data: None,
             user_data: None,
             extra_data: None,
             tpm: None,
+        }
+    }
+
+    /// No claims yet, for an MAA request of `form`.
+    pub fn maa(form: MaaForm) -> Self {
+        Self {
+            evidence_form: Some(form),
+            ..Self::new(0)
         }
     }
 
@@ -123,7 +140,10 @@ impl Claims {
         if let Some(hw) = &self.hardware {
             hw.write_json(&mut m);
         }
-        m.insert("evidence_version".into(), json!(self.evidence_version));
+        match self.evidence_form {
+            Some(f) => m.insert("evidence_form".into(), json!(f.name())),
+            None => m.insert("evidence_version".into(), json!(self.evidence_version)),
+        };
         if let Some(h) = &self.hcl_report {
             m.insert("hcl_report".into(), h.to_json());
         }

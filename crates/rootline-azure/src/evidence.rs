@@ -178,7 +178,7 @@ impl Evidence {
         let kind = detect(v).ok_or_else(|| {
             Error::evidence(
                 "evidence",
-                "neither azure snp (hcl_report, tpm_quote, vcek) nor azure tdx (hcl_report, tpm_quote, td_quote) evidence",
+                "neither azure snp (hcl_report, tpm_quote, vcek) nor azure tdx (hcl_report, tpm_quote, td_quote) evidence, nor an maa request ({AttestationInfo}, {TpmInfo, IsolationInfo}, {report | quote, runtimeData})",
             )
         })?;
         if has(m, "vcek") && has(m, "td_quote") {

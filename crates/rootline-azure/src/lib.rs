@@ -11,7 +11,10 @@
 //! hardware report -> runtime data -> attestation key -> vTPM quote -> PCRs
 //! and nonce.
 //!
-//! - [`evidence`]: the JSON forms (v0, v1, v2) into [`Evidence`].
+//! - [`evidence`]: guest-components' JSON forms (v0, v1, v2) into [`Evidence`].
+//! - [`maa`]: the MAA request bodies Azure's tooling prints (platform and
+//!   AzureGuest) into [`MaaEvidence`]: the hardware report and runtime data
+//!   without the HCL report, and (AzureGuest) the vTPM quote with its key.
 //! - [`hcl`]: the HCL report through the bounded reader.
 //! - [`tdreport`]: the TDREPORT and its agreement with the TD quote.
 //! - [`runtime`]: the runtime data (`HCLAkPub`, `user-data`).
@@ -44,6 +47,7 @@ pub mod claims;
 pub mod error;
 pub mod evidence;
 pub mod hcl;
+pub mod maa;
 pub mod runtime;
 pub mod tdreport;
 pub mod verify;
@@ -56,6 +60,7 @@ use rootline_core::TeeKind;
 pub use error::{Error, Result};
 pub use evidence::Evidence;
 pub use hcl::HclReport;
+pub use maa::{MaaEvidence, MaaForm};
 pub use runtime::RuntimeData;
 pub use tdreport::TdReport;
 pub use verify::{Appraisal, Collateral, Options, Rejection, Verifier};
@@ -96,14 +101,14 @@ impl fmt::Display for AzureKind {
 }
 
 /// Recognises Azure evidence bytes (JSON with the fields of one of the
-/// forms). Must run before DCAP detection: Azure TDX evidence holds a TD
-/// quote under a key named `td_quote`.
+/// forms: guest-components', or an MAA request, also after the `Request
+/// JSON:` line Azure's CLI prints). Must run before DCAP detection: Azure
+/// TDX evidence holds a TD quote under a key named `td_quote` or `quote`.
 pub fn detect(evidence: &[u8]) -> Option<AzureKind> {
-    if evidence.len() > evidence::MAX_EVIDENCE_LEN
-        || evidence.trim_ascii_start().first() != Some(&b'{')
-    {
+    let json = maa::strip_banner(evidence);
+    if evidence.len() > evidence::MAX_EVIDENCE_LEN || json.first() != Some(&b'{') {
         return None;
     }
-    let v: serde_json::Value = serde_json::from_slice(evidence).ok()?;
-    evidence::detect(&v)
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    evidence::detect(&v).or_else(|| maa::detect(&v))
 }

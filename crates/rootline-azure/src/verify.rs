@@ -9,6 +9,15 @@
 //! root and the caller's collateral, and must have been made from the
 //! TDREPORT inside the HCL report. Without collateral every other check
 //! still runs; only if all of them pass is the answer "collateral missing".
+//!
+//! MAA requests ([`crate::maa`]) take the same path without the HCL
+//! report: the SNP report with the VCEK of its `VcekCertChain`, or the TD
+//! quote; report_data[0..32] must be the SHA-256 of the runtime data as
+//! received. The AzureGuest request's vTPM quote is then verified with its
+//! `AikPub`, which must be the runtime data's `HCLAkPub`; its `TcgLogs` are
+//! not replayed (a warning says so). The platform request has no vTPM
+//! quote, so its claims have no `tpm` and its freshness rests on the
+//! runtime data's `user-data` alone.
 
 use rootline_core::Verified;
 use rootline_dcap::quote::Body;
@@ -20,6 +29,7 @@ use crate::claims::{Claims, Hardware, HclClaims};
 use crate::error::{Error, Result};
 use crate::evidence::Evidence;
 use crate::hcl::{HclReport, ReportType};
+use crate::maa::{MaaEvidence, MaaForm};
 use crate::runtime::RuntimeData;
 use crate::tdreport::TdReport;
 use crate::vtpm;
@@ -30,9 +40,11 @@ pub struct Options {
     /// Judge certificates, CRLs and TCB info at this instant; now when absent.
     pub at: Option<OffsetDateTime>,
     /// The KBS report data (guest-components puts the whole runtime-data
-    /// digest there): the vTPM quote's extraData must equal it, and for
-    /// evidence v2 the runtime data's `user-data` must start with it.
-    /// Freshness is not checked when absent, and the result says so.
+    /// digest there): the vTPM quote's extraData must equal it (evidence
+    /// v0, v1, v2 and the MAA AzureGuest request), and for evidence v2 and
+    /// the MAA platform request (which has no vTPM quote) the runtime
+    /// data's `user-data` must start with it. Freshness is not checked when
+    /// absent, and the result says so.
     pub report_data: Option<Vec<u8>>,
     /// The init-data digest (32 bytes): PCR 8 must be
     /// SHA-256(32 zero bytes || digest), as Trustee checks. Not checked when absent.
@@ -70,8 +82,10 @@ impl Collateral {
 pub struct Appraisal {
     /// SNP or TDX.
     pub kind: AzureKind,
-    /// The evidence version (0, 1, 2).
+    /// The evidence version (0, 1, 2); 0 for MAA requests.
     pub evidence_version: u32,
+    /// The MAA request the evidence came as; `None` for guest-components' forms.
+    pub evidence_form: Option<MaaForm>,
     /// The hardware claims (as `rootline-snp` or `rootline-dcap` name them),
     /// the HCL report, the runtime data and the vTPM quote.
     pub claims: Claims,
@@ -106,6 +120,26 @@ pub struct Rejection {
 pub struct Verifier {
     snp: rootline_snp::Verifier,
     dcap: rootline_dcap::Verifier,
+}
+
+/// The runtime data and how the evidence form uses it.
+struct Bound<'a> {
+    /// The runtime data, as the hardware report binds it.
+    var_data: &'a [u8],
+    /// The form, for messages ("evidence v1").
+    label: String,
+    /// The caller's report data must start the runtime data's `user-data`.
+    user_data_nonce: bool,
+}
+
+/// The vTPM quote in the form the evidence carries it.
+#[derive(Clone, Copy)]
+enum Quote<'a> {
+    /// guest-components: raw signature, TPMS_ATTEST, PCR list; the AK is
+    /// the runtime data's.
+    Vtpm(&'a vtpm::TpmQuote),
+    /// MAA AzureGuest `TpmInfo`.
+    Guest(&'a crate::maa::GuestTpm),
 }
 
 struct Work {
@@ -153,8 +187,9 @@ impl Verifier {
         ))
     }
 
-    /// Decodes evidence bytes (any version) and verifies them. `kind`, when
-    /// given, must be the kind of the evidence.
+    /// Decodes evidence bytes (guest-components' forms in any version, or
+    /// an MAA request) and verifies them. `kind`, when given, must be the
+    /// kind of the evidence.
     pub fn verify(
         &self,
         evidence: &[u8],
@@ -172,17 +207,64 @@ impl Verifier {
                 warnings: Vec::new(),
             })
         };
-        let ev = Evidence::decode(evidence).map_err(|e| reject(kind, e))?;
-        if let Some(k) = kind.filter(|k| *k != ev.kind) {
-            return Err(reject(
-                Some(ev.kind),
-                Error::Mismatch {
-                    field: "tee",
-                    reason: format!("{} was expected but the evidence is {}", k, ev.kind),
-                },
-            ));
+        let v = crate::maa::parse_json(evidence).map_err(|e| reject(kind, e))?;
+        let kind_mismatch = |found: AzureKind| {
+            kind.filter(|k| *k != found).map(|k| {
+                reject(
+                    Some(found),
+                    Error::Mismatch {
+                        field: "tee",
+                        reason: format!("{k} was expected but the evidence is {found}"),
+                    },
+                )
+            })
+        };
+        if crate::maa::is_maa(&v) {
+            let ev = MaaEvidence::from_value(&v).map_err(|e| reject(kind, e))?;
+            if let Some(r) = kind_mismatch(ev.kind) {
+                return Err(r);
+            }
+            return self.verify_maa(&ev, collateral, opts);
+        }
+        let ev = Evidence::from_value(&v).map_err(|e| reject(kind, e))?;
+        if let Some(r) = kind_mismatch(ev.kind) {
+            return Err(r);
         }
         self.verify_evidence(&ev, collateral, opts)
+    }
+
+    /// Verifies a decoded MAA request.
+    pub fn verify_maa(
+        &self,
+        ev: &MaaEvidence,
+        collateral: &Collateral,
+        opts: &Options,
+    ) -> std::result::Result<Verified<Appraisal>, Box<Rejection>> {
+        let mut w = Work {
+            claims: Claims::maa(ev.form),
+            tcb_status: None,
+            advisory_ids: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match self.check_maa(ev, collateral, opts, &mut w) {
+            Ok(()) => Ok(Verified::new(Appraisal {
+                kind: ev.kind,
+                evidence_version: 0,
+                evidence_form: Some(ev.form),
+                claims: w.claims,
+                tcb_status: w.tcb_status,
+                advisory_ids: w.advisory_ids,
+                warnings: w.warnings,
+            })),
+            Err(error) => Err(Box::new(Rejection {
+                kind: Some(ev.kind),
+                error,
+                claims: w.claims.to_json(),
+                tcb_status: w.tcb_status,
+                advisory_ids: w.advisory_ids,
+                warnings: w.warnings,
+            })),
+        }
     }
 
     /// Verifies decoded evidence.
@@ -202,6 +284,7 @@ impl Verifier {
             Ok(()) => Ok(Verified::new(Appraisal {
                 kind: ev.kind,
                 evidence_version: ev.version,
+                evidence_form: None,
                 claims: w.claims,
                 tcb_status: w.tcb_status,
                 advisory_ids: w.advisory_ids,
@@ -237,21 +320,92 @@ impl Verifier {
         w.claims.hcl_report = Some(HclClaims::of(&hcl, &var_hash));
         let deferred = match ev.kind {
             AzureKind::Snp => {
-                self.check_snp(ev, &hcl, &var_hash, coll, opts, w)?;
+                let vcek = ev
+                    .vcek
+                    .as_deref()
+                    .ok_or_else(|| Error::evidence("vcek", "missing"))?;
+                self.check_snp(hcl.hw_report, vcek, &[], &var_hash, coll, opts, w)?;
                 None
             }
             AzureKind::Tdx => self.check_tdx(ev, &hcl, &var_hash, coll, opts, w)?,
         };
+        let bound = Bound {
+            var_data: hcl.var_data,
+            label: format!("evidence v{}", ev.version),
+            // Trustee reads user-data only for v2.
+            user_data_nonce: ev.version >= 2,
+        };
+        self.check_bound(&bound, Some(Quote::Vtpm(&ev.tpm_quote)), opts, w)?;
+        match deferred {
+            Some(why) => Err(Error::CollateralMissing(why)),
+            None => Ok(()),
+        }
+    }
 
+    fn check_maa(
+        &self,
+        ev: &MaaEvidence,
+        coll: &Collateral,
+        opts: &Options,
+        w: &mut Work,
+    ) -> Result<()> {
+        let var_hash = sha256(&ev.runtime_data);
+        let deferred = match ev.kind {
+            AzureKind::Snp => {
+                let report = ev
+                    .snp_report
+                    .as_deref()
+                    .ok_or_else(|| Error::evidence("SnpReport", "missing"))?;
+                let (vcek, rest) = ev
+                    .vcek_chain
+                    .split_first()
+                    .ok_or_else(|| Error::evidence("VcekCertChain", "no certificate"))?;
+                self.check_snp(report, vcek, rest, &var_hash, coll, opts, w)?;
+                None
+            }
+            AzureKind::Tdx => {
+                let raw = ev
+                    .td_quote
+                    .as_deref()
+                    .ok_or_else(|| Error::evidence("quote", "missing"))?;
+                self.check_td_quote(raw, None, &var_hash, coll, opts, w)?
+            }
+        };
+        let bound = Bound {
+            var_data: &ev.runtime_data,
+            label: format!("the {} request", ev.form),
+            user_data_nonce: ev.tpm.is_none(),
+        };
+        let quote = ev.tpm.as_ref().map(Quote::Guest);
+        if ev.tpm.as_ref().is_some_and(|t| t.tcg_logs.is_some()) {
+            w.warnings.push(
+                "TcgLogs not replayed: the pcrs are claimed as the vtpm quote signs them, without the events behind them"
+                    .into(),
+            );
+        }
+        self.check_bound(&bound, quote, opts, w)?;
+        match deferred {
+            Some(why) => Err(Error::CollateralMissing(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// The runtime data the hardware report binds, the vTPM quote signed by
+    /// the key it names (when the evidence has one), and freshness.
+    fn check_bound(
+        &self,
+        b: &Bound<'_>,
+        quote: Option<Quote<'_>>,
+        opts: &Options,
+        w: &mut Work,
+    ) -> Result<()> {
         // The runtime data is bound: read it.
-        let rt = RuntimeData::parse(hcl.var_data)?;
+        let rt = RuntimeData::parse(b.var_data)?;
         w.claims.runtime_data = Some(rt.json.clone());
         let user_data = match rt.user_data_bytes() {
             Ok(u) => u,
-            // Trustee reads user-data only for v2.
-            Err(e) if ev.version < 2 => {
-                w.warnings
-                    .push(format!("{e}; not used by evidence v{}", ev.version));
+            Err(e) if !b.user_data_nonce => {
+                w.warnings.push(format!("{e}; not used by {}", b.label));
                 None
             }
             Err(e) => return Err(e),
@@ -259,25 +413,42 @@ impl Verifier {
         w.claims.user_data.clone_from(&user_data);
 
         // The vTPM quote, signed by the attestation key the hardware bound.
-        // Parsed once: for the claim here (so a rejection shows it), and
-        // for the verification.
-        let attest = rootline_tpm::Attest::parse(&ev.tpm_quote.message).ok();
-        if let Some(a) = &attest {
-            w.claims.extra_data = Some(a.extra_data.clone());
+        let nonce = opts.report_data.as_deref();
+        match quote {
+            Some(Quote::Vtpm(q)) => {
+                // Parsed once: for the claim here (so a rejection shows
+                // it), and for the verification.
+                let attest = rootline_tpm::Attest::parse(&q.message).ok();
+                if let Some(a) = &attest {
+                    w.claims.extra_data = Some(a.extra_data.clone());
+                }
+                w.claims.tpm = Some(vtpm::verify_parsed(q, attest, &rt.ak, nonce)?.into_inner());
+            }
+            Some(Quote::Guest(t)) => {
+                if let Ok(a) = rootline_tpm::Attest::parse(&t.quote) {
+                    w.claims.extra_data = Some(a.extra_data);
+                }
+                w.claims.tpm = Some(vtpm::verify_guest(t, &rt.ak, nonce)?.into_inner());
+            }
+            None => {}
         }
-        let q = vtpm::verify_parsed(&ev.tpm_quote, attest, &rt.ak, opts.report_data.as_deref())?
-            .into_inner();
-        w.claims.tpm = Some(q);
 
         match &opts.report_data {
-            None => w.warnings.push(
+            None if w.claims.tpm.is_some() => w.warnings.push(
                 "freshness not checked: no report data (nonce) was given; extra_data shows what the vtpm quote carries"
                     .into(),
             ),
-            Some(expected) if ev.version >= 2 => {
+            None => w.warnings.push(
+                "freshness not checked: no report data (nonce) was given; user_data shows what the runtime data carries"
+                    .into(),
+            ),
+            Some(expected) if b.user_data_nonce => {
                 let u = user_data.ok_or_else(|| Error::Mismatch {
                     field: "user-data",
-                    reason: "evidence v2 carries the report data in the runtime data's user-data, and it has none".into(),
+                    reason: format!(
+                        "{} carries the report data in the runtime data's user-data, and it has none",
+                        b.label
+                    ),
                 })?;
                 if !u.starts_with(expected) {
                     return Err(Error::Mismatch {
@@ -293,33 +464,37 @@ impl Verifier {
             Some(_) => {}
         }
 
-        if let (Some(h), Some(q)) = (&opts.init_data_hash, &w.claims.tpm) {
+        if let Some(h) = &opts.init_data_hash {
+            let q = w.claims.tpm.as_ref().ok_or_else(|| Error::Mismatch {
+                field: "init data",
+                reason: format!(
+                    "{} has no vtpm quote, so pcr 8 cannot show the init data",
+                    b.label
+                ),
+            })?;
             check_init_data(&q.pcrs, h)?;
         }
-        match deferred {
-            Some(why) => Err(Error::CollateralMissing(why)),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
+    /// The SNP report, with `vcek` (DER) and the rest of the evidence's
+    /// chain (`chain`, DER) beside the caller's collateral.
+    #[allow(clippy::too_many_arguments)]
     fn check_snp(
         &self,
-        ev: &Evidence,
-        hcl: &HclReport<'_>,
+        hw_report: &[u8],
+        vcek: &[u8],
+        chain: &[Vec<u8>],
         var_hash: &[u8],
         coll: &Collateral,
         opts: &Options,
         w: &mut Work,
     ) -> Result<()> {
-        let report = rootline_snp::Report::parse(hcl.hw_report).map_err(Error::Snp)?;
+        let report = rootline_snp::Report::parse(hw_report).map_err(Error::Snp)?;
         w.claims.hardware = Some(Hardware::Snp(Box::new(rootline_snp::Claims::from_report(
             &report,
             report.product_hint(),
         ))));
-        let vcek = ev
-            .vcek
-            .as_deref()
-            .ok_or_else(|| Error::evidence("vcek", "missing"))?;
         match x509_parser::parse_x509_certificate(vcek) {
             Ok(([], _)) => {}
             Ok((rest, _)) => {
@@ -332,6 +507,10 @@ impl Verifier {
         }
         let mut c = coll.snp.clone();
         c.add("the evidence's vcek", vcek).map_err(Error::Snp)?;
+        for cert in chain {
+            c.add("the evidence's VcekCertChain", cert)
+                .map_err(Error::Snp)?;
+        }
         let o = rootline_snp::Options {
             at: opts.at,
             nonce: None,
@@ -383,6 +562,21 @@ impl Verifier {
             .td_quote
             .as_deref()
             .ok_or_else(|| Error::evidence("td_quote", "missing"))?;
+        self.check_td_quote(raw, Some(&td), var_hash, coll, opts, w)
+    }
+
+    /// The TD quote with the caller's collateral, made from `td` when the
+    /// evidence has the TDREPORT, binding the runtime data. Returns why the
+    /// TCB could not be judged when only collateral is missing.
+    fn check_td_quote(
+        &self,
+        raw: &[u8],
+        td: Option<&TdReport>,
+        var_hash: &[u8],
+        coll: &Collateral,
+        opts: &Options,
+        w: &mut Work,
+    ) -> Result<Option<String>> {
         let quote = rootline_dcap::Quote::parse(raw).map_err(|e| Error::Tdx(e.into()))?;
         let Body::Td(body) = &quote.body else {
             return Err(Error::Unsupported {
@@ -422,7 +616,9 @@ impl Verifier {
             )),
             Some(e) => return Err(Error::Tdx(e)),
         };
-        td.check_quote_body(body)?;
+        if let Some(td) = td {
+            td.check_quote_body(body)?;
+        }
         check_binding(&body.report_data, var_hash)?;
         Ok(deferred)
     }

@@ -133,3 +133,111 @@ pub fn verify_parsed(
     .map_err(Error::Tpm)?;
     Ok(checked.map(|quote| VtpmQuote { quote, pcrs }))
 }
+
+/// Largest `AikPub` accepted (a TPM2B_PUBLIC of an RSA-4096 key is ~550 bytes).
+pub const MAX_AIK_PUB: usize = 2048;
+
+/// Verifies the vTPM quote of an MAA AzureGuest request (`TpmInfo`): its
+/// `AikPub` must be the attestation key the runtime data names
+/// (`runtime_ak`, which the hardware report binds), `PcrSignature` a
+/// TPMT_SIGNATURE over `PcrQuote` with it, and `PCRs` the values of the
+/// quote's selection (listed by index; the list carries no bank, so the
+/// selection must be of one bank). `nonce`, when given, must be extraData.
+pub fn verify_guest(
+    t: &crate::maa::GuestTpm,
+    runtime_ak: &PublicKey,
+    nonce: Option<&[u8]>,
+) -> Result<Verified<VtpmQuote>> {
+    let bounded = |v: &[u8], max: usize, field: &str| -> Result<()> {
+        if v.is_empty() || v.len() > max {
+            return Err(Error::evidence(
+                field,
+                format!("{} bytes; between 1 and {max} expected", v.len()),
+            ));
+        }
+        Ok(())
+    };
+    bounded(&t.aik_pub, MAX_AIK_PUB, "TpmInfo.AikPub")?;
+    bounded(&t.quote, MAX_MESSAGE, "TpmInfo.PcrQuote")?;
+    bounded(&t.signature, MAX_SIGNATURE + 8, "TpmInfo.PcrSignature")?;
+    let tpmt = rootline_tpm::TpmtPublic::parse_tpm2b(&t.aik_pub)
+        .map_err(|e| Error::evidence("TpmInfo.AikPub", e.to_string()))?;
+    let ak =
+        AkPublic::from_tpmt(tpmt).map_err(|e| Error::evidence("TpmInfo.AikPub", e.to_string()))?;
+    if ak.key != *runtime_ak {
+        let fp = |k: &PublicKey| k.fingerprint().unwrap_or_else(|_| "?".into());
+        return Err(Error::Mismatch {
+            field: "AikPub",
+            reason: format!(
+                "the vtpm attestation key in TpmInfo.AikPub (spki sha-256 {}) is not the runtime data's HCLAkPub (spki sha-256 {}), which the hardware report binds",
+                fp(&ak.key),
+                fp(runtime_ak)
+            ),
+        });
+    }
+    let signature = TpmtSignature::parse(&t.signature)
+        .map_err(|e| Error::evidence("TpmInfo.PcrSignature", e.to_string()))?;
+    let attest =
+        Attest::parse(&t.quote).map_err(|e| Error::evidence("TpmInfo.PcrQuote", e.to_string()))?;
+    let pairs = attest
+        .quote_info()
+        .map(|(s, _)| s.pairs())
+        .ok_or(Error::Tpm(rootline_tpm::Error::WrongType {
+            expected: rootline_tpm::StructureTag::ATTEST_QUOTE,
+            found: attest.tag,
+        }))?;
+    let pcrs = listed_pcrs(&pairs, &t.pcrs)?;
+    let checked = verify_parsed_quote(
+        attest,
+        &QuoteCheck {
+            attest: &t.quote,
+            signature: &signature,
+            ak: &ak,
+            nonce,
+            pcrs: Some(&pcrs),
+        },
+    )
+    .map_err(Error::Tpm)?;
+    Ok(checked.map(|quote| VtpmQuote { quote, pcrs }))
+}
+
+/// The listed `(index, digest)` values as the selection's: one per
+/// selected PCR, none unselected, no index twice.
+fn listed_pcrs(pairs: &[(HashAlg, u8)], listed: &[(u32, Vec<u8>)]) -> Result<PcrValues> {
+    let field = "TpmInfo.PCRs";
+    if let Some(((b0, _), (b1, _))) = pairs
+        .first()
+        .and_then(|f| pairs.iter().find(|p| p.0 != f.0).map(|o| (f, o)))
+    {
+        return Err(Error::Unsupported {
+            field: "TpmInfo.PcrQuote selection",
+            value: format!(
+                "banks {b0} and {b1}: the PCRs list names no bank, so a quote of one bank is expected"
+            ),
+        });
+    }
+    let mut out = PcrValues::new();
+    for (i, (index, digest)) in listed.iter().enumerate() {
+        let Some((bank, idx)) = pairs.iter().find(|(_, x)| u32::from(*x) == *index) else {
+            return Err(Error::evidence(
+                format!("{field}[{i}]"),
+                format!("pcr {index} is listed but the quote does not select it"),
+            ));
+        };
+        if out.get(*bank, *idx).is_some() {
+            return Err(Error::evidence(
+                format!("{field}[{i}]"),
+                format!("pcr {index} is listed twice"),
+            ));
+        }
+        out.insert(*bank, *idx, digest.clone())
+            .map_err(|e| Error::evidence(format!("{field}[{i}]"), e.to_string()))?;
+    }
+    if let Some((bank, idx)) = pairs.iter().find(|(b, x)| out.get(*b, *x).is_none()) {
+        return Err(Error::evidence(
+            field,
+            format!("the quote selects {bank} pcr {idx} and no value is listed for it"),
+        ));
+    }
+    Ok(out)
+}

@@ -3,9 +3,14 @@
 //! vTPM quote, through `rootline-azure` (which verifies on rootline's own
 //! SNP, DCAP and TPM code).
 //!
+//! Evidence comes in guest-components' forms or as the MAA request bodies
+//! Azure's tooling prints (platform `{report | quote, runtimeData}`,
+//! AzureGuest `{AttestationInfo}`); `rootline-azure` reads all of them.
+//!
 //! The nonce is the vTPM quote's extraData (and, for evidence version 2,
 //! the start of the runtime data's `user-data`), where guest-components
-//! puts the KBS binding.
+//! puts the KBS binding. The MAA platform request has no vTPM quote: its
+//! nonce must start the runtime data's `user-data`.
 
 use std::sync::OnceLock;
 

@@ -505,7 +505,9 @@ pub fn verify(req: &Request) -> Outcome {
 const TRIED: &str = "an SEV-SNP report (raw, hex, extended, configfs-tsm, guest-components JSON), \
      a TDX or SGX DCAP quote (raw, hex, JSON with a quote), an Arm CCA token (CBOR, hex, \
      guest-components JSON), IBM SE evidence (guest-components JSON), TPM evidence (TPMS_ATTEST raw or hex, go-tpm-tools protobuf, \
-     Trustee, guest-components or go-attestation JSON), Azure vTPM evidence JSON; \
+     Trustee, guest-components or go-attestation JSON), Azure vTPM evidence JSON \
+     (guest-components' forms, MAA AzureGuest requests with IsolationInfo SevSnp or Tdx, \
+     MAA SEV-SNP or TDX platform requests; not TrustedLaunch, which has no TEE); \
      each of them also as base64 (standard or URL-safe, padded or not, with line breaks)";
 
 /// Guesses the TEE kind from the evidence bytes, also when they are base64

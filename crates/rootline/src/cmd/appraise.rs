@@ -105,7 +105,10 @@ impl TrustArgs {
 #[derive(clap::Args)]
 pub(crate) struct EvidenceArgs {
     /// Evidence file: raw binary, hex or base64 text, or a JSON/CBOR wrapper
-    /// (configfs-tsm CBOR, go-tpm-tools Attestation, Trustee evidence JSON...).
+    /// (configfs-tsm CBOR, go-tpm-tools Attestation, Trustee evidence JSON,
+    /// Azure MAA request bodies: platform {report|quote, runtimeData} and
+    /// AzureGuest {AttestationInfo}, also as `azure-guest-attest
+    /// --show-request` prints them...).
     pub(crate) evidence: PathBuf,
     /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia, se.
     /// Detected from the content when absent.
