@@ -11,7 +11,8 @@
 # binutils (objcopy), mtools and dosfstools (the ESP), busybox-static and cpio
 # (the initrd).
 # systemd: systemd-analyze verifies packaging/rootline.service.
-# Packaging (scripts/test-packaging): dpkg-dev (dpkg-shlibdeps) for the .deb;
+# Packaging (scripts/test-packaging): dpkg-dev (dpkg-shlibdeps) and lintian
+# for the .deb;
 # podman, buildah and runc to build the OCI image FROM scratch and run it
 # (crun fails on this machine kind's hybrid cgroup hierarchy), curl to probe
 # it; python3-venv for the chart's renderer and validator (from PyPI).
@@ -21,7 +22,7 @@
 # nothing of OpenSSL is linked into rootline.
 TEST_PACKAGES=(libssl-dev tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql sqlite3
     qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools busybox-static cpio systemd
-    dpkg-dev podman buildah runc curl python3-venv)
+    dpkg-dev lintian podman buildah runc curl python3-venv)
 # The rootline binary links the TSS2 libraries (the attester's TPM backend:
 # libtss2-dev and pkg-config to build it); the demo's TPM and broker steps
 # run swtpm with an EK certificate (swtpm, swtpm-tools).
