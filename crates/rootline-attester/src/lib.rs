@@ -4,7 +4,7 @@
 //! asks the hardware for evidence whose report data binds a fresh key and the
 //! broker's nonce, runs the KBS handshake, and decrypts what the broker
 //! releases. Backends: a TPM through tss-esapi (`/dev/tpmrm0` or swtpm;
-//! the `tpm` feature, on by default, as the only one that links a C library:
+//! the `tpm` feature, on by default: the only backend needing a system library,
 //! libtss2), SEV-SNP and TDX through configfs-tsm with `/dev/sev-guest` as
 //! the SNP fallback, and a simulated P-384 TEE for load tests.
 //!
