@@ -14,13 +14,18 @@
 # chromium and chromium-driver: the broker's web view is tested in headless
 # Chromium through chromedriver (crates/rootline-broker/tests/web.rs); its
 # screenshots land in target/artifacts/web.
+# Packaging (scripts/test-packaging): dpkg-dev (dpkg-shlibdeps) and lintian
+# for the .deb;
+# podman, buildah and runc to build the OCI image FROM scratch and run it
+# (crun fails on this machine kind's hybrid cgroup hierarchy), curl to probe
+# it; python3-venv for the chart's renderer and validator (from PyPI).
 # libssl-dev: build-time only. The `ear` crate's dependency `cmw` has reqwest
 # (native-tls, so openssl-sys) as an unconditional build-dependency of a
 # build script that does nothing unless a feature we never enable is on;
 # nothing of OpenSSL is linked into rootline.
 TEST_PACKAGES=(libssl-dev tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql sqlite3
     qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools busybox-static cpio systemd
-    chromium chromium-driver)
+    chromium chromium-driver dpkg-dev lintian podman buildah runc curl python3-venv)
 # The rootline binary links the TSS2 libraries (the attester's TPM backend:
 # libtss2-dev and pkg-config to build it); the demo's TPM and broker steps
 # run swtpm with an EK certificate (swtpm, swtpm-tools).

@@ -8,6 +8,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// The TPM (or the TSS library talking to it) refused or failed a command.
+    #[cfg(feature = "tpm")]
     #[error("tpm: {context}: {source}")]
     Tpm {
         /// What was being done.
@@ -30,6 +31,19 @@ pub enum Error {
         what: String,
         /// Why it was refused.
         reason: String,
+    },
+    /// The backend asked for was left out of this build (a cargo feature that
+    /// was off), e.g. the TPM attester without the `tpm` feature.
+    #[error(
+        "{backend} is not in this build: it was built without the `{feature}` feature ({hint})"
+    )]
+    NotBuilt {
+        /// What is missing.
+        backend: &'static str,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+        /// What to do about it.
+        hint: &'static str,
     },
     /// The caller asked for something this backend or this machine cannot do.
     #[error("unsupported: {0}")]
@@ -60,6 +74,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "tpm")]
     pub(crate) fn tpm(context: impl Into<String>) -> impl FnOnce(tss_esapi::Error) -> Self {
         let context = context.into();
         move |source| Self::Tpm { context, source }

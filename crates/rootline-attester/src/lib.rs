@@ -3,9 +3,10 @@
 //! The attester is the RATS role that runs in the confidential workload: it
 //! asks the hardware for evidence whose report data binds a fresh key and the
 //! broker's nonce, runs the KBS handshake, and decrypts what the broker
-//! releases. Backends: a TPM through tss-esapi (`/dev/tpmrm0` or swtpm),
-//! SEV-SNP and TDX through configfs-tsm with `/dev/sev-guest` as the SNP
-//! fallback, and a simulated P-384 TEE for load tests.
+//! releases. Backends: a TPM through tss-esapi (`/dev/tpmrm0` or swtpm;
+//! the `tpm` feature, on by default: the only backend needing a system library,
+//! libtss2), SEV-SNP and TDX through configfs-tsm with `/dev/sev-guest` as
+//! the SNP fallback, and a simulated P-384 TEE for load tests.
 //!
 //! Non-goals: no verification (that is `rootline-verifier`, on the broker's
 //! side), no server code. The attester shares only `rootline-core` and wire

@@ -4,6 +4,8 @@
 //! the pure-Rust MakeCredential, and the EK certificate chains to the
 //! test's private CA. Needs swtpm and swtpm-tools; skips with a reason when
 //! they are absent, except under CI.
+// Drives a TPM through tss-esapi: only with the `tpm` feature.
+#![cfg(feature = "tpm")]
 
 use rootline_attester::swtpm::{self, Swtpm};
 use rootline_attester::tpm::{KeyAlg, Tpm};

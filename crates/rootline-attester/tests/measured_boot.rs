@@ -2,6 +2,8 @@
 //! crypto-agile event log, quoted with a nonce and verified; a changed stage
 //! is named (PCR and event) against the reference; a log edited to hide it
 //! no longer replays to the quoted PCRs. Needs swtpm and swtpm-tools.
+// Drives a TPM through tss-esapi: only with the `tpm` feature.
+#![cfg(feature = "tpm")]
 
 use rootline_attester::measured_boot::{self, Stages};
 use rootline_attester::swtpm::{self, Swtpm};

@@ -20,6 +20,7 @@ fn the_unit_keeps_its_sandbox() {
     let lines: Vec<&str> = unit.lines().map(str::trim).collect();
     for want in [
         "ExecStart=/usr/bin/rootline serve --config /etc/rootline/rootline.toml",
+        "User=rootline",
         "DynamicUser=yes",
         "StateDirectory=rootline",
         "ProtectSystem=strict",

@@ -158,6 +158,7 @@ impl TeeArgs {
         if attester.tee() != "tpm" {
             bail!("--tpm-activate needs TPM evidence (--tee tpm)");
         }
+        rootline_attester::tpm::require()?;
         let tcti = match &self.tcti {
             Some(t) => t.parse::<Tcti>()?,
             None => Tcti::from_env()?,
@@ -177,6 +178,9 @@ impl TeeArgs {
         };
         Ok(match tee {
             TeeChoice::Tpm => {
+                // Before the handshake: a build without the TPM backend
+                // says so instead of asking the broker for a nonce first.
+                rootline_attester::tpm::require()?;
                 let tcti = match &self.tcti {
                     Some(t) => t.parse::<Tcti>()?,
                     None => Tcti::from_env()?,
