@@ -146,6 +146,11 @@ pub fn verifier_from_config(
             .with_nvidia_roots(&nvidia_pem)
             .map_err(|e| Error::Config(format!("nvidia_trust_anchors {}: {e}", p.display())))?;
     }
+    // The same key SE challenges are sealed with (crate::se): the verifier
+    // opens the request secret the guest echoes.
+    if let Some(k) = crate::se::sealing_key(cfg)? {
+        v = v.with_se_sealing_key(k);
+    }
     if cfg.collateral_offline {
         return Ok((Arc::new(v), None));
     }

@@ -79,6 +79,29 @@ pub struct Config {
     /// trusted, NVIDIA's no longer): a private PKI, or a test's synthetic
     /// one. Empty: NVIDIA's pinned root.
     pub nvidia_trust_anchors: Vec<PathBuf>,
+    /// IBM Z host-key documents (PEM or DER) of the machines SE guests may
+    /// run on; each `/auth` for tee `se` makes a request only their
+    /// Ultravisors can open. Empty: SE is refused. Verified at start-up
+    /// with the settings below (docs/se.md).
+    pub se_host_key_documents: Vec<PathBuf>,
+    /// IBM's host-key signing key certificate, issuer of the host-key documents.
+    pub se_ibm_signing_key: Option<PathBuf>,
+    /// Intermediate CAs between the signing key and the root.
+    pub se_intermediates: Vec<PathBuf>,
+    /// Roots the signing key's chain must end at.
+    pub se_roots: Vec<PathBuf>,
+    /// CRLs: the signing key's (it covers the host-key documents) and one
+    /// per certificate above it. Nothing is downloaded.
+    pub se_crls: Vec<PathBuf>,
+    /// The expected image's SE header (`pvextract-hdr` output); or
+    /// `se_image_hdr_tags`.
+    pub se_image_header: Option<PathBuf>,
+    /// The expected image's SE header fields (page, address, tweak list
+    /// digests and tag: 208 bytes), hex; or `se_image_header`.
+    pub se_image_hdr_tags: Option<String>,
+    /// File holding the key (32 bytes, raw or hex) that seals each SE
+    /// request's secret into its challenge; the same file on every replica.
+    pub se_sealing_key_file: Option<PathBuf>,
     /// PEM public key (Ed25519 or P-256) that signs admin JWTs. Absent: the
     /// admin API answers 401 to everything.
     pub admin_public_key: Option<PathBuf>,
@@ -149,6 +172,14 @@ impl Default for Config {
             dcap_trust_anchor: None,
             cca_trust_anchors: Vec::new(),
             nvidia_trust_anchors: Vec::new(),
+            se_host_key_documents: Vec::new(),
+            se_ibm_signing_key: None,
+            se_intermediates: Vec::new(),
+            se_roots: Vec::new(),
+            se_crls: Vec::new(),
+            se_image_header: None,
+            se_image_hdr_tags: None,
+            se_sealing_key_file: None,
             admin_public_key: None,
             passport_signers: Vec::new(),
             token_key: None,

@@ -3,7 +3,8 @@
 //!
 //! Where the binding lives, per TEE: SNP and the simulated TEE carry
 //! `hash(JCS(runtime-data))` zero-padded to 64 bytes in REPORT_DATA; TDX and
-//! SGX in REPORTDATA the same way; a TPM quote carries it as `extraData`
+//! SGX in REPORTDATA the same way; IBM SE in the Ultravisor's user data
+//! (SHA-512, see `crate::se`); a TPM quote carries it as `extraData`
 //! (the verifier's `Request.nonce` is the expected value in every case, so
 //! each evidence crate checks it where its TEE defines it). Init-data is
 //! hashed with the algorithm its TOML names and compared, zero-padded, with
@@ -163,6 +164,9 @@ pub struct VerifierConfig {
     pub verifier: Arc<rootline_verifier::Verifier>,
     /// The collateral source behind `verifier`, for its counters.
     pub fetcher: Option<Arc<rootline_collateral::Fetcher>>,
+    /// IBM SE challenges (host keys, expected image, sealing key); `None`:
+    /// `/auth` refuses tee `se`. The verifier must hold the same sealing key.
+    pub se: Option<Arc<crate::se::SeConfig>>,
 }
 
 /// Verified evidence.
@@ -358,7 +362,7 @@ pub fn verify(
         }
         _ => {
             let kind: TeeKind = match tee {
-                "az-snp-vtpm" | "az-tdx-vtpm" | "snp" | "tdx" | "sgx" | "tpm" | "cca" => {
+                "az-snp-vtpm" | "az-tdx-vtpm" | "snp" | "tdx" | "sgx" | "tpm" | "cca" | "se" => {
                     tee.parse().map_err(|e: rootline_core::tee::UnknownTee| {
                         Error::Unsupported(e.to_string())
                     })?
@@ -378,7 +382,13 @@ pub fn verify(
                 .verify(&rootline_verifier::Request {
                     evidence: bytes,
                     tee: Some(kind),
-                    collateral: cfg.collateral.clone(),
+                    // SE takes its request secret from collateral before
+                    // the sealed one: the broker's files are not for it.
+                    collateral: if kind == TeeKind::Se {
+                        Vec::new()
+                    } else {
+                        cfg.collateral.clone()
+                    },
                     // The broker's clock: collateral is judged at the same
                     // instant as the session and the token.
                     at: time::OffsetDateTime::from_unix_timestamp(now).ok(),

@@ -31,6 +31,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod policy;
+pub mod se;
 pub mod server;
 pub mod service;
 pub mod session;
@@ -198,6 +199,11 @@ impl BrokerOptions {
                 collateral,
                 verifier,
                 fetcher,
+                se: crate::se::SeConfig::from_config(
+                    cfg,
+                    time::OffsetDateTime::now_utc().unix_timestamp(),
+                )?
+                .map(Arc::new),
             },
             appraiser: Arc::new(PolicyAppraiser::with_defaults(
                 if cfg.tpm_required_pcrs.is_empty() {

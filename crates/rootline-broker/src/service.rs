@@ -126,16 +126,41 @@ impl Broker {
                 )));
             }
         }
-        let hash = BindingHash::negotiate(&req.extra_params);
+        // SE: the nonce is the attestation request itself, and the runtime
+        // data is hashed with SHA-512 whatever the guest lists (the
+        // Ultravisor's user data holds a 64-byte digest), as Trustee does.
+        let se = if req.tee == crate::se::TEE_NAME {
+            let cfg = b.verifier.se.as_ref().ok_or_else(|| {
+                Error::Unauthenticated(
+                    "tee \"se\" is not configured on this broker (se_host_key_documents)".into(),
+                )
+            })?;
+            Some(cfg.challenge()?)
+        } else {
+            None
+        };
+        let hash = if se.is_some() {
+            BindingHash::Sha512
+        } else {
+            BindingHash::negotiate(&req.extra_params)
+        };
+        let nonce = match &se {
+            Some(json) => json.clone(),
+            None => STANDARD.encode(crate::store::time_ordered::<32>()?),
+        };
         let c = Challenge {
-            nonce: STANDARD.encode(crate::store::time_ordered::<32>()?),
+            // The cookie keeps an SE challenge's digest: the JSON is too
+            // long for it.
+            nonce: se
+                .as_deref()
+                .map_or_else(|| nonce.clone(), crate::se::nonce_digest),
             tee: req.tee,
             expires_at: b.clock.now() + b.session_ttl,
             hash: hash.name().into(),
         };
         let cookie = b.sessions.seal(&c)?;
         let body = kbs_types::Challenge {
-            nonce: c.nonce,
+            nonce,
             // ROOTLINE_MARK tells rootline's attester that this broker reads
             // its richer evidence forms; guests ignore it.
             extra_params: json!({
@@ -181,10 +206,18 @@ impl Broker {
         let raw: Value = parse_json("attestation", body)?;
         let att = kbs_types::Attestation::deserialize(&raw)
             .map_err(|e| Error::Malformed(format!("attestation: {e}")))?;
-        if att.runtime_data.nonce != c.nonce {
+        let ours = if c.tee == crate::se::TEE_NAME {
+            crate::se::nonce_digest(&att.runtime_data.nonce) == c.nonce
+        } else {
+            att.runtime_data.nonce == c.nonce
+        };
+        if !ours {
             return Err(Error::Rejected(
                 "runtime-data nonce is not this session's challenge".into(),
             ));
+        }
+        if c.tee == crate::se::TEE_NAME {
+            crate::se::check_echo(&att.runtime_data.nonce, &att.tee_evidence.primary_evidence)?;
         }
         let additional = device_evidence(&att.tee_evidence.additional_evidence)?;
         let runtime_raw = raw

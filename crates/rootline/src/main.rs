@@ -70,6 +70,11 @@ enum Command {
     /// and only then build the secret packet (docs/sev-launch.md).
     #[command(subcommand)]
     Sev(cmd::sev::Command),
+    /// IBM Z Secure Execution for the relying party: verify host-key
+    /// documents and create the attestation request whose secret
+    /// `rootline verify --tee se` needs (docs/se.md).
+    #[command(subcommand)]
+    Se(cmd::se::Command),
     /// Reference values: the accepted measurements, with their history
     /// (add, list, delete, import), and golden values from a verified boot
     /// (record).
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
         Command::Bench(c) => cmd::bench::run(c),
         Command::Measure(c) => cmd::measure::run(c),
         Command::Sev(c) => cmd::sev::run(c),
+        Command::Se(c) => cmd::se::run(c),
         Command::Reference(a) => cmd::reference::run(a),
         Command::Appraise(a) => cmd::appraise::run(a),
         Command::Completions(a) => cmd::completions::run(a),

@@ -99,6 +99,9 @@ fn bench_verify_snp_and_tdx_prints_costs_floors_and_ratios() {
         assert!(r["floor"]["what"].as_str().unwrap().contains("ECDSA"));
     }
 
+    // IBM SE: see bench_verify_se_prints_the_hmac_floor_and_ratios (its
+    // evidence is synthetic).
+
     // NVIDIA: eight H100s, their chains' and reports' P-384 signatures as
     // the floor.
     if let Some(gpus) = v("nvidia/nvtrust/gpu_evidence.json") {
@@ -110,6 +113,57 @@ fn bench_verify_snp_and_tdx_prints_costs_floors_and_ratios() {
         positive(&r["end_to_end_floor_ratio"], "nvidia end-to-end ratio");
         assert!(r["floor"]["what"].as_str().unwrap().contains("P-384"));
     }
+}
+
+/// IBM SE: a synthetic Ultravisor's answer to a request made with
+/// rootline-se, verified with its request secret beside one HMAC-SHA512.
+#[test]
+fn bench_verify_se_prints_the_hmac_floor_and_ratios() {
+    use rootline_testkit::se::{Image, Pki, evidence_json};
+    let pki = Pki::new();
+    let host = pki.host(1);
+    let key = rootline_se::HostKey::from_certificate_unverified(&host.der).unwrap();
+    let req = rootline_se::AttestationRequest::new(&[key], rootline_se::Flags::TRUSTEE).unwrap();
+    let uv = host.ultravisor(Image::default());
+    let user_data = [0x42u8; 64];
+    let answer = uv.answer(req.arcb(), &user_data).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ev = dir.path().join("se-evidence.json");
+    let secret = dir.path().join("secret.json");
+    std::fs::write(
+        &ev,
+        evidence_json(&answer, &uv.image, &user_data, &[], &[]).to_string(),
+    )
+    .unwrap();
+    std::fs::write(&secret, req.secret().to_json()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .args(["bench", "verify"])
+        .arg(&ev)
+        .arg("--collateral")
+        .arg(&secret)
+        .args(["--iterations", "20", "--json", "--offline", "--cache-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Shown with --nocapture: the figures, for whoever runs it by hand.
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &j["results"][0];
+    assert_eq!(r["tee"], "se", "{j:#}");
+    assert_eq!(r["verified"], true, "{j:#}");
+    positive(&r["p50_us"], "se p50");
+    positive(&r["floor"]["p50_us"], "se floor");
+    positive(&r["floor_ratio"], "se floor_ratio");
+    positive(&r["end_to_end_floor_ratio"], "se end-to-end ratio");
+    assert!(
+        r["floor"]["what"].as_str().unwrap().contains("HMAC-SHA512"),
+        "{j:#}"
+    );
 }
 
 #[test]

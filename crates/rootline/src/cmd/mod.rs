@@ -17,6 +17,7 @@ pub(crate) mod man;
 pub(crate) mod measure;
 pub(crate) mod reference;
 pub(crate) mod reference_record;
+pub(crate) mod se;
 pub(crate) mod serve;
 pub(crate) mod sev;
 pub(crate) mod verify;
