@@ -149,6 +149,48 @@ struct Work {
     warnings: Vec<String>,
 }
 
+impl Work {
+    fn new(claims: Claims) -> Self {
+        Self {
+            claims,
+            tcb_status: None,
+            advisory_ids: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The appraisal of evidence of `kind` whose checks ended with
+    /// `checked`: verified, or rejected with what could be parsed. One
+    /// ending for every evidence form.
+    fn settle(
+        self,
+        checked: Result<()>,
+        kind: AzureKind,
+        evidence_version: u32,
+        evidence_form: Option<MaaForm>,
+    ) -> std::result::Result<Verified<Appraisal>, Box<Rejection>> {
+        match checked {
+            Ok(()) => Ok(Verified::new(Appraisal {
+                kind,
+                evidence_version,
+                evidence_form,
+                claims: self.claims,
+                tcb_status: self.tcb_status,
+                advisory_ids: self.advisory_ids,
+                warnings: self.warnings,
+            })),
+            Err(error) => Err(Box::new(Rejection {
+                kind: Some(kind),
+                error,
+                claims: self.claims.to_json(),
+                tcb_status: self.tcb_status,
+                advisory_ids: self.advisory_ids,
+                warnings: self.warnings,
+            })),
+        }
+    }
+}
+
 fn sha256(b: &[u8]) -> Vec<u8> {
     rootline_core::HashAlg::SHA256
         .hash(b)
@@ -240,31 +282,9 @@ impl Verifier {
         collateral: &Collateral,
         opts: &Options,
     ) -> std::result::Result<Verified<Appraisal>, Box<Rejection>> {
-        let mut w = Work {
-            claims: Claims::maa(ev.form),
-            tcb_status: None,
-            advisory_ids: Vec::new(),
-            warnings: Vec::new(),
-        };
-        match self.check_maa(ev, collateral, opts, &mut w) {
-            Ok(()) => Ok(Verified::new(Appraisal {
-                kind: ev.kind,
-                evidence_version: 0,
-                evidence_form: Some(ev.form),
-                claims: w.claims,
-                tcb_status: w.tcb_status,
-                advisory_ids: w.advisory_ids,
-                warnings: w.warnings,
-            })),
-            Err(error) => Err(Box::new(Rejection {
-                kind: Some(ev.kind),
-                error,
-                claims: w.claims.to_json(),
-                tcb_status: w.tcb_status,
-                advisory_ids: w.advisory_ids,
-                warnings: w.warnings,
-            })),
-        }
+        let mut w = Work::new(Claims::maa(ev.form));
+        let checked = self.check_maa(ev, collateral, opts, &mut w);
+        w.settle(checked, ev.kind, 0, Some(ev.form))
     }
 
     /// Verifies decoded evidence.
@@ -274,31 +294,9 @@ impl Verifier {
         collateral: &Collateral,
         opts: &Options,
     ) -> std::result::Result<Verified<Appraisal>, Box<Rejection>> {
-        let mut w = Work {
-            claims: Claims::new(ev.version),
-            tcb_status: None,
-            advisory_ids: Vec::new(),
-            warnings: Vec::new(),
-        };
-        match self.check(ev, collateral, opts, &mut w) {
-            Ok(()) => Ok(Verified::new(Appraisal {
-                kind: ev.kind,
-                evidence_version: ev.version,
-                evidence_form: None,
-                claims: w.claims,
-                tcb_status: w.tcb_status,
-                advisory_ids: w.advisory_ids,
-                warnings: w.warnings,
-            })),
-            Err(error) => Err(Box::new(Rejection {
-                kind: Some(ev.kind),
-                error,
-                claims: w.claims.to_json(),
-                tcb_status: w.tcb_status,
-                advisory_ids: w.advisory_ids,
-                warnings: w.warnings,
-            })),
-        }
+        let mut w = Work::new(Claims::new(ev.version));
+        let checked = self.check(ev, collateral, opts, &mut w);
+        w.settle(checked, ev.kind, ev.version, None)
     }
 
     fn check(&self, ev: &Evidence, coll: &Collateral, opts: &Options, w: &mut Work) -> Result<()> {
