@@ -338,6 +338,33 @@ fn ours_json(s: &Samples, what: &str) -> Value {
     s.json(what)
 }
 
+/// A timed path beside its floor and the broker's end-to-end path, with
+/// what each is for the reader.
+type Timed<'a, 'b> = (&'a mut dyn FnMut() -> bool, &'b str);
+
+/// Times our path, its signature floor and the broker's end-to-end path in
+/// one run, and reports them with their ratios: the shape of every kind
+/// measured against one floor (SNP, CCA, NVIDIA, SE).
+fn against_floor(
+    iterations: u32,
+    (ours, ours_what): Timed<'_, '_>,
+    (floor, floor_what): Timed<'_, '_>,
+    e2e: &mut dyn FnMut() -> bool,
+) -> anyhow::Result<Value> {
+    let s = measure(iterations, &mut [ours, floor, e2e])?;
+    let [o, f, e] = s.as_slice() else {
+        bail!("internal: three samples expected");
+    };
+    Ok(merge(
+        merge(ours_json(o, ours_what), ratios(o, f, None)),
+        json!({
+            "floor": f.json(floor_what),
+            "end_to_end": e.json(END_TO_END),
+            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
+        }),
+    ))
+}
+
 fn bench_snp(
     verifier: &rootline_verifier::Verifier,
     req: &Request,
@@ -361,19 +388,15 @@ fn bench_snp(
     let mut ours = || v.verify_evidence(&req.evidence, &coll, &opts).is_ok();
     let mut floor = || key.verify_sig(&signed, &sig).is_ok();
     let mut e2e = || broker_pays(verifier, req);
-    let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
-    let [o, f, e] = s.as_slice() else {
-        bail!("internal: three samples expected");
-    };
-    let what = "rootline_snp::Verifier::verify_evidence, chain cached";
-    Ok(merge(
-        merge(ours_json(o, what), ratios(o, f, None)),
-        json!({
-            "floor": f.json("aws-lc-rs ECDSA P-384 verify, key parsed once"),
-            "end_to_end": e.json(END_TO_END),
-            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
-        }),
-    ))
+    against_floor(
+        iterations,
+        (
+            &mut ours,
+            "rootline_snp::Verifier::verify_evidence, chain cached",
+        ),
+        (&mut floor, "aws-lc-rs ECDSA P-384 verify, key parsed once"),
+        &mut e2e,
+    )
 }
 
 /// What the end-to-end figure times.
@@ -447,24 +470,18 @@ fn bench_cca(req: &Request, iterations: u32) -> anyhow::Result<Value> {
     let mut ours = || rootline_cca::verify(&token, &anchors, None).is_ok();
     let mut floor = || pairs.iter().all(|(k, s)| k.verify_sig(&half, s).is_ok());
     let mut e2e = || broker_pays(&verifier, &anchored);
-    let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
-    let [o, f, e] = s.as_slice() else {
-        bail!("internal: three samples expected");
-    };
-    Ok(merge(
-        merge(
-            ours_json(
-                o,
-                "rootline_cca::verify (decode, both signatures, RAK binding)",
-            ),
-            ratios(o, f, None),
+    against_floor(
+        iterations,
+        (
+            &mut ours,
+            "rootline_cca::verify (decode, both signatures, RAK binding)",
         ),
-        json!({
-            "floor": f.json("two aws-lc-rs ECDSA verifies with the token's algorithms"),
-            "end_to_end": e.json(END_TO_END),
-            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
-        }),
-    ))
+        (
+            &mut floor,
+            "two aws-lc-rs ECDSA verifies with the token's algorithms",
+        ),
+        &mut e2e,
+    )
 }
 
 /// NVIDIA GPUs: the whole verification (per device, the SPDM report's
@@ -512,24 +529,20 @@ fn bench_nvidia(
     };
     let mut floor = || (0..verifies).all(|_| public.verify_sig(&message, sig.as_ref()).is_ok());
     let mut e2e = || broker_pays(verifier, req);
-    let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
-    let [o, f, e] = s.as_slice() else {
-        bail!("internal: three samples expected");
-    };
-    Ok(merge(
-        merge(
-            ours_json(
-                o,
-                "rootline_nvidia::Verifier::verify (decode, chains, SPDM signatures, FWID)",
-            ),
-            ratios(o, f, None),
+    against_floor(
+        iterations,
+        (
+            &mut ours,
+            "rootline_nvidia::Verifier::verify (decode, chains, SPDM signatures, FWID)",
         ),
-        json!({
-            "floor": f.json(&format!("{verifies} aws-lc-rs ECDSA P-384 verifies (the devices' chain and report signatures)")),
-            "end_to_end": e.json(END_TO_END),
-            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
-        }),
-    ))
+        (
+            &mut floor,
+            &format!(
+                "{verifies} aws-lc-rs ECDSA P-384 verifies (the devices' chain and report signatures)"
+            ),
+        ),
+        &mut e2e,
+    )
 }
 
 /// IBM SE: the response decoded from its JSON and its HMAC-SHA512 verified
@@ -576,28 +589,22 @@ fn bench_se(
     };
     let mut floor = || hmac::verify(&key, &items, &tag).is_ok();
     let mut e2e = || broker_pays(verifier, req);
-    let s = measure(iterations, &mut [&mut ours, &mut floor, &mut e2e])?;
-    let [o, f, e] = s.as_slice() else {
-        bail!("internal: three samples expected");
-    };
-    Ok(merge(
-        merge(
-            ours_json(
-                o,
-                "rootline_se::Response::from_json + verify (JSON and base64 decode, HMAC, \
-                 additional data, user data), secret parsed once",
-            ),
-            ratios(o, f, None),
+    against_floor(
+        iterations,
+        (
+            &mut ours,
+            "rootline_se::Response::from_json + verify (JSON and base64 decode, HMAC, \
+             additional data, user data), secret parsed once",
         ),
-        json!({
-            "floor": f.json(&format!(
+        (
+            &mut floor,
+            &format!(
                 "one aws-lc-rs HMAC-SHA512 verify over the {} measured bytes, key set up once",
                 items.len()
-            )),
-            "end_to_end": e.json(END_TO_END),
-            "end_to_end_floor_ratio": round3(f.pct(0.5) / e.pct(0.5)),
-        }),
-    ))
+            ),
+        ),
+        &mut e2e,
+    )
 }
 
 fn bench_dcap(
