@@ -13,7 +13,9 @@ mod common;
 use std::sync::Arc;
 
 use aws_lc_rs::agreement::{self, ECDH_P256};
-use common::{Client, Fixture, Resp, Shared, admin, auth_as, fixture_with, jwk_of};
+use common::{
+    Client, Fixture, Resp, Shared, admin, attest_then_fetch, auth_as, fixture_with, jwk_of,
+};
 use rootline_broker::appraise::PolicyAppraiser;
 use rootline_broker::evidence::{Binding, BindingHash};
 use rootline_testkit::cca::{Curve, Platform, RealmSpec, kbs_evidence, pad64};
@@ -148,22 +150,7 @@ async fn realm(
     if let Some(doc) = init {
         body["init-data"] = json!({"format": "toml", "body": doc});
     }
-    let attest = c
-        .call(
-            "POST",
-            "/kbs/v0/attest",
-            &[("content-type", "application/json"), ("cookie", &cookie)],
-            body.to_string().into_bytes(),
-        )
-        .await;
-    let resource = c
-        .call(
-            "GET",
-            &format!("/kbs/v0/resource/{PATH}"),
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await;
+    let (attest, resource) = attest_then_fetch(c, &cookie, &body, PATH).await;
     Realm {
         attest,
         resource,

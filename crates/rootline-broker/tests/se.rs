@@ -14,7 +14,9 @@ use std::sync::Arc;
 use aws_lc_rs::agreement::{self, ECDH_P256};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{Client, Fixture, Resp, Shared, admin, auth_as, fixture_with, jwk_of};
+use common::{
+    Client, Fixture, Resp, Shared, admin, attest_then_fetch, auth_as, fixture_with, jwk_of,
+};
 use rootline_broker::appraise::PolicyAppraiser;
 use rootline_broker::evidence::{Binding, BindingHash};
 use rootline_testkit::se::{Host, Image, Pki, evidence_json};
@@ -150,22 +152,7 @@ async fn guest(c: &Client, host: &Host, image: &Image, how: Guest) -> Outcome {
         "runtime-data": runtime,
         "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""},
     });
-    let attest = c
-        .call(
-            "POST",
-            "/kbs/v0/attest",
-            &[("content-type", "application/json"), ("cookie", &cookie)],
-            body.to_string().into_bytes(),
-        )
-        .await;
-    let resource = c
-        .call(
-            "GET",
-            &format!("/kbs/v0/resource/{PATH}"),
-            &[("cookie", &cookie)],
-            Vec::new(),
-        )
-        .await;
+    let (attest, resource) = attest_then_fetch(c, &cookie, &body, PATH).await;
     Outcome {
         attest,
         resource,

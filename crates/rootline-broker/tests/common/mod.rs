@@ -415,3 +415,25 @@ pub async fn auth_as(c: &Client, tee: &str, extra_params: Value) -> (String, Str
         .to_owned();
     (cookie, r.json()["nonce"].as_str().unwrap().to_owned())
 }
+
+/// `POST /kbs/v0/attest` with `body` in the session `cookie`, then
+/// `GET /kbs/v0/resource/{path}` in the same session: both answers.
+pub async fn attest_then_fetch(c: &Client, cookie: &str, body: &Value, path: &str) -> (Resp, Resp) {
+    let attest = c
+        .call(
+            "POST",
+            "/kbs/v0/attest",
+            &[("content-type", "application/json"), ("cookie", cookie)],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    let resource = c
+        .call(
+            "GET",
+            &format!("/kbs/v0/resource/{path}"),
+            &[("cookie", cookie)],
+            Vec::new(),
+        )
+        .await;
+    (attest, resource)
+}
