@@ -233,8 +233,10 @@ fn read_firmware(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Flags of `rootline measure snp`.
+/// The firmware and direct-boot files of an AMD guest launch, shared by
+/// `measure snp`, `measure sev` and `measure sev-es`.
 #[derive(clap::Args)]
-pub(crate) struct SnpArgs {
+pub(crate) struct BootFiles {
     /// The OVMF image the VMM maps (`-bios`, or the code part of the
     /// pflash). It must carry SEV metadata; `--kernel` needs an AmdSevX64
     /// build (e.g. OVMF.amdsev.fd), whose metadata has the kernel-hashes page.
@@ -256,6 +258,41 @@ pub(crate) struct SnpArgs {
         allow_hyphen_values = true
     )]
     append: Option<String>,
+}
+
+impl BootFiles {
+    /// The firmware's bytes, once the kernel and initrd are known to be
+    /// readable (the predictor opens them itself; checked first so that the
+    /// error names the file).
+    fn read(&self) -> anyhow::Result<Vec<u8>> {
+        let ovmf = read_firmware(&self.ovmf)?;
+        for p in self.kernel.iter().chain(self.initrd.iter()) {
+            std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+        }
+        Ok(ovmf)
+    }
+
+    /// The inputs as `--json` names them.
+    fn json(&self, ovmf: &[u8]) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("ovmf".into(), json!(self.ovmf.display().to_string()));
+        m.insert(
+            "ovmf_sha256".into(),
+            json!(HashAlg::SHA256.hash(ovmf).map(|d| d.hex())),
+        );
+        let path = |p: &Option<PathBuf>| json!(p.as_ref().map(|k| k.display().to_string()));
+        m.insert("kernel".into(), path(&self.kernel));
+        m.insert("initrd".into(), path(&self.initrd));
+        m.insert("append".into(), json!(self.append));
+        m
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct SnpArgs {
+    /// The firmware and the direct-boot files.
+    #[command(flatten)]
+    boot: BootFiles,
     /// Number of vCPUs (`-smp`): each is one measured VMSA page.
     #[arg(long, value_name = "N")]
     vcpus: u32,
@@ -296,16 +333,12 @@ fn snp(a: SnpArgs) -> anyhow::Result<u8> {
         .unwrap_or(features);
     let guest_features = u64::from_str_radix(features, 16)
         .with_context(|| format!("--guest-features {:?} is not hex", a.guest_features))?;
-    let ovmf = read_firmware(&a.ovmf)?;
-    // sev opens these itself; check them first so the error names the file.
-    for p in a.kernel.iter().chain(a.initrd.iter()) {
-        std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
-    }
+    let ovmf = a.boot.read()?;
     let p = rootline_snp_measure::predict(&Inputs {
         ovmf: &ovmf,
-        kernel: a.kernel.as_deref(),
-        initrd: a.initrd.as_deref(),
-        append: a.append.as_deref(),
+        kernel: a.boot.kernel.as_deref(),
+        initrd: a.boot.initrd.as_deref(),
+        append: a.boot.append.as_deref(),
         vcpus: a.vcpus,
         vcpu_type,
         vmm_type,
@@ -314,28 +347,29 @@ fn snp(a: SnpArgs) -> anyhow::Result<u8> {
     .with_context(|| {
         format!(
             "cannot predict the launch measurement of {}",
-            a.ovmf.display()
+            a.boot.ovmf.display()
         )
     })?;
     let reference_values = json!({ "snp.measurement": p.hex() });
     if a.reference_values {
         println!("{}", serde_json::to_string_pretty(&reference_values)?);
     } else if a.json {
+        let mut inputs = a.boot.json(&ovmf);
+        inputs.insert("vcpus".into(), json!(a.vcpus));
+        inputs.insert("vcpu_type".into(), json!(vcpu_type));
+        inputs.insert(
+            "vcpu_signature".into(),
+            json!(format!("{:#x}", vcpu_type.signature())),
+        );
+        inputs.insert("vmm_type".into(), json!(vmm_type));
+        inputs.insert(
+            "guest_features".into(),
+            json!(format!("{guest_features:#x}")),
+        );
         let out = json!({
             "tee": "snp",
             "measurement": p.hex(),
-            "inputs": {
-                "ovmf": a.ovmf.display().to_string(),
-                "ovmf_sha256": HashAlg::SHA256.hash(&ovmf).map(|d| d.hex()),
-                "kernel": a.kernel.as_ref().map(|k| k.display().to_string()),
-                "initrd": a.initrd.as_ref().map(|k| k.display().to_string()),
-                "append": a.append,
-                "vcpus": a.vcpus,
-                "vcpu_type": vcpu_type,
-                "vcpu_signature": format!("{:#x}", vcpu_type.signature()),
-                "vmm_type": vmm_type,
-                "guest_features": format!("{guest_features:#x}"),
-            },
+            "inputs": inputs,
             "ovmf": p.ovmf,
             "kernel_hashes": p.kernel_hashes,
             "reference_values": reference_values,
@@ -406,24 +440,9 @@ fn tdx(a: TdxArgs) -> anyhow::Result<u8> {
 /// Flags of `rootline measure sev`.
 #[derive(clap::Args)]
 pub(crate) struct SevArgs {
-    /// The OVMF image the VMM maps; `--kernel` needs an AmdSevX64 build
-    /// (e.g. OVMF.amdsev.fd), whose metadata has the kernel-hashes page.
-    #[arg(long, value_name = "FILE")]
-    ovmf: PathBuf,
-    /// The kernel QEMU boots with `-kernel` (and `kernel-hashes=on`).
-    #[arg(long, value_name = "FILE")]
-    kernel: Option<PathBuf>,
-    /// The `-initrd` file (needs --kernel; absent is measured as empty).
-    #[arg(long, value_name = "FILE", requires = "kernel")]
-    initrd: Option<PathBuf>,
-    /// The `-append` command line, exactly as QEMU gets it (needs --kernel).
-    #[arg(
-        long,
-        value_name = "STR",
-        requires = "kernel",
-        allow_hyphen_values = true
-    )]
-    append: Option<String>,
+    /// The firmware and the direct-boot files.
+    #[command(flatten)]
+    boot: BootFiles,
     /// Print one JSON object: digest, mode, inputs, the OVMF's secret area.
     #[arg(long)]
     json: bool,
@@ -448,29 +467,25 @@ pub(crate) struct SevEsArgs {
 }
 
 fn sev(a: &SevArgs, mode: rootline_snp_measure::SevMode) -> anyhow::Result<u8> {
-    let ovmf = read_firmware(&a.ovmf)?;
-    for p in a.kernel.iter().chain(a.initrd.iter()) {
-        std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
-    }
+    let ovmf = a.boot.read()?;
     let p = rootline_snp_measure::predict_sev(&rootline_snp_measure::SevInputs {
         ovmf: &ovmf,
-        kernel: a.kernel.as_deref(),
-        initrd: a.initrd.as_deref(),
-        append: a.append.as_deref(),
+        kernel: a.boot.kernel.as_deref(),
+        initrd: a.boot.initrd.as_deref(),
+        append: a.boot.append.as_deref(),
         mode,
     })
-    .with_context(|| format!("cannot predict the launch digest of {}", a.ovmf.display()))?;
+    .with_context(|| {
+        format!(
+            "cannot predict the launch digest of {}",
+            a.boot.ovmf.display()
+        )
+    })?;
     if a.json {
         let out = json!({
             "digest": p.hex(),
             "prediction": p,
-            "inputs": {
-                "ovmf": a.ovmf.display().to_string(),
-                "ovmf_sha256": HashAlg::SHA256.hash(&ovmf).map(|d| d.hex()),
-                "kernel": a.kernel.as_ref().map(|k| k.display().to_string()),
-                "initrd": a.initrd.as_ref().map(|k| k.display().to_string()),
-                "append": a.append,
-            },
+            "inputs": a.boot.json(&ovmf),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
