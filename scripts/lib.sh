@@ -15,7 +15,7 @@
 # Chromium through chromedriver (crates/rootline-broker/tests/web.rs); its
 # screenshots land in target/artifacts/web.
 # Packaging (scripts/test-packaging): dpkg-dev (dpkg-shlibdeps) and lintian
-# for the .deb;
+# for the .deb; mmdebstrap to install it with apt into a fresh system;
 # podman, buildah and runc to build the OCI image FROM scratch and run it
 # (crun fails on this machine kind's hybrid cgroup hierarchy), curl to probe
 # it; python3-venv for the chart's renderer and validator (from PyPI).
@@ -25,7 +25,7 @@
 # nothing of OpenSSL is linked into rootline.
 TEST_PACKAGES=(libssl-dev tpm2-tools swtpm swtpm-tools libtss2-dev pkg-config postgresql sqlite3
     qemu-system-x86 ovmf systemd-boot-efi binutils mtools dosfstools busybox-static cpio systemd
-    chromium chromium-driver dpkg-dev lintian podman buildah runc curl python3-venv)
+    chromium chromium-driver dpkg-dev lintian mmdebstrap podman buildah runc curl python3-venv)
 # The rootline binary links the TSS2 libraries (the attester's TPM backend:
 # libtss2-dev and pkg-config to build it); the demo's TPM and broker steps
 # run swtpm with an EK certificate (swtpm, swtpm-tools).
