@@ -6,10 +6,12 @@
 //! only at the edge ([`Claims::to_json`]): the hardware claims first, then
 //! `evidence_version` (guest-components' forms) or `evidence_form` (MAA
 //! requests: `maa-platform`, `maa-azure-guest`), `hcl_report`,
-//! `runtime_data`, `user_data`, `extra_data` and `tpm`. MAA requests carry
-//! no HCL report, and the platform request no vTPM quote: those members are
-//! then absent.
+//! `runtime_data`, `user_data`, `extra_data` and `tpm` (with the replayed
+//! `TcgLogs`' `event_log` and `events` when the request carried a log). MAA
+//! requests carry no HCL report, and the platform request no vTPM quote:
+//! those members are then absent.
 
+use rootline_eventlog::quoted::EventLogClaims;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value, json};
 
@@ -104,6 +106,10 @@ pub struct Claims {
     pub extra_data: Option<Vec<u8>>,
     /// The verified vTPM quote and its PCRs.
     pub tpm: Option<VtpmQuote>,
+    /// The AzureGuest request's `TcgLogs` replayed against the quote's PCRs
+    /// (written inside `tpm` as `event_log` and `events`, the TPM claims'
+    /// shape).
+    pub event_log: Option<EventLogClaims>,
 }
 
 impl Claims {
@@ -118,6 +124,7 @@ impl Claims {
             user_data: None,
             extra_data: None,
             tpm: None,
+            event_log: None,
         }
     }
 
@@ -157,7 +164,11 @@ impl Claims {
             m.insert("extra_data".into(), json!(hex::encode(x)));
         }
         if let Some(q) = &self.tpm {
-            m.insert("tpm".into(), Value::Object(q.claims()));
+            let mut t = q.claims();
+            if let Some(l) = &self.event_log {
+                l.write_json(&mut t);
+            }
+            m.insert("tpm".into(), Value::Object(t));
         }
         m
     }

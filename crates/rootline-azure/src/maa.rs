@@ -88,7 +88,8 @@ pub struct GuestTpm {
     pub signature: Vec<u8>,
     /// `PCRs`: index and digest, as listed.
     pub pcrs: Vec<(u32, Vec<u8>)>,
-    /// `TcgLogs`: the TCG event log, when present (not replayed).
+    /// `TcgLogs`: the TCG event log, when present (replayed against the
+    /// quote's PCRs by the verifier).
     pub tcg_logs: Option<Vec<u8>>,
 }
 

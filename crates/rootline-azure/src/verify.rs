@@ -14,8 +14,10 @@
 //! report: the SNP report with the VCEK of its `VcekCertChain`, or the TD
 //! quote; report_data[0..32] must be the SHA-256 of the runtime data as
 //! received. The AzureGuest request's vTPM quote is then verified with its
-//! `AikPub`, which must be the runtime data's `HCLAkPub`; its `TcgLogs` are
-//! not replayed (a warning says so). The platform request has no vTPM
+//! `AikPub`, which must be the runtime data's `HCLAkPub`, and its `TcgLogs`,
+//! when present, replayed against the PCRs that quote signs (a log that
+//! does not parse or does not replay to them is refused, naming the field
+//! or the PCR). The platform request has no vTPM
 //! quote, so its claims have no `tpm` and its freshness rests on the
 //! runtime data's `user-data` alone.
 
@@ -33,6 +35,36 @@ use crate::maa::{MaaEvidence, MaaForm};
 use crate::runtime::RuntimeData;
 use crate::tdreport::TdReport;
 use crate::vtpm;
+
+/// Replays the AzureGuest request's `TcgLogs` against the PCRs the verified
+/// vTPM quote signs, as the TPM path replays its log
+/// (`rootline_eventlog::quoted`): every register the log extends, and PCRs
+/// 0-7 always, must equal the quoted value. The claims get the replay (the
+/// events behind each register) once the log parsed, also on a mismatch.
+fn replay_tcg_logs(log: &[u8], w: &mut Work) -> Result<()> {
+    use rootline_eventlog::quoted::{QuoteReplayError, replay_against_quote};
+    let q =
+        w.claims.tpm.as_ref().ok_or_else(|| {
+            Error::evidence("TcgLogs", "no verified vtpm quote to replay it against")
+        })?;
+    let mut claims = None;
+    let mut warnings = Vec::new();
+    let replayed = replay_against_quote(log, q.pcrs.banks(), &mut claims, &mut warnings);
+    w.claims.event_log = claims;
+    w.warnings
+        .extend(warnings.into_iter().map(|s| format!("TcgLogs: {s}")));
+    replayed.map_err(|e| match e {
+        QuoteReplayError::Malformed(e) => Error::evidence("TcgLogs", e.to_string()),
+        QuoteReplayError::Mismatch(reason) => Error::Mismatch {
+            field: "TcgLogs",
+            reason,
+        },
+        other => Error::Mismatch {
+            field: "TcgLogs",
+            reason: other.to_string(),
+        },
+    })
+}
 
 /// What the caller expects, and when.
 #[derive(Clone, Debug, Default)]
@@ -375,13 +407,10 @@ impl Verifier {
             user_data_nonce: ev.tpm.is_none(),
         };
         let quote = ev.tpm.as_ref().map(Quote::Guest);
-        if ev.tpm.as_ref().is_some_and(|t| t.tcg_logs.is_some()) {
-            w.warnings.push(
-                "TcgLogs not replayed: the pcrs are claimed as the vtpm quote signs them, without the events behind them"
-                    .into(),
-            );
-        }
         self.check_bound(&bound, quote, opts, w)?;
+        if let Some(log) = ev.tpm.as_ref().and_then(|t| t.tcg_logs.as_deref()) {
+            replay_tcg_logs(log, w)?;
+        }
         match deferred {
             Some(why) => Err(Error::CollateralMissing(why)),
             None => Ok(()),

@@ -377,11 +377,30 @@ fn snp_azure_guest_request_verifies_like_the_guest_components_form() {
         "{}",
         r.error
     );
-    // TcgLogs are carried but not replayed, and the result says so.
+    // TcgLogs are replayed against the PCRs the real vTPM quote signs:
+    // bytes that are no log are refused naming the field, and a log (a
+    // synthetic one: no real request with a log is in the vectors) that
+    // does not replay to the quoted PCRs is refused naming the first PCR.
+    // tests/tcg_logs.rs has a log that does replay, on a synthetic request.
     let mut v = guest_inner(&p, Enc::Url);
-    v["TcgLogs"] = json!(enc(Enc::Url, b"not replayed"));
-    let out = verify_json(&v, Some(CHALLENGE)).unwrap();
-    assert!(out["warnings"].to_string().contains("TcgLogs not replayed"));
+    v["TcgLogs"] = json!(enc(Enc::Url, b"not an event log"));
+    let r = verify_json(&v, Some(CHALLENGE)).unwrap_err();
+    assert!(
+        matches!(&r.error, Error::Evidence { field, .. } if field == "TcgLogs"),
+        "{}",
+        r.error
+    );
+    let mut log =
+        rootline_eventlog::builder::LogBuilder::crypto_agile(&[rootline_core::HashAlg::SHA256]);
+    log.measure_data(0, rootline_eventlog::EventType::EV_SEPARATOR, &[0, 0, 0, 0]);
+    v["TcgLogs"] = json!(enc(Enc::Url, log.bytes()));
+    let r = verify_json(&v, Some(CHALLENGE)).unwrap_err();
+    let Error::Mismatch { field, reason } = &r.error else {
+        panic!("{}", r.error);
+    };
+    assert_eq!(*field, "TcgLogs");
+    assert!(reason.contains("PCR 0 (sha256)"), "{reason}");
+    assert!(reason.contains(&hex::encode(&p.pcrs[0])), "{reason}");
 }
 
 #[test]

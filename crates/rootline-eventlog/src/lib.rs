@@ -42,6 +42,7 @@ pub mod ccel;
 pub mod decode;
 pub mod ima;
 pub mod pcrs;
+pub mod quoted;
 pub mod replay;
 mod types;
 

@@ -474,6 +474,12 @@ impl CaCertificate {
         }
     }
 
+    /// The RSASSA-PSS signature, big-endian and as long as the modulus (the
+    /// received little-endian bytes reversed): what aws-lc-rs verifies.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+
     /// True when `signer` (an ARK) signed this certificate: the IDs agree,
     /// the signer's usage is ARK and the RSA-PSS signature verifies.
     pub fn is_signed_by(&self, signer: &CaCertificate) -> bool {
@@ -513,6 +519,20 @@ enum SignatureValue {
     Rsa(Vec<u8>),
     /// Big-endian r and s.
     Ecdsa([u8; 48], [u8; 48]),
+}
+
+impl SevSignature {
+    /// The signature as aws-lc-rs verifies it: for ECDSA the DER
+    /// `ECDSA-Sig-Value` of r and s (AMD stores them raw, little-endian), for
+    /// RSA big-endian as the 512-byte slot holds it (zeros above the
+    /// signer's length). For a caller that verifies with aws-lc-rs itself
+    /// (`rootline bench verify` times the raw checks beside ours).
+    pub fn to_aws_lc(&self) -> Vec<u8> {
+        match &self.value {
+            SignatureValue::Rsa(sig) => sig.clone(),
+            SignatureValue::Ecdsa(r, s) => der_signature(r, s),
+        }
+    }
 }
 
 /// A CEK, OCA, PEK, PDH or GODH certificate.

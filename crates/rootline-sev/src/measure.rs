@@ -86,7 +86,10 @@ impl LaunchMeasurement {
 /// Naples firmware measured `POLICY || DIGEST || MNONCE` only.
 const MIN_API: (u8, u8) = (0, 17);
 
-fn measurement_input(
+/// The bytes the LAUNCH_MEASURE HMAC covers, in the layout above: for a
+/// caller that computes or checks the HMAC itself (a PSP model, `rootline
+/// bench verify`'s raw floor beside [`LaunchSession::verify_measurement`]).
+pub fn measurement_input(
     version: PlatformVersion,
     policy: GuestPolicy,
     digest: &[u8; 32],

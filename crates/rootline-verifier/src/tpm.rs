@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 
 use rootline_core::{HashAlg, TeeKind};
-use rootline_eventlog::{EventData, EventType};
 use rootline_tpm::certs::{certificates_from_bytes, is_self_signed, verify_ak_certificate};
 use rootline_tpm::claims::{QuoteInfo, pcr_by_name, pcrs_json, selection_json};
 use rootline_tpm::evidence::{self, AkSource, Evidence, Inputs};
@@ -33,7 +32,7 @@ use time::OffsetDateTime;
 use crate::{Claims, Rejection, Request, Verdict, Verified};
 
 /// PCR values by bank and index.
-pub type PcrMap = BTreeMap<HashAlg, BTreeMap<u8, Vec<u8>>>;
+pub type PcrMap = rootline_eventlog::quoted::QuotedPcrs;
 
 /// Claims of TPM evidence. Verified evidence has every field but `ak_name`
 /// (an AK without its TPM public area) and `event_log` (no log given); a
@@ -107,36 +106,7 @@ pub enum AkTrust {
     CertificateChain(Vec<String>),
 }
 
-/// An event log replayed against the quoted PCRs.
-#[derive(Debug, Clone)]
-pub struct EventLogClaims {
-    /// Events replayed.
-    pub events: usize,
-    /// The log's banks that the quote also covers.
-    pub banks_replayed_against_quote: Vec<HashAlg>,
-    /// True when every replayed register equals the quoted one.
-    pub matches_quote: bool,
-    /// Per quoted bank the log has, the events behind each register, in
-    /// the order registers first appear in the log.
-    pub registers: Vec<(HashAlg, Vec<RegisterEvents>)>,
-}
-
-/// A register (PCR index) and the events that extended it, in log order.
-pub type RegisterEvents = (u32, Vec<LoggedEvent>);
-
-/// One event extending a register.
-#[derive(Debug, Clone)]
-pub struct LoggedEvent {
-    /// Its index in the log.
-    pub index: usize,
-    /// Its type.
-    pub event_type: EventType,
-    /// What it says, decoded; `None` when its data contradicts its digest
-    /// (then nothing it says is used).
-    pub decoded: Option<EventData>,
-    /// Its digest in the bank.
-    pub digest: Vec<u8>,
-}
+pub use rootline_eventlog::quoted::{EventLogClaims, LoggedEvent, RegisterEvents};
 
 impl TpmClaims {
     fn new(evidence_form: &'static str) -> Self {
@@ -210,47 +180,6 @@ impl TpmClaims {
 impl Serialize for TpmClaims {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.to_json().serialize(s)
-    }
-}
-
-impl EventLogClaims {
-    fn write_json(&self, m: &mut Map<String, Value>) {
-        let banks: Vec<String> = self
-            .banks_replayed_against_quote
-            .iter()
-            .map(|b| b.to_string())
-            .collect();
-        m.insert(
-            "event_log".into(),
-            json!({
-                "events": self.events,
-                "banks_replayed_against_quote": banks,
-                "matches_quote": self.matches_quote,
-            }),
-        );
-        let mut events = Map::new();
-        for (bank, regs) in &self.registers {
-            let mut per_pcr = Map::new();
-            for (pcr, list) in regs {
-                let list = list
-                    .iter()
-                    .map(|e| {
-                        json!({
-                            "index": e.index,
-                            "type": e.event_type.to_string(),
-                            "event": match &e.decoded {
-                                Some(d) => d.summary(),
-                                None => "(data contradicts its digest: not decoded)".to_owned(),
-                            },
-                            "digest": hex::encode(&e.digest),
-                        })
-                    })
-                    .collect();
-                per_pcr.insert(pcr.to_string(), Value::Array(list));
-            }
-            events.insert(bank.to_string(), Value::Object(per_pcr));
-        }
-        m.insert("events".into(), Value::Object(events));
     }
 }
 
@@ -493,122 +422,17 @@ fn check_ak_trust(
     Ok(AkTrust::CertificateChain(chain.subjects))
 }
 
-/// Replays the log against the quoted PCRs; `claims` gets what the replay
-/// found once the log parsed, also when the replay fails.
+/// Replays the log against the quoted PCRs (`rootline_eventlog::quoted`,
+/// which the AzureGuest request's `TcgLogs` go through too); `claims` gets
+/// what the replay found once the log parsed, also when the replay fails.
 fn replay_log(
     bytes: &[u8],
     quoted: &PcrMap,
     claims: &mut Option<EventLogClaims>,
     warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    use rootline_eventlog::{EventLog, replay::check_data_digests};
-    let log = EventLog::parse(bytes).map_err(|e| format!("event log: {e}"))?;
-    let replay = log.replay();
-    for w in &log.warnings {
-        warnings.push(format!("event log: {w}"));
-    }
-    // A log that was given must be checked against the quote, or the
-    // evidence is refused: a log that cannot be replayed proves nothing, and
-    // accepting it with a warning let any log through (a Spec ID header with
-    // only an sm3_256 bank passed).
-    if quoted.is_empty() {
-        return Err(
-            "event log check failed: the quote carries no verified PCR values to replay the log against (quote the PCRs the log extends, or leave the log out)"
-                .into(),
-        );
-    }
-    let mut given = rootline_eventlog::PcrValues::default();
-    for (bank, regs) in quoted {
-        let b = given.banks.entry(*bank).or_default();
-        for (i, v) in regs {
-            b.insert(u32::from(*i), rootline_core::Digest::new(*bank, v.clone()));
-        }
-    }
-    let mismatches = replay.compare(&log, &given);
-    let data_mismatches = check_data_digests(&log);
-    // Events whose data contradicts their digest, quirks included: what they
-    // say is never reported as a claim.
-    let untrusted: std::collections::BTreeSet<usize> =
-        data_mismatches.iter().map(|d| d.index).collect();
-    for q in data_mismatches.iter().filter(|d| d.firmware_quirk) {
-        warnings.push(format!(
-            "event log: event #{} {} holds more data than it declares (a known firmware quirk); its content is not used",
-            q.index, q.event_type
-        ));
-    }
-    let tampered: Vec<_> = data_mismatches
-        .into_iter()
-        .filter(|d| !d.firmware_quirk)
-        .collect();
-    let replayed_banks: Vec<HashAlg> = replay
-        .pcrs
-        .keys()
-        .filter(|b| quoted.contains_key(b))
-        .copied()
-        .collect();
-    // The events behind each quoted register, so that appraisal can name the
-    // first event a reference does not accept (reference keys tpm.event.BANK.PCR).
-    let mut registers = Vec::new();
-    for bank in quoted.keys().filter(|b| replay.pcrs.contains_key(b)) {
-        let mut per_pcr: Vec<RegisterEvents> = Vec::new();
-        for e in log.events.iter().filter(|e| e.is_extended()) {
-            let Some(d) = e.digest(*bank) else { continue };
-            let event = LoggedEvent {
-                index: e.index,
-                event_type: e.event_type,
-                decoded: (!untrusted.contains(&e.index)).then(|| e.decoded()),
-                digest: d.bytes.clone(),
-            };
-            match per_pcr.iter_mut().find(|(p, _)| *p == e.pcr) {
-                Some((_, list)) => list.push(event),
-                None => per_pcr.push((e.pcr, vec![event])),
-            }
-        }
-        registers.push((*bank, per_pcr));
-    }
-    *claims = Some(EventLogClaims {
-        events: replay.events,
-        matches_quote: mismatches.is_empty() && !replayed_banks.is_empty(),
-        banks_replayed_against_quote: replayed_banks.clone(),
-        registers,
-    });
-    if let Some(m) = mismatches.first() {
-        let mut msg = format!("event log replay check failed: {}", m.explain());
-        if let Some(d) = tampered.first() {
-            msg.push_str(&format!(
-                "\n  first event whose data contradicts its digest: #{} {} ({}): {}",
-                d.index, d.event_type, d.bank, d.reason
-            ));
-        } else if let Some((i, desc)) = m.events.last() {
-            msg.push_str(&format!(
-                "\n  the log cannot say which event is wrong; the last one extending it is #{i} {desc}"
-            ));
-        }
-        return Err(msg);
-    }
-    if replayed_banks.is_empty() {
-        return Err(format!(
-            "event log check failed: the log's banks ({}) have none in common with the quoted PCR banks ({}), so it cannot be replayed against the quote",
-            replay
-                .pcrs
-                .keys()
-                .map(|b| b.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            quoted
-                .keys()
-                .map(|b| b.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if let Some(d) = tampered.first() {
-        return Err(format!(
-            "event log check failed: event #{} {} ({}) data contradicts its digest: {}",
-            d.index, d.event_type, d.bank, d.reason
-        ));
-    }
-    Ok(())
+    rootline_eventlog::quoted::replay_against_quote(bytes, quoted, claims, warnings)
+        .map_err(|e| e.to_string())
 }
 
 /// Recognises TPM 2.0 evidence by content (`rootline_tpm::evidence`).

@@ -166,6 +166,110 @@ fn bench_verify_se_prints_the_hmac_floor_and_ratios() {
     );
 }
 
+/// A number that is a ratio of two timings: positive and finite.
+fn ratio(j: &Value, what: &str) {
+    positive(j, what);
+    assert!(j.as_f64().unwrap().is_finite(), "{what} = {j}");
+}
+
+/// The Rome platform chain as `sevctl export --full` writes it: the `sev`
+/// crate's PDH, PEK, OCA and CEK kept in crates/rootline-sev/tests/data,
+/// AMD's pinned ASK and ARK.
+fn rome_chain() -> Vec<u8> {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rootline-sev/tests/data");
+    let mut full = Vec::new();
+    for c in ["pdh", "pek", "oca", "cek"] {
+        full.extend(std::fs::read(data.join(format!("rome/{c}.cert"))).unwrap());
+    }
+    full.extend(rootline_sev::builtin_ask(rootline_sev::Product::Rome));
+    full.extend(rootline_sev::Product::Rome.ark_bytes());
+    full
+}
+
+/// SEV/SEV-ES: a real platform chain's six signatures and a synthetic
+/// launch's LAUNCH_MEASURE HMAC, each beside its raw floor; a chain with
+/// one bit flipped is reported, not timed.
+#[test]
+fn bench_verify_sev_times_the_chain_and_launch_measure_beside_their_floors() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("rome-chain.bin");
+    let full = rome_chain();
+    std::fs::write(&chain, &full).unwrap();
+    let run = |json: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rootline"));
+        c.args(["bench", "verify"])
+            .arg(&chain)
+            .args(["--iterations", "10", "--offline", "--cache-dir"])
+            .arg(dir.path());
+        if json {
+            c.arg("--json");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(true);
+    // Shown with --nocapture: the figures, for whoever runs it by hand.
+    eprintln!("{text}");
+    let j: Value = serde_json::from_str(&text).unwrap();
+    let r = &j["results"][0];
+    assert_eq!(r["tee"], "sev", "{j:#}");
+    assert_eq!(r["verified"], true, "{j:#}");
+    assert_eq!(r["root"], "Rome", "{j:#}");
+    assert_eq!(r["signatures"], 6, "{j:#}");
+    assert_eq!(r["iterations"], 10, "{j:#}");
+    positive(&r["p50_us"], "sev chain p50");
+    positive(&r["floor"]["p50_us"], "sev chain floor p50");
+    ratio(&r["floor_ratio"], "sev chain floor_ratio");
+    let floor = r["floor"]["what"].as_str().unwrap();
+    assert!(
+        floor.contains("4 ECDSA P-384") && floor.contains("2 RSA-PSS 4096"),
+        "{floor}"
+    );
+    let m = &r["launch_measure"];
+    positive(&m["p50_us"], "launch measure p50");
+    positive(&m["floor"]["p50_us"], "launch measure floor p50");
+    ratio(&m["floor_ratio"], "launch measure floor_ratio");
+    assert!(
+        m["floor"]["what"].as_str().unwrap().contains("HMAC-SHA256"),
+        "{j:#}"
+    );
+    positive(&r["end_to_end"]["p50_us"], "sev end to end p50");
+    ratio(&r["end_to_end_floor_ratio"], "sev end-to-end ratio");
+    // One evidence: its summary at the top level too.
+    assert_eq!(j["p50_us"], r["p50_us"]);
+
+    // The text form has the same rows.
+    let text = run(false);
+    for row in [
+        "(sev)",
+        "floor/rootline ratio",
+        "rootline, LAUNCH_MEASURE",
+        "floor, LAUNCH_MEASURE",
+        "LAUNCH_MEASURE floor/rootline ratio",
+        "rootline sev path (end to end)",
+    ] {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+
+    // One bit of the CEK's signature by the ASK (the fourth certificate,
+    // 2084 bytes each; its signatures start at 0x414): not timed.
+    let mut bad = full;
+    bad[3 * 2084 + 0x430] ^= 1;
+    std::fs::write(&chain, &bad).unwrap();
+    let j: Value = serde_json::from_str(&run(true)).unwrap();
+    let r = &j["results"][0];
+    assert_eq!(r["tee"], "sev", "{j:#}");
+    assert_eq!(r["verified"], false, "{j:#}");
+    assert!(r["skipped"].is_string(), "{j:#}");
+    assert!(r["error"].as_str().unwrap().contains("CEK"), "{j:#}");
+    assert!(r.get("floor_ratio").is_none(), "{j:#}");
+}
+
 #[test]
 fn bench_verify_reports_unverifiable_evidence_instead_of_timing_it() {
     let Some(snp) = v("snp/go-sev-guest/attestation.bin") else {

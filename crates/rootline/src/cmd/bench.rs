@@ -19,7 +19,12 @@
 //!   over the same measured bytes with the measurement key already set up:
 //!   SE evidence carries no signature, its whole cryptographic cost is that
 //!   one HMAC.
-//! - Every kind: `rootline_verifier::verify`, the whole `rootline verify`
+//! - SEV/SEV-ES (a `sevctl export --full` platform chain): the chain parsed
+//!   and verified against its six signatures verified directly (ECDSA P-384
+//!   for OCA, PEK twice and PDH, RSASSA-PSS for ASK and CEK), and the
+//!   LAUNCH_MEASURE check of a synthetic launch against one HMAC-SHA256;
+//!   end to end, both as `rootline sev` runs them (no broker path exists).
+//! - Every other kind: `rootline_verifier::verify`, the whole `rootline verify`
 //!   path without its I/O (collateral parsed, both DCAP verifiers run), as
 //!   context.
 
@@ -38,8 +43,9 @@ use time::OffsetDateTime;
 pub(crate) enum Command {
     /// Time verification of each EVIDENCE with collateral cached and chains
     /// verified once, beside the raw aws-lc-rs signature floor (one P-384
-    /// verify for SNP, two P-256 for TDX/SGX) and dcap-qvl's verify (TDX/SGX),
-    /// measured in the same run; prints the ratios.
+    /// verify for SNP, two P-256 for TDX/SGX, the chain's six for SEV, one
+    /// HMAC for SE and SEV's LAUNCH_MEASURE) and dcap-qvl's verify
+    /// (TDX/SGX), measured in the same run; prints the ratios.
     Verify(VerifyArgs),
     /// Full KBS handshakes per second (auth, attest with the simulated P-384
     /// TEE, resource GET and decryption) and latency percentiles, against a
@@ -52,7 +58,8 @@ pub(crate) enum Command {
 pub(crate) struct VerifyArgs {
     /// Evidence files (SNP reports, TDX/SGX quotes, IBM SE responses with
     /// their request secret as --collateral, in any form `rootline verify`
-    /// reads).
+    /// reads), or a SEV/SEV-ES platform chain (`sevctl export --full`):
+    /// its chain and a synthetic LAUNCH_MEASURE check are timed.
     #[arg(required = true)]
     evidence: Vec<PathBuf>,
     /// `rootline verify`'s collateral, time and trust-anchor flags; what
@@ -141,13 +148,24 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
     let mut curves = Vec::new();
     for path in &a.evidence {
         let evidence = super::read_limited(path, super::MAX_EVIDENCE, "evidence")?;
+        // A SEV/SEV-ES platform chain (`sevctl export --full`) is no evidence
+        // `rootline verify` reads: the guest owner checks it, and then the
+        // launch, with `rootline sev`.
+        if let Ok(chain) = rootline_sev::PlatformChain::parse_full(&evidence) {
+            curves.push("ecdsap384");
+            let mut r = bench_sev(&chain, &evidence, a.iterations)?;
+            r["evidence"] = json!(path.display().to_string());
+            r["iterations"] = json!(a.iterations);
+            results.push(r);
+            continue;
+        }
         // Decoded once: for its kind, for the collateral it needs and for
         // the first verification.
         let decoded = rootline_verifier::decode(&evidence, None)
             .ok()
             .with_context(|| {
                 format!(
-                    "{}: not SNP, TDX, SGX, TPM, Azure, CCA, NVIDIA or SE evidence",
+                    "{}: not SNP, TDX, SGX, TPM, Azure, CCA, NVIDIA or SE evidence, nor a SEV platform chain",
                     path.display()
                 )
             })?;
@@ -281,9 +299,11 @@ fn print_text(results: &[Value], openssl: &Value) {
                 );
             }
         };
+        // SEV caches nothing and has no broker path: its labels say so.
+        let sev = r["tee"] == "sev";
         if r["p50_us"].is_number() {
             line(
-                "rootline, cached",
+                if sev { "rootline" } else { "rootline, cached" },
                 &json!({
                     "p50_us": r["p50_us"], "p99_us": r["p99_us"], "ops_per_sec": r["ops_per_sec"],
                     "what": r["what"],
@@ -292,12 +312,34 @@ fn print_text(results: &[Value], openssl: &Value) {
         }
         line("floor", &r["floor"]);
         line("peer", &r["peer"]);
-        line("rootline verify path (end to end)", &r["end_to_end"]);
+        line(
+            if sev {
+                "rootline sev path (end to end)"
+            } else {
+                "rootline verify path (end to end)"
+            },
+            &r["end_to_end"],
+        );
         if let Some(x) = r["floor_ratio"].as_f64() {
             println!("  floor/rootline ratio {x:.3} (1.0 = the signature floor itself)");
         }
+        if let Some(l) = r.get("launch_measure").filter(|l| l.is_object()) {
+            line("rootline, LAUNCH_MEASURE", l);
+            line("floor, LAUNCH_MEASURE", &l["floor"]);
+            if let Some(x) = l["floor_ratio"].as_f64() {
+                println!("  LAUNCH_MEASURE floor/rootline ratio {x:.3} (1.0 = the HMAC itself)");
+            }
+        }
         if let Some(x) = r["end_to_end_floor_ratio"].as_f64() {
-            println!("  floor/end-to-end ratio {x:.3} (what verify and the broker pay per report)");
+            let who = if sev {
+                "what the guest owner pays per launch"
+            } else {
+                "what verify and the broker pay per report"
+            };
+            println!("  floor/end-to-end ratio {x:.3} ({who})");
+        }
+        if let Some(n) = r["note"].as_str() {
+            println!("  note: {n}");
         }
         if let Some(x) = r["speedup_vs_peer"].as_f64() {
             println!("  speedup over the peer {x:.2}x");
@@ -604,6 +646,267 @@ fn bench_se(
             ),
         ),
         &mut e2e,
+    )
+}
+
+/// AMD SEV and SEV-ES (one path: the ES policy bit is one more input of the
+/// same HMAC). Nothing is cached between iterations, as `rootline sev`
+/// caches nothing:
+///
+/// - the platform chain parsed and verified to AMD's pinned ARKs against the
+///   same signatures verified directly with aws-lc-rs, keys parsed once
+///   (ECDSA P-384 for OCA, PEK twice and PDH; RSASSA-PSS for ASK and CEK);
+/// - the LAUNCH_MEASURE check (session read, HMAC-SHA256 against one
+///   expected digest) against one raw HMAC-SHA256 verify over the same
+///   bytes with the key set up once. The launch is synthetic: a session
+///   started with this platform's verified PDH, and the MEASURE a PSP would
+///   compute under its TIK (the cost does not depend on the values);
+/// - end to end: both, as `sev verify-chain` then `sev check` do them.
+fn bench_sev(
+    chain: &rootline_sev::PlatformChain,
+    bytes: &[u8],
+    iterations: u32,
+) -> anyhow::Result<Value> {
+    use aws_lc_rs::hmac;
+    use rootline_sev::{
+        GuestPolicy, LaunchMeasurement, LaunchSession, PlatformChain, PlatformVersion, TrustAnchors,
+    };
+
+    let anchors = TrustAnchors::amd()?;
+    let platform = match chain.verify(&anchors) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(json!({
+                "tee": "sev",
+                "verified": false,
+                "error": e.to_string(),
+                "skipped": "the platform chain did not verify to AMD's pinned ARKs; nothing timed",
+            }));
+        }
+    };
+    let links = sev_links(chain, &anchors)?;
+    let floor_what = sev_floor_what(&links);
+
+    // The synthetic launch: API 0.17 or the PDH's, whichever is later (the
+    // crate checks no older LAUNCH_MEASURE), build 0.
+    let (major, minor) = platform.api_version().max((0, 17));
+    let version = PlatformVersion {
+        api_major: major,
+        api_minor: minor,
+        build: 0,
+    };
+    let policy = GuestPolicy(GuestPolicy::NO_DEBUG | GuestPolicy::NO_KEY_SHARING);
+    let (session, _start) = LaunchSession::start(&platform, policy)?;
+    let state = session.to_bytes();
+    // policy (u32 LE) || TEK || TIK, as `LaunchSession::to_bytes` documents.
+    let tik = state
+        .get(20..36)
+        .context("internal: session state shorter than documented")?;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, tik);
+    let digest = [0x5a_u8; 32];
+    let mnonce = [0xa5_u8; 16];
+    let input = rootline_sev::measure::measurement_input(version, policy, &digest, &mnonce);
+    let mut mac = [0u8; 32];
+    mac.copy_from_slice(hmac::sign(&key, &input).as_ref());
+    let measurement = LaunchMeasurement {
+        measure: mac,
+        mnonce,
+    };
+
+    let mut chain_ours = || {
+        PlatformChain::parse_full(bytes)
+            .and_then(|c| c.verify(&anchors))
+            .is_ok()
+    };
+    let mut chain_floor = || {
+        links
+            .iter()
+            .all(|l| l.key.verify_sig(l.msg, &l.sig).is_ok())
+    };
+    let mut launch_ours = || {
+        LaunchSession::from_bytes(state.as_ref())
+            .and_then(|s| s.verify_measurement(version, &measurement, &[digest]))
+            .is_ok()
+    };
+    let mut launch_floor = || hmac::verify(&key, &input, &measurement.measure).is_ok();
+    let mut e2e = || {
+        PlatformChain::parse_full(bytes)
+            .and_then(|c| c.verify(&anchors))
+            .is_ok()
+            && LaunchSession::from_bytes(state.as_ref())
+                .and_then(|s| s.verify_measurement(version, &measurement, &[digest]))
+                .is_ok()
+    };
+    let s = measure(
+        iterations,
+        &mut [
+            &mut chain_ours,
+            &mut chain_floor,
+            &mut launch_ours,
+            &mut launch_floor,
+            &mut e2e,
+        ],
+    )?;
+    let [co, cf, lo, lf, e] = s.as_slice() else {
+        bail!("internal: five samples expected");
+    };
+    let launch = merge(
+        merge(
+            ours_json(
+                lo,
+                "rootline_sev::LaunchSession::from_bytes + verify_measurement (one expected \
+                 digest), a synthetic launch under a session with this platform's PDH",
+            ),
+            ratios(lo, lf, None),
+        ),
+        json!({
+            "floor": lf.json(&format!(
+                "one aws-lc-rs HMAC-SHA256 verify over the {} measured bytes, key set up once",
+                input.len()
+            )),
+        }),
+    );
+    Ok(merge(
+        merge(
+            ours_json(
+                co,
+                "rootline_sev::PlatformChain::parse_full + verify to AMD's pinned ARKs",
+            ),
+            ratios(co, cf, None),
+        ),
+        json!({
+            "tee": "sev",
+            "verified": true,
+            "error": null,
+            "root": platform.root(),
+            "api_version": format!("{}.{}", platform.api_version().0, platform.api_version().1),
+            "signatures": links.len(),
+            "floor": cf.json(&floor_what),
+            "launch_measure": launch,
+            "end_to_end": e.json(SEV_END_TO_END),
+            "end_to_end_floor_ratio": round3((cf.pct(0.5) + lf.pct(0.5)) / e.pct(0.5)),
+            "note": "SEV and SEV-ES share this path: the chain is the same, and the ES policy \
+                     bit is one more input of the same HMAC",
+        }),
+    ))
+}
+
+/// What the SEV end-to-end figure times.
+const SEV_END_TO_END: &str = "the chain parsed and verified, the session read and LAUNCH_MEASURE \
+     checked: what `rootline sev verify-chain` then `sev check` verify per launch, without I/O";
+
+/// One signature of a SEV platform chain, ready for aws-lc-rs.
+struct SevLink<'a> {
+    /// "ECDSA P-384" or "RSA-PSS 4096".
+    what: String,
+    key: ParsedPublicKey,
+    msg: &'a [u8],
+    sig: Vec<u8>,
+}
+
+/// The six signatures `PlatformChain::verify` checks, in its order: ASK by
+/// the trusted ARK, CEK by the ASK, OCA by itself, PEK by the OCA and by
+/// the CEK, PDH by the PEK.
+fn sev_links<'a>(
+    chain: &'a rootline_sev::PlatformChain,
+    anchors: &rootline_sev::TrustAnchors,
+) -> anyhow::Result<Vec<SevLink<'a>>> {
+    use rootline_sev::cert::{Hash, PublicKey, RsaKey};
+    use rootline_sev::{Algorithm, SevCertificate};
+
+    fn rsa<'m>(key: &RsaKey, hash: Hash, msg: &'m [u8], sig: &[u8]) -> anyhow::Result<SevLink<'m>> {
+        let params = match hash {
+            Hash::Sha256 => &signature::RSA_PSS_2048_8192_SHA256,
+            Hash::Sha384 => &signature::RSA_PSS_2048_8192_SHA384,
+        };
+        let parsed = signature::RsaPublicKeyComponents {
+            n: key.modulus(),
+            e: key.exponent(),
+        }
+        .to_parsed_public_key(params)
+        .map_err(|e| anyhow::anyhow!("RSA key: {e}"))?;
+        // A SEV certificate's slot is 512 bytes: the signature is its tail.
+        let len = (key.bits() / 8) as usize;
+        let sig = sig.get(sig.len().saturating_sub(len)..).unwrap_or_default();
+        Ok(SevLink {
+            what: format!("RSA-PSS {}", key.bits()),
+            key: parsed,
+            msg,
+            sig: sig.to_vec(),
+        })
+    }
+    fn by<'c>(
+        cert: &'c SevCertificate,
+        signer: rootline_sev::Usage,
+        signer_key: &PublicKey,
+        ca_hash: Option<Hash>,
+    ) -> anyhow::Result<SevLink<'c>> {
+        let slot = cert
+            .signatures()
+            .find(|s| s.usage == signer)
+            .with_context(|| format!("{}: no signature by {signer}", cert.usage()))?;
+        let hash = ca_hash.unwrap_or(match slot.algorithm {
+            Algorithm::ECDSA_SHA256 | Algorithm::RSA_SHA256 => Hash::Sha256,
+            _ => Hash::Sha384,
+        });
+        let sig = slot.to_aws_lc();
+        match signer_key {
+            PublicKey::P384(point) => {
+                let alg = match hash {
+                    Hash::Sha256 => &signature::ECDSA_P384_SHA256_ASN1,
+                    Hash::Sha384 => &signature::ECDSA_P384_SHA384_ASN1,
+                };
+                let key = ParsedPublicKey::new(alg, point.sec1())
+                    .map_err(|e| anyhow::anyhow!("{signer} P-384 key: {e}"))?;
+                Ok(SevLink {
+                    what: "ECDSA P-384".into(),
+                    key,
+                    msg: cert.signed_bytes(),
+                    sig,
+                })
+            }
+            PublicKey::Rsa(k) => rsa(k, hash, cert.signed_bytes(), &sig),
+        }
+    }
+
+    let root = anchors
+        .find(chain.ask.certifying_id())
+        .context("the ASK's issuer is no trusted ARK")?;
+    let ark = root.ark();
+    let ask_key = PublicKey::Rsa(chain.ask.key().clone());
+    Ok(vec![
+        rsa(
+            ark.key(),
+            ark.hash(),
+            chain.ask.signed_bytes(),
+            chain.ask.signature(),
+        )?,
+        by(
+            &chain.cek,
+            chain.ask.usage(),
+            &ask_key,
+            Some(chain.ask.hash()),
+        )?,
+        by(&chain.oca, chain.oca.usage(), chain.oca.key(), None)?,
+        by(&chain.pek, chain.oca.usage(), chain.oca.key(), None)?,
+        by(&chain.pek, chain.cek.usage(), chain.cek.key(), None)?,
+        by(&chain.pdh, chain.pek.usage(), chain.pek.key(), None)?,
+    ])
+}
+
+/// "4 ECDSA P-384 and 2 RSA-PSS 4096 aws-lc-rs verifies ...", counted.
+fn sev_floor_what(links: &[SevLink<'_>]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for l in links {
+        match counts.iter_mut().find(|(w, _)| *w == l.what) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&l.what, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    format!(
+        "{} aws-lc-rs verifies (the chain's own signatures), keys parsed once",
+        parts.join(" and ")
     )
 }
 
