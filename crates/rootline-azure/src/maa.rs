@@ -475,7 +475,12 @@ impl MaaEvidence {
                 Ok((index, digest))
             })
             .collect::<Result<Vec<_>>>()?;
+        // An empty `TcgLogs` is a producer with no log to send (the
+        // clients read it from securityfs and may find nothing): the same
+        // as none, which verify() reports as a warning, not a log of zero
+        // events to replay.
         let tcg_logs = get_ci(m, "TcgLogs")
+            .filter(|v| v.as_str() != Some(""))
             .map(|v| b64_field(v, "TcgLogs"))
             .transpose()?;
         ev.tpm = Some(GuestTpm {

@@ -408,8 +408,13 @@ impl Verifier {
         };
         let quote = ev.tpm.as_ref().map(Quote::Guest);
         self.check_bound(&bound, quote, opts, w)?;
-        if let Some(log) = ev.tpm.as_ref().and_then(|t| t.tcg_logs.as_deref()) {
-            replay_tcg_logs(log, w)?;
+        match ev.tpm.as_ref().map(|t| t.tcg_logs.as_deref()) {
+            Some(Some(log)) => replay_tcg_logs(log, w)?,
+            Some(None) => w.warnings.push(
+                "no TcgLogs: the pcrs are the vtpm quote's, without the events behind them"
+                    .to_string(),
+            ),
+            None => {}
         }
         match deferred {
             Some(why) => Err(Error::CollateralMissing(why)),

@@ -276,7 +276,7 @@ fn one_bit_flipped_in_an_event_digest_is_refused_naming_the_pcr() {
 #[test]
 fn bytes_that_are_no_log_are_refused_naming_tcg_logs() {
     let pcrs = pcrs_of(&boot_log());
-    for garbage in [&b"not an event log"[..], &[0xff; 64][..], &[][..]] {
+    for garbage in [&b"not an event log"[..], &[0xff; 64][..]] {
         let r = verify(&request(&pcrs, Some(garbage))).unwrap_err();
         let Error::Evidence { field, reason } = &r.error else {
             panic!("not malformed evidence: {}", r.error);
@@ -288,4 +288,19 @@ fn bytes_that_are_no_log_are_refused_naming_tcg_logs() {
     let log = boot_log();
     let r = verify(&request(&pcrs, Some(&log[..log.len() / 2]))).unwrap_err();
     assert!(r.error.to_string().contains("TcgLogs"), "{}", r.error);
+}
+
+#[test]
+fn an_absent_or_empty_tcg_logs_verifies_with_a_warning_that_no_event_backs_the_pcrs() {
+    let pcrs = pcrs_of(&boot_log());
+    // `"TcgLogs": ""` (a client that found no log) is the same as no field.
+    for log in [None, Some(&[][..])] {
+        let (claims, warnings) =
+            verify(&request(&pcrs, log)).unwrap_or_else(|r| panic!("{log:?}: {}", r.error));
+        assert!(
+            warnings.iter().any(|w| w.starts_with("no TcgLogs")),
+            "{log:?}: {warnings:?}"
+        );
+        assert!(claims["tpm"].get("events").is_none(), "{claims}");
+    }
 }
