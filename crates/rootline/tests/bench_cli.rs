@@ -351,3 +351,45 @@ fn a_closed_stdout_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(dir.path().join("sim.pk8").exists());
 }
+
+#[test]
+fn bench_verify_azure_times_the_report_and_the_vtpm_quote_beside_their_floor() {
+    let (Some(v0), Some(v1)) = (
+        v("azure/trustee-az-snp-vtpm/evidence-v0.json"),
+        v("azure/trustee-az-snp-vtpm/evidence-v1.json"),
+    ) else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .args(["bench", "verify", &v0, &v1, "--iterations", "10", "--json"])
+        .args(["--offline", "--cache-dir"])
+        .arg(cache.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = j["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{j}");
+    for r in results {
+        assert_eq!(r["tee"], "azure-snp", "{r}");
+        assert_eq!(r["verified"], true, "{r}");
+        positive(&r["p50_us"], "p50_us");
+        positive(&r["floor"]["p50_us"], "floor.p50_us");
+        positive(&r["end_to_end"]["p50_us"], "end_to_end.p50_us");
+        ratio(&r["floor_ratio"], "floor_ratio");
+        ratio(&r["end_to_end_floor_ratio"], "end_to_end_floor_ratio");
+        // The floor is the SNP report's P-384 and the vTPM quote's RSA
+        // signature, read from the evidence (2048 bits, PKCS#1 v1.5).
+        let what = r["floor"]["what"].as_str().unwrap();
+        assert!(what.contains("ECDSA P-384 (the SNP report)"), "{what}");
+        assert!(
+            what.contains("RSA-2048 PKCS#1 v1.5 sha256 (the vTPM quote)"),
+            "{what}"
+        );
+    }
+}

@@ -24,6 +24,13 @@
 //!   for OCA, PEK twice and PDH, RSASSA-PSS for ASK and CEK), and the
 //!   LAUNCH_MEASURE check of a synthetic launch against one HMAC-SHA256;
 //!   end to end, both as `rootline sev` runs them (no broker path exists).
+//! - Azure (SNP and TDX, guest-components' forms and the MAA requests):
+//!   `rootline_azure::Verifier::verify` (the JSON forms, the hardware
+//!   report with its chains cached, the runtime-data binding, the vTPM
+//!   quote) against the raw verifies it cannot avoid, with fresh keys of
+//!   the evidence's algorithms: one P-384 (SNP) or two P-256 (TDX) for the
+//!   hardware report, and the vTPM quote's RSA or ECDSA signature with its
+//!   scheme, hash and key size.
 //! - Every other kind: `rootline_verifier::verify`, the whole `rootline verify`
 //!   path without its I/O (collateral parsed, both DCAP verifiers run), as
 //!   context.
@@ -44,7 +51,8 @@ pub(crate) enum Command {
     /// Time verification of each EVIDENCE with collateral cached and chains
     /// verified once, beside the raw aws-lc-rs signature floor (one P-384
     /// verify for SNP, two P-256 for TDX/SGX, the chain's six for SEV, one
-    /// HMAC for SE and SEV's LAUNCH_MEASURE) and dcap-qvl's verify
+    /// HMAC for SE and SEV's LAUNCH_MEASURE, the hardware report's and the
+    /// vTPM quote's for Azure) and dcap-qvl's verify
     /// (TDX/SGX), measured in the same run; prints the ratios.
     Verify(VerifyArgs),
     /// Full KBS handshakes per second (auth, attest with the simulated P-384
@@ -214,6 +222,14 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
                 bench_nvidia(&verifier, &req, a.iterations)?
             }
             TeeKind::Se => bench_se(&verifier, &req, a.iterations)?,
+            TeeKind::AzureSnp | TeeKind::AzureTdx => {
+                curves.push(if kind == TeeKind::AzureSnp {
+                    "ecdsap384"
+                } else {
+                    "ecdsap256"
+                });
+                bench_azure(&verifier, &req, kind, a.iterations)?
+            }
             other => {
                 let mut e2e = || broker_pays(&verifier, &req);
                 let s = measure(a.iterations, &mut [&mut e2e])?;
@@ -582,6 +598,190 @@ fn bench_nvidia(
             &format!(
                 "{verifies} aws-lc-rs ECDSA P-384 verifies (the devices' chain and report signatures)"
             ),
+        ),
+        &mut e2e,
+    )
+}
+
+/// Azure confidential VMs: the whole verification against the signatures
+/// underneath it, each made with a fresh key of the evidence's algorithm
+/// over a message as long as the evidence's (the floor is the algorithms'
+/// cost): the hardware report (SNP: one ECDSA P-384 over the report's
+/// signed part; TDX: the quote's two ECDSA P-256, QE report and quote, the
+/// chains being cached as the verifier caches them) and the vTPM quote
+/// (TPMT_SIGNATURE's scheme and hash; RSA of the signature's length, or
+/// ECDSA P-256/P-384). The MAA platform request has no vTPM quote.
+fn bench_azure(
+    verifier: &rootline_verifier::Verifier,
+    req: &Request,
+    kind: TeeKind,
+    iterations: u32,
+) -> anyhow::Result<Value> {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
+    use rootline_azure::{AzureKind, Collateral, Options};
+    use rootline_core::HashAlg;
+    use rootline_tpm::signature::TpmtSignature;
+    use rootline_tpm::types::AlgId;
+
+    let az = AzureKind::from_tee(kind).context("not an Azure kind")?;
+    let mut coll = Collateral::default();
+    for c in &req.collateral {
+        coll.add(az, &c.origin.display().to_string(), &c.bytes)?;
+    }
+    // The vTPM quote's signature and message, in whichever form came:
+    // guest-components' forms carry the bare RSASSA-PKCS1-v1_5 SHA-256
+    // signature (as rootline_azure::vtpm verifies it), the AzureGuest
+    // request a TPMT_SIGNATURE.
+    let vtpm = match rootline_azure::Evidence::decode(&req.evidence) {
+        Ok(ev) => Some((
+            TpmtSignature::Rsa {
+                scheme: AlgId::RSASSA,
+                hash: HashAlg::SHA256,
+                sig: ev.tpm_quote.signature,
+            },
+            ev.tpm_quote.message.len(),
+        )),
+        Err(_) => match rootline_azure::MaaEvidence::decode(&req.evidence)?.tpm {
+            Some(t) => Some((TpmtSignature::parse(&t.signature)?, t.quote.len())),
+            None => None,
+        },
+    };
+    let rng = SystemRandom::new();
+    type Check = Box<dyn Fn() -> bool>;
+    let mut checks: Vec<Check> = Vec::new();
+    let mut what = Vec::new();
+    let ecdsa = |sign: &'static signature::EcdsaSigningAlgorithm,
+                 verify: &'static signature::EcdsaVerificationAlgorithm,
+                 len: usize|
+     -> anyhow::Result<Check> {
+        let key = EcdsaKeyPair::generate(sign).map_err(|_| anyhow::anyhow!("key generation"))?;
+        let message = vec![0x5a_u8; len];
+        let sig = key
+            .sign(&rng, &message)
+            .map_err(|_| anyhow::anyhow!("signing"))?
+            .as_ref()
+            .to_vec();
+        let public = ParsedPublicKey::new(verify, key.public_key().as_ref())
+            .map_err(|e| anyhow::anyhow!("public key: {e}"))?;
+        Ok(Box::new(move || public.verify_sig(&message, &sig).is_ok()))
+    };
+    match az {
+        AzureKind::Snp => {
+            // The report's signed part: bytes 0x000-0x29F.
+            checks.push(ecdsa(
+                &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                &signature::ECDSA_P384_SHA384_FIXED,
+                0x2a0,
+            )?);
+            what.push("ECDSA P-384 (the SNP report)".to_owned());
+        }
+        AzureKind::Tdx => {
+            // The QE report (384 bytes) and the quote's header and TD body
+            // (48 + 584 bytes).
+            for len in [384, 632] {
+                checks.push(ecdsa(
+                    &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    &signature::ECDSA_P256_SHA256_ASN1,
+                    len,
+                )?);
+            }
+            what.push("two ECDSA P-256 (the TD quote and its QE report)".to_owned());
+        }
+    }
+    if let Some((sig, message_len)) = vtpm {
+        let message = vec![0x5a_u8; message_len];
+        match sig {
+            TpmtSignature::Rsa { scheme, hash, sig } => {
+                let (sign, verify): (
+                    &'static dyn signature::RsaEncoding,
+                    &'static signature::RsaParameters,
+                ) = match (scheme == AlgId::RSAPSS, hash) {
+                    (false, HashAlg::SHA256) => (
+                        &signature::RSA_PKCS1_SHA256,
+                        &signature::RSA_PKCS1_2048_8192_SHA256,
+                    ),
+                    (false, HashAlg::SHA384) => (
+                        &signature::RSA_PKCS1_SHA384,
+                        &signature::RSA_PKCS1_2048_8192_SHA384,
+                    ),
+                    (true, HashAlg::SHA256) => (
+                        &signature::RSA_PSS_SHA256,
+                        &signature::RSA_PSS_2048_8192_SHA256,
+                    ),
+                    (true, HashAlg::SHA384) => (
+                        &signature::RSA_PSS_SHA384,
+                        &signature::RSA_PSS_2048_8192_SHA384,
+                    ),
+                    (_, h) => bail!("vTPM quote signed with {scheme} and {h}: no floor for it"),
+                };
+                let size = match sig.len() * 8 {
+                    2048 => KeySize::Rsa2048,
+                    3072 => KeySize::Rsa3072,
+                    4096 => KeySize::Rsa4096,
+                    bits => bail!("vTPM quote signed by a {bits}-bit RSA key: no floor for it"),
+                };
+                let key = RsaKeyPair::generate(size)
+                    .map_err(|_| anyhow::anyhow!("RSA key generation"))?;
+                let mut signed = vec![0; key.public_modulus_len()];
+                key.sign(sign, &rng, &message, &mut signed)
+                    .map_err(|_| anyhow::anyhow!("RSA signing"))?;
+                let public = UnparsedPublicKey::new(verify, key.public_key().as_ref().to_vec());
+                checks.push(Box::new(move || public.verify(&message, &signed).is_ok()));
+                what.push(format!(
+                    "RSA-{} {} {hash} (the vTPM quote)",
+                    sig.len() * 8,
+                    if scheme == AlgId::RSAPSS {
+                        "PSS"
+                    } else {
+                        "PKCS#1 v1.5"
+                    }
+                ));
+            }
+            TpmtSignature::Ecc { r, .. } => {
+                let (curve, check) = if r.len() > 32 {
+                    (
+                        "P-384",
+                        ecdsa(
+                            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                            &signature::ECDSA_P384_SHA384_FIXED,
+                            message_len,
+                        )?,
+                    )
+                } else {
+                    (
+                        "P-256",
+                        ecdsa(
+                            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                            &signature::ECDSA_P256_SHA256_FIXED,
+                            message_len,
+                        )?,
+                    )
+                };
+                checks.push(check);
+                what.push(format!("ECDSA {curve} (the vTPM quote)"));
+            }
+            other => bail!("vTPM quote signed with {}: no floor for it", other.scheme()),
+        }
+    }
+    let v = rootline_azure::Verifier::pinned()?;
+    let opts = Options {
+        at: req.at,
+        ..Default::default()
+    };
+    let mut ours = || v.verify(&req.evidence, Some(az), &coll, &opts).is_ok();
+    let mut floor = || checks.iter().all(|c| c());
+    let mut e2e = || broker_pays(verifier, req);
+    against_floor(
+        iterations,
+        (
+            &mut ours,
+            "rootline_azure::Verifier::verify (JSON forms, hardware report with chains cached, runtime-data binding, vTPM quote)",
+        ),
+        (
+            &mut floor,
+            &format!("aws-lc-rs verifies: {}", what.join(", ")),
         ),
         &mut e2e,
     )
