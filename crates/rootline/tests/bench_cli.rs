@@ -393,3 +393,40 @@ fn bench_verify_azure_times_the_report_and_the_vtpm_quote_beside_their_floor() {
         );
     }
 }
+
+#[test]
+fn bench_verify_tpm_times_the_quotes_beside_their_own_signatures() {
+    let Some(pb) = v("tpm-quote/go-tpm-tools/gce-cos-85-no-nonce.pb") else {
+        return;
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
+        .args(["bench", "verify", &pb, "--iterations", "10", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &j["results"][0];
+    assert_eq!(r["tee"], "tpm", "{r}");
+    positive(&r["p50_us"], "p50_us");
+    positive(&r["floor"]["p50_us"], "floor.p50_us");
+    ratio(&r["floor_ratio"], "floor_ratio");
+    ratio(&r["end_to_end_floor_ratio"], "end_to_end_floor_ratio");
+    // The dump's three quotes (SHA-1, SHA-256 and SHA-384 banks), each
+    // signed RSASSA SHA-256 by the 2048-bit AK.
+    let what = r["floor"]["what"].as_str().unwrap();
+    assert!(what.contains("the 3 quote signature(s)"), "{what}");
+    assert_eq!(
+        what.matches("RSA-2048 PKCS#1 v1.5 sha256").count(),
+        3,
+        "{what}"
+    );
+    // Its AK certificate is named as outside the floor.
+    assert!(
+        r["note"].as_str().unwrap().contains("1 AK certificate(s)"),
+        "{r}"
+    );
+}

@@ -31,6 +31,14 @@
 //!   the evidence's algorithms: one P-384 (SNP) or two P-256 (TDX) for the
 //!   hardware report, and the vTPM quote's RSA or ECDSA signature with its
 //!   scheme, hash and key size.
+//! - TPM (every form `rootline verify` reads from one file: Trustee's and
+//!   guest-components' JSON, go-attestation and go-tpm-tools dumps, the
+//!   Google Cloud forms): `rootline_verifier::Verifier::verify` (decode,
+//!   each quote's signature, PCRs, the event log replayed, the AK
+//!   certificate chain when anchors are given) against each quote's
+//!   signature verified with the evidence's own AK, key parsed once. The AK
+//!   chain's signatures, when verified, are not in the floor: the row says
+//!   how many certificates the evidence carries.
 //! - Every other kind: `rootline_verifier::verify`, the whole `rootline verify`
 //!   path without its I/O (collateral parsed, both DCAP verifiers run), as
 //!   context.
@@ -222,6 +230,7 @@ pub(crate) fn run(c: Command) -> anyhow::Result<u8> {
                 bench_nvidia(&verifier, &req, a.iterations)?
             }
             TeeKind::Se => bench_se(&verifier, &req, a.iterations)?,
+            TeeKind::Tpm => bench_tpm(&verifier, &req, a.iterations)?,
             TeeKind::AzureSnp | TeeKind::AzureTdx => {
                 curves.push(if kind == TeeKind::AzureSnp {
                     "ecdsap384"
@@ -601,6 +610,152 @@ fn bench_nvidia(
         ),
         &mut e2e,
     )
+}
+
+/// TPM quotes: the whole verification against each quote's own signature
+/// checked with the evidence's AK (parsed once) by aws-lc-rs.
+fn bench_tpm(
+    verifier: &rootline_verifier::Verifier,
+    req: &Request,
+    iterations: u32,
+) -> anyhow::Result<Value> {
+    use rootline_core::HashAlg;
+    use rootline_tpm::PublicKey;
+    use rootline_tpm::signature::TpmtSignature;
+    use rootline_tpm::types::{AlgId, EccCurve};
+
+    let ev = rootline_tpm::evidence::read(&rootline_tpm::evidence::Inputs {
+        evidence: &req.evidence,
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("TPM evidence: {e}"))?;
+    let spki = ev.ak.key.spki_der()?;
+    let mut floors: Vec<(ParsedPublicKey, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut what = Vec::new();
+    for q in &ev.quotes {
+        let (alg, sig, name): (
+            &'static dyn signature::VerificationAlgorithm,
+            Vec<u8>,
+            String,
+        ) = match (&q.signature, &ev.ak.key) {
+            (TpmtSignature::Rsa { scheme, hash, sig }, PublicKey::Rsa { n, .. }) => {
+                let pss = *scheme == AlgId::RSAPSS;
+                let alg: &'static dyn signature::VerificationAlgorithm = match (pss, *hash) {
+                    (false, HashAlg::SHA1) => {
+                        &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+                    }
+                    (false, HashAlg::SHA256) => &signature::RSA_PKCS1_2048_8192_SHA256,
+                    (false, HashAlg::SHA384) => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    (false, HashAlg::SHA512) => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    (true, HashAlg::SHA256) => &signature::RSA_PSS_2048_8192_SHA256,
+                    (true, HashAlg::SHA384) => &signature::RSA_PSS_2048_8192_SHA384,
+                    (true, HashAlg::SHA512) => &signature::RSA_PSS_2048_8192_SHA512,
+                    (_, h) => bail!("quote signed with {scheme} and {h}: no floor for it"),
+                };
+                let kind = if pss { "PSS" } else { "PKCS#1 v1.5" };
+                (
+                    alg,
+                    sig.clone(),
+                    format!("RSA-{} {kind} {hash}", n.len() * 8),
+                )
+            }
+            (TpmtSignature::Ecc { hash, r, s, .. }, PublicKey::Ecc { curve, .. }) => {
+                let (alg, size, name): (&'static dyn signature::VerificationAlgorithm, _, _) =
+                    match (*curve, *hash) {
+                        (EccCurve::NIST_P256, HashAlg::SHA256) => {
+                            (&signature::ECDSA_P256_SHA256_FIXED, 32, "P-256")
+                        }
+                        (EccCurve::NIST_P384, HashAlg::SHA384) => {
+                            (&signature::ECDSA_P384_SHA384_FIXED, 48, "P-384")
+                        }
+                        (c, h) => bail!("quote signed on curve {c:?} with {h}: no floor for it"),
+                    };
+                // r || s, each left-padded to the curve's size.
+                let mut fixed = vec![0u8; 2 * size];
+                for (i, part) in [r, s].into_iter().enumerate() {
+                    let part = part.get(part.len().saturating_sub(size)..).unwrap_or(part);
+                    let at = (i + 1) * size - part.len();
+                    fixed
+                        .get_mut(at..(i + 1) * size)
+                        .context("ECDSA signature part longer than the curve")?
+                        .copy_from_slice(part);
+                }
+                (alg, fixed, format!("ECDSA {name} {hash}"))
+            }
+            _ => bail!("quote signature and AK of different algorithms: no floor for it"),
+        };
+        let key = ParsedPublicKey::new(alg, &spki)
+            .or_else(|_| ParsedPublicKey::new(alg, rsa_public_key_der(&ev.ak.key)))
+            .map_err(|e| anyhow::anyhow!("AK public key: {e}"))?;
+        floors.push((key, q.attest.clone(), sig));
+        what.push(name);
+    }
+    if floors.is_empty() {
+        bail!("TPM evidence without a quote");
+    }
+    // The floor must pass: the signatures are the evidence's own.
+    if !floors.iter().all(|(k, m, s)| k.verify_sig(m, s).is_ok()) {
+        bail!("a quote signature does not verify with the AK by itself");
+    }
+    let certs = usize::from(ev.ak_cert.is_some()) + ev.intermediates.len();
+    let mut ours = || verifier.verify(req).is_ok();
+    let mut floor = || floors.iter().all(|(k, m, s)| k.verify_sig(m, s).is_ok());
+    let mut e2e = || broker_pays(verifier, req);
+    let mut j = against_floor(
+        iterations,
+        (
+            &mut ours,
+            "rootline_verifier::Verifier::verify (decode, quotes, PCRs, event-log replay, AK chain)",
+        ),
+        (
+            &mut floor,
+            &format!(
+                "aws-lc-rs verifies of the {} quote signature(s) with the AK, key parsed once: {}",
+                floors.len(),
+                what.join(", ")
+            ),
+        ),
+        &mut e2e,
+    )?;
+    if certs > 0 {
+        j["note"] = json!(format!(
+            "the evidence carries {certs} AK certificate(s); their signatures, verified when \
+             anchors are given, are not in the floor"
+        ));
+    }
+    Ok(j)
+}
+
+/// An RSA key as PKCS#1 RSAPublicKey DER, which aws-lc-rs's RSA verifiers
+/// take where they do not take a SubjectPublicKeyInfo.
+fn rsa_public_key_der(key: &rootline_tpm::PublicKey) -> Vec<u8> {
+    let rootline_tpm::PublicKey::Rsa { n, e } = key else {
+        return Vec::new();
+    };
+    fn int(v: &[u8]) -> Vec<u8> {
+        let mut body = Vec::with_capacity(v.len() + 1);
+        if v.first().is_some_and(|b| b & 0x80 != 0) {
+            body.push(0);
+        }
+        body.extend_from_slice(v);
+        tlv(0x02, &body)
+    }
+    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = body.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else if len < 0x100 {
+            out.extend([0x81, len as u8]);
+        } else {
+            out.extend([0x82, (len >> 8) as u8, len as u8]);
+        }
+        out.extend_from_slice(body);
+        out
+    }
+    let mut seq = int(n);
+    seq.extend(int(e));
+    tlv(0x30, &seq)
 }
 
 /// Azure confidential VMs: the whole verification against the signatures
