@@ -132,7 +132,8 @@ fn bytes_list(m: &Value, camel: &str, name: &str) -> Result<Vec<Vec<u8>>, String
 fn hash_algo(v: &Value, name: &str) -> Result<HashAlg, String> {
     let alg = match v {
         Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()).map(HashAlg),
-        Value::String(s) => HashAlg::from_name(s),
+        // protojson parsers take integers as strings too.
+        Value::String(s) => HashAlg::from_name(s).or_else(|| s.parse().ok().map(HashAlg)),
         _ => None,
     };
     match alg {

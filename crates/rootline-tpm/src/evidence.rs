@@ -257,7 +257,7 @@ pub fn detect(evidence: &[u8]) -> bool {
 /// quote such a body carries for the whole evidence and drop the vTPM
 /// quotes: callers ask this first.
 pub fn detect_cloud_json(evidence: &[u8]) -> bool {
-    evidence.first() == Some(&b'{')
+    evidence.trim_ascii_start().first() == Some(&b'{')
         && json_object(evidence).is_some_and(|m| crate::cloud::shape(&Value::Object(m)).is_some())
 }
 

@@ -373,6 +373,17 @@ fn rest_body_with_an_snp_report_verifies_both_and_says_they_are_not_bound() {
         "{:?}",
         o.warnings
     );
+    // A relying party binds the report too: its REPORT_DATA is exposed.
+    let v = Verifier::pinned()
+        .verify(&request(
+            serde_json::to_vec(&with_snp(&t, &report, &table)).unwrap(),
+            &coll,
+            None,
+        ))
+        .unwrap();
+    let paired = v.claims().paired_report_data().unwrap();
+    assert_eq!(paired.bytes, report[0x50..0x90]);
+    assert_eq!(v.claims().report_data().unwrap().bytes, Vec::<u8>::new());
     // The nonce binds both halves: the quotes carry the empty nonce, the
     // report does not carry it zero-filled.
     let e = error(&run(
@@ -582,6 +593,25 @@ fn a_body_without_its_tpm_part_is_refused_by_name() {
         "{:?}",
         o.error
     );
+}
+
+#[test]
+fn leading_white_space_and_string_enums_are_still_this_form() {
+    let (Some(t), Some((quote, coll_json))) = (tpm(), tdx_pieces()) else {
+        return;
+    };
+    let mut body = rest_body(&t);
+    body["tdCcel"] = json!({"tdQuote": b64(&quote)});
+    body["tpmAttestation"]["quotes"][1]["hashAlgo"] = json!("11");
+    let mut bytes = b"\n  ".to_vec();
+    bytes.extend(serde_json::to_vec(&body).unwrap());
+    // Not taken for a bare TD quote by the DCAP detector.
+    assert_eq!(rootline_verifier::detect(&bytes), Some(TeeKind::Tpm));
+    let mut coll = google_ca(&t);
+    coll.push(coll_json);
+    let o = Verifier::pinned().outcome(&request(bytes, &coll, None));
+    assert!(o.verified, "{:?}", o.error);
+    assert!(o.claims["tdx"].is_object() && o.claims["pcrs"].is_object());
 }
 
 #[test]

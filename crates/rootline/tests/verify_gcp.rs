@@ -194,3 +194,76 @@ fn rest_request_with_a_td_quote_verifies_and_appraises_through_the_cli() {
         j["devices"][0]["reasons"]
     );
 }
+
+/// A GHCB extended-report certificate table holding one VCEK.
+fn vcek_table(vcek: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&rootline_snp::certtable::CertGuid::VCEK.0);
+    t.extend_from_slice(&48u32.to_le_bytes());
+    t.extend_from_slice(&u32::try_from(vcek.len()).unwrap().to_le_bytes());
+    t.extend_from_slice(&[0u8; 24]);
+    t.extend_from_slice(vcek);
+    t
+}
+
+#[test]
+fn rest_request_with_a_debug_snp_report_is_refused_by_the_default_tpm_policy() {
+    let (Some(tpm), Some(snp)) = (
+        rootline_testkit::vector("tpm-quote/go-tpm-tools"),
+        rootline_testkit::vector("snp/go-sev-guest"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = rest_body(&tpm, &[]);
+    body.as_object_mut().unwrap().remove("tdCcel");
+    let report = std::fs::read(snp.join("attestation.bin")).unwrap();
+    let vcek = std::fs::read(snp.join("vcek.der")).unwrap();
+    body["sevSnpAttestation"] = json!({"report": b64(&report), "auxBlob": b64(&vcek_table(&vcek))});
+    let file = dir.path().join("verify-attestation.json");
+    std::fs::write(&file, body.to_string()).unwrap();
+    let ca = tpm.join("gce-ca-certs");
+    let ask_ark = snp.join("ask_ark_milan.pem");
+    let (root, inter) = (
+        ca.join("tpm_ek_root_1.cer"),
+        ca.join("tpm_ek_intermediate_2.crt"),
+    );
+    let common = [
+        p(&file),
+        "--at",
+        "2025-07-04T10:24:15Z",
+        "--collateral",
+        p(&root),
+        "--collateral",
+        p(&inter),
+        "--collateral",
+        p(&ask_ark),
+    ];
+    let (code, out, err) = rootline(&[&["verify"][..], &common, &["--json"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["claims"]["snp"]["debug_allowed"], true, "{v}");
+    // go-sev-guest's test report allows debugging: the TPM policy holds the
+    // report beside the quotes to the SNP rule.
+    let data = dir.path().join("data");
+    let (code, out, err) = rootline(
+        &[
+            &["appraise"][..],
+            &common,
+            &["--data-dir", p(&data), "--json"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let j: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["status"], "contraindicated");
+    assert!(
+        j["devices"][0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == "tpm.snp.debug_allowed"),
+        "{}",
+        j["devices"][0]["reasons"]
+    );
+}
