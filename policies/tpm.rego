@@ -4,7 +4,9 @@
 # tpm.pcr.sha256.0..7 (settings tpm_pcr_bank and tpm_required_pcrs change
 # which); every other stored tpm.* reference value (more PCRs, other banks,
 # tpm.ak_fingerprint) must match too. A TPM says nothing about memory
-# encryption, so runtime_opaque is left unset.
+# encryption, so runtime_opaque is left unset. An SEV-SNP report or TD quote
+# carried beside the quotes (GCP) must not allow debugging and must have an
+# UpToDate TCB status where its TEE defines one.
 package rootline.appraisal
 
 import data.rootline.lib
@@ -27,6 +29,19 @@ findings contains object.union(f, {"component": component(f.key)}) if {
 }
 
 findings contains f if some f in lib.unverified
+
+# GCP: an SEV-SNP report or TD quote verified beside the quotes (claims
+# tpm.snp.*, tpm.tdx.*; its TCB status is the verdict's) is held to the
+# rules of its own policy: no debug, TCB status UpToDate where the TEE
+# defines one.
+findings contains f if some f in lib.debug("tpm.snp.debug_allowed")
+
+findings contains f if some f in lib.debug("tpm.tdx.debug_allowed")
+
+findings contains f if {
+	object.get(input, "tcb_status", null) != null
+	some f in lib.tcb
+}
 
 affirmed := object.union(
 	{"hardware": lib.affirming, "executables": lib.affirming},

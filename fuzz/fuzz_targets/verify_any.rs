@@ -1,7 +1,8 @@
 //! Fuzzes `rootline verify`'s one entry point with every evidence format it
 //! accepts: detection by content (raw, hex, base64, the JSON wrappers: TPM
-//! in the Trustee, guest-components, go-tpm-tools and go-attestation forms,
-//! SNP as the sev crate's JSON, Azure vTPM, CCA, NVIDIA) and each `--tee`
+//! in the Trustee, guest-components, go-tpm-tools and go-attestation forms
+//! and GCP's protojson shapes with a TEE report beside the quotes, SNP as
+//! the sev crate's JSON, Azure vTPM, CCA, NVIDIA) and each `--tee`
 //! given explicitly, with and without an event log to replay. The first
 //! byte picks the kind (or detection), the second whether the rest is split
 //! into evidence and an event log. Nothing may panic, and nothing made of
@@ -44,6 +45,12 @@ fuzz_target!(|data: &[u8]| {
             matches!(v.tee(), TeeKind::Tpm),
             "{:?} evidence verified from fuzz bytes",
             v.tee()
+        );
+        // Nor may the SEV-SNP report or TD quote that GCP's JSON carries
+        // beside the quotes: it is vendor-signed.
+        assert!(
+            v.claims().paired_report_data().is_none(),
+            "a TEE report beside TPM quotes verified from fuzz bytes"
         );
     }
 });

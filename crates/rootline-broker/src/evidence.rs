@@ -406,6 +406,12 @@ pub fn verify(
                 ))
             })?;
             check_binding(rd.field, &rd.bytes, bindings, rd.tpm_extra_data)?;
+            // A TEE report beside TPM quotes (GCP) is tied to them by
+            // nothing but this nonce: it must carry the binding too, or a
+            // stale report could ride along with a fresh quote.
+            if let Some(p) = verified.claims().paired_report_data() {
+                check_binding(p.field, &p.bytes, bindings, p.tpm_extra_data)?;
+            }
             if let Some(d) = init_digest {
                 check_init_data(InitField::of(&verified), d)?;
             }

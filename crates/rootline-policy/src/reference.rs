@@ -424,6 +424,11 @@ fn referable(key: &str) -> bool {
         "cca.platform.config",
     ];
     EXACT.contains(&key)
+        // GCP: the SEV-SNP report or TD quote verified beside vTPM quotes
+        // nests its claims under the TPM's (tpm.snp.*, tpm.tdx.*).
+        || key
+            .strip_prefix("tpm.")
+            .is_some_and(|k| (k.starts_with("snp.") || k.starts_with("tdx.")) && EXACT.contains(&k))
         || key.starts_with("tpm.pcr.")
         || key.starts_with("azure-snp.tpm.pcrs.")
         || key.starts_with("azure-tdx.tpm.pcrs.")

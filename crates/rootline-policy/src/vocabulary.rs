@@ -291,7 +291,11 @@ pub fn claim_form(tee: TeeKind, claim: &str) -> Result<Form, String> {
         TeeKind::Cca => listed(&cca_claims(), claim),
         TeeKind::Se => listed(&se_claims(), claim),
         TeeKind::Nvidia => nvidia_claim(claim),
-        TeeKind::Tpm => tpm_claim(claim),
+        // GCP: an SEV-SNP report or TD quote verified beside the quotes
+        // nests its claims under `snp` or `tdx`.
+        TeeKind::Tpm => tpm_claim(claim)
+            .or_else(|| listed(snp_claims(), claim.strip_prefix("snp.")?))
+            .or_else(|| listed(&tdx_claims(), claim.strip_prefix("tdx.")?)),
         TeeKind::AzureSnp | TeeKind::AzureTdx => {
             let hw = if tee == TeeKind::AzureSnp {
                 listed(snp_claims(), claim)

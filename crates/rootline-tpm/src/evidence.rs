@@ -13,7 +13,12 @@
 //!   verifier reads (`{"tpm_quote": {"signature", "message", "pcrs"},
 //!   "ak_public"}`: base64 TPMT_SIGNATURE, base64 TPMS_ATTEST, 24 hex
 //!   SHA-256 PCRs, base64 DER SubjectPublicKeyInfo);
-//! - go-attestation's JSON dump (`AK`, `Quote`, `Log`), as in its test data.
+//! - go-attestation's JSON dump (`AK`, `Quote`, `Log`), as in its test data;
+//! - the JSON shapes of Google Cloud's tooling (`cloud.rs`): the
+//!   Confidential Computing REST `VerifyAttestation` body, the Confidential
+//!   Space launcher's `/v1/evidence` and protojson of `attest.Attestation`,
+//!   which may carry an SEV-SNP report or TD quote beside the quotes
+//!   ([`TeePart`]).
 
 use std::collections::BTreeMap;
 
@@ -62,6 +67,49 @@ pub struct Evidence {
     pub quotes: Vec<QuoteItem>,
     /// The TCG event log, when the form carries one.
     pub eventlog: Option<Vec<u8>>,
+    /// A TEE report the form carries beside the quotes (GCP confidential
+    /// VMs). Nothing binds it to the AK: only the nonce links the two.
+    pub tee: Option<TeePart>,
+    /// Parts the form carried that are not verified (and so not claimed),
+    /// by field name, for a warning.
+    pub unverified: Vec<&'static str>,
+}
+
+/// An SEV-SNP report or a TD quote carried beside the TPM quotes, raw, for
+/// the SNP or DCAP verifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeePart {
+    /// A raw SEV-SNP report and the GHCB extended-report certificate table
+    /// (`auxBlob`), when given.
+    Snp {
+        /// The 1184-byte report, unchecked.
+        report: Vec<u8>,
+        /// The certificate table.
+        certificates: Option<Vec<u8>>,
+        /// The field that held it, for messages.
+        field: &'static str,
+    },
+    /// A raw TD quote with the CCEL event log, when given.
+    Tdx {
+        /// The quote, unchecked.
+        quote: Vec<u8>,
+        /// The CCEL event log (`ccelData`).
+        ccel: Option<Vec<u8>>,
+        /// The CCEL ACPI table, when given (not used: the log is replayed
+        /// against the quote's RTMRs, which is what the table points at).
+        acpi_table: Option<Vec<u8>>,
+        /// The field that held it, for messages.
+        field: &'static str,
+    },
+}
+
+impl TeePart {
+    /// The field that held it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Snp { field, .. } | Self::Tdx { field, .. } => field,
+        }
+    }
 }
 
 /// What a caller hands over beside the evidence bytes: the files
@@ -99,6 +147,13 @@ struct PbAttestation {
     /// Intermediate certificates, DER.
     #[prost(bytes = "vec", repeated, tag = "7")]
     intermediate_certs: Vec<Vec<u8>>,
+    /// `sev_snp_attestation`: go-sev-guest's parsed report, kept as bytes
+    /// only to say that it is not verified.
+    #[prost(bytes = "vec", optional, tag = "8")]
+    sev_snp_attestation: Option<Vec<u8>>,
+    /// `tdx_attestation`: go-tdx-guest's parsed quote, likewise.
+    #[prost(bytes = "vec", optional, tag = "9")]
+    tdx_attestation: Option<Vec<u8>>,
 }
 
 /// tpm.Quote.
@@ -189,9 +244,21 @@ pub fn detect(evidence: &[u8]) -> bool {
         return true;
     }
     if let Some(m) = json_object(evidence) {
-        return is_trustee(&m) || is_guest_components(&m) || is_go_attestation(&m);
+        return is_trustee(&m)
+            || is_guest_components(&m)
+            || is_go_attestation(&m)
+            || crate::cloud::shape(&Value::Object(m)).is_some();
     }
     decode_protobuf(evidence).is_some()
+}
+
+/// Recognises the JSON shapes of Google Cloud's tooling (`cloud.rs`). A
+/// detector that looks for any field holding a TD quote would take the TD
+/// quote such a body carries for the whole evidence and drop the vTPM
+/// quotes: callers ask this first.
+pub fn detect_cloud_json(evidence: &[u8]) -> bool {
+    evidence.trim_ascii_start().first() == Some(&b'{')
+        && json_object(evidence).is_some_and(|m| crate::cloud::shape(&Value::Object(m)).is_some())
 }
 
 /// A signature file: TPMT_SIGNATURE, raw or hex.
@@ -237,10 +304,21 @@ fn tpm2_tools_form(req: &Inputs<'_>) -> Result<Evidence, String> {
             pcrs,
         }],
         eventlog: None,
+        tee: None,
+        unverified: Vec::new(),
     })
 }
 
 fn protobuf_form(pb: PbAttestation) -> Result<Evidence, String> {
+    // The parsed TEE messages are not rebuilt into the signed bytes (see
+    // `cloud.rs`): they are named as not verified rather than dropped unsaid.
+    let mut unverified = Vec::new();
+    if pb.sev_snp_attestation.is_some() {
+        unverified.push("sev_snp_attestation");
+    }
+    if pb.tdx_attestation.is_some() {
+        unverified.push("tdx_attestation");
+    }
     let ak = TpmtPublic::parse(&pb.ak_pub)
         .and_then(AkPublic::from_tpmt)
         .map_err(|e| format!("ak_pub: {e}"))?;
@@ -278,6 +356,8 @@ fn protobuf_form(pb: PbAttestation) -> Result<Evidence, String> {
         intermediates: pb.intermediate_certs,
         quotes,
         eventlog: (!pb.event_log.is_empty()).then_some(pb.event_log),
+        tee: None,
+        unverified,
     })
 }
 
@@ -357,6 +437,8 @@ fn trustee_form(m: &Map<String, Value>) -> Result<Evidence, String> {
         intermediates: Vec::new(),
         quotes,
         eventlog,
+        tee: None,
+        unverified: Vec::new(),
     })
 }
 
@@ -410,6 +492,8 @@ fn guest_components_form(m: &Map<String, Value>) -> Result<Evidence, String> {
             pcrs: Some(pcrs),
         }],
         eventlog: None,
+        tee: None,
+        unverified: Vec::new(),
     })
 }
 
@@ -466,6 +550,8 @@ fn go_attestation_form(m: &Value) -> Result<Evidence, String> {
             pcrs: (!pcrs.is_empty()).then_some(pcrs),
         }],
         eventlog,
+        tee: None,
+        unverified: Vec::new(),
     })
 }
 
@@ -484,15 +570,20 @@ pub fn read(req: &Inputs<'_>) -> Result<Evidence, String> {
         if is_go_attestation(&m) {
             return go_attestation_form(&Value::Object(m));
         }
+        let v = Value::Object(m);
+        if let Some(shape) = crate::cloud::shape(&v) {
+            return crate::cloud::read(&v, shape);
+        }
         return Err(
-            "JSON evidence is none of the TPM forms: guest-components' {tpm_quote, ak_public}, Trustee's older {ak_pubkey, quote} or a go-attestation dump {AK, Quote}".into(),
+            "JSON evidence is none of the TPM forms: guest-components' {tpm_quote, ak_public}, Trustee's older {ak_pubkey, quote}, a go-attestation dump {AK, Quote}, a Google Cloud Attestation request {tpmAttestation}, Confidential Space launcher evidence {quote.tpmQuote} or go-tpm-tools attestation JSON {akPub, quotes}".into(),
         );
     }
     match decode_protobuf(req.evidence) {
         Some(pb) => protobuf_form(pb),
         None => Err(
             "not TPM evidence: expected a TPMS_ATTEST (tpm2_quote -m), a go-tpm-tools Attestation \
-             protobuf, Trustee TPM evidence JSON or a go-attestation JSON dump"
+             protobuf or its JSON, Trustee TPM evidence JSON, a go-attestation JSON dump, a Google \
+             Cloud Attestation request or Confidential Space launcher evidence"
                 .into(),
         ),
     }

@@ -30,6 +30,7 @@
 pub mod attest;
 pub mod certs;
 pub mod claims;
+mod cloud;
 pub mod credential;
 mod der;
 pub mod error;

@@ -30,11 +30,13 @@ mod azure;
 mod cca;
 mod dcap;
 mod nvidia;
+mod paired;
 mod se;
 mod snp;
 mod tpm;
 mod verdict;
 
+pub use paired::PairedTee;
 pub use tpm::{
     AkAttributes, AkTrust, EventLogClaims, LoggedEvent, PcrMap, QuoteSummary, RegisterEvents,
     TpmClaims,
@@ -442,7 +444,7 @@ impl Verifier {
                 _ => reject(reason),
             },
             Decoded::Whole { evidence, .. } => match kind {
-                TeeKind::Tpm => tpm::verify(req, evidence),
+                TeeKind::Tpm => tpm::verify(req, evidence, &|r, d| self.verify_decoded(r, d)),
                 TeeKind::AzureSnp | TeeKind::AzureTdx => azure::verify(req, kind, evidence),
                 TeeKind::Nvidia => nvidia::verify(&self.nvidia, req, evidence),
                 TeeKind::Se => se::verify(self.se_sealing.as_ref(), req, evidence),
@@ -505,7 +507,9 @@ pub fn verify(req: &Request) -> Outcome {
 const TRIED: &str = "an SEV-SNP report (raw, hex, extended, configfs-tsm, guest-components JSON), \
      a TDX or SGX DCAP quote (raw, hex, JSON with a quote), an Arm CCA token (CBOR, hex, \
      guest-components JSON), IBM SE evidence (guest-components JSON), TPM evidence (TPMS_ATTEST raw or hex, go-tpm-tools protobuf, \
-     Trustee, guest-components or go-attestation JSON), Azure vTPM evidence JSON \
+     Trustee, guest-components or go-attestation JSON), GCP vTPM JSON (Google Cloud Attestation \
+     VerifyAttestation requests with an SEV-SNP report or TD quote beside the quotes, Confidential \
+     Space launcher evidence, go-tpm-tools attestation JSON), Azure vTPM evidence JSON \
      (guest-components' forms, MAA AzureGuest requests with IsolationInfo SevSnp or Tdx, \
      MAA SEV-SNP or TDX platform requests; not TrustedLaunch, which has no TEE); \
      each of them also as base64 (standard or URL-safe, padded or not, with line breaks)";
@@ -666,6 +670,11 @@ fn decode_any(evidence: &[u8]) -> Option<Decoded> {
     // detection would take for a bare quote.
     if let Some(k) = azure::detect(evidence) {
         return Some(whole(k));
+    }
+    // GCP's JSON shapes before DCAP too: the TD quote a Google Cloud
+    // Attestation request carries would otherwise be taken for the whole.
+    if rootline_tpm::evidence::detect_cloud_json(evidence) {
+        return Some(whole(TeeKind::Tpm));
     }
     if let Some(raw) = snp::decode(evidence) {
         return Some(Decoded::Snp(raw));

@@ -14,6 +14,10 @@
 //! the AK's DER SubjectPublicKeyInfo, whatever form the AK came in, so it
 //! equals `openssl pkey -pubin -outform der | sha256sum`), `ak_name` when the
 //! AK's TPM public area is known, and `event_log` facts after a replay.
+//!
+//! GCP's JSON forms may carry an SEV-SNP report or a TD quote beside the
+//! quotes: it is verified by the SNP or DCAP code and its claims nest under
+//! `snp` or `tdx` (see `paired.rs` for why, and for what does not bind it).
 
 use std::collections::BTreeMap;
 
@@ -57,6 +61,9 @@ pub struct TpmClaims {
     pub ak_trust: Option<AkTrust>,
     /// The event log's replay, when a log was given.
     pub event_log: Option<EventLogClaims>,
+    /// The SEV-SNP report or TD quote verified beside the quotes (GCP),
+    /// not bound to the AK.
+    pub tee: Option<Box<crate::paired::PairedTee>>,
 }
 
 /// One verified quote.
@@ -120,6 +127,7 @@ impl TpmClaims {
             pcrs: None,
             ak_trust: None,
             event_log: None,
+            tee: None,
         }
     }
 
@@ -173,6 +181,9 @@ impl TpmClaims {
         if let Some(l) = &self.event_log {
             l.write_json(&mut m);
         }
+        if let Some(t) = &self.tee {
+            m.insert(t.key().into(), Value::Object(t.claims.to_json()));
+        }
         m
     }
 }
@@ -192,8 +203,35 @@ fn reject(claims: Option<&TpmClaims>, warnings: Vec<String>, reason: impl Into<S
     }))
 }
 
-/// Verifies TPM 2.0 evidence (`evidence`: its bytes, base64 removed).
-pub(crate) fn verify(req: &Request, evidence: &[u8]) -> Verdict {
+/// Verifies TPM 2.0 evidence (`evidence`: its bytes, base64 removed); a
+/// TEE report it carries is verified with `tee_verify`.
+pub(crate) fn verify(
+    req: &Request,
+    evidence: &[u8],
+    tee_verify: &dyn Fn(&Request, &crate::Decoded) -> Verdict,
+) -> Verdict {
+    verify_any(req, evidence, tee_verify).map_err(|mut r| {
+        // In the forms that carry a TEE report beside the quotes, a failure
+        // of the TPM half names it (the TEE half names its own field).
+        let part = match r.claims.get("evidence_form").and_then(Value::as_str) {
+            Some("google cloud attestation request") => Some("tpmAttestation"),
+            Some("confidential space launcher evidence") => Some("quote.tpmQuote"),
+            _ => None,
+        };
+        if let Some(p) = part.filter(|p| !r.reason.starts_with(p)) {
+            if !r.claims.contains_key("snp") && !r.claims.contains_key("tdx") {
+                r.reason = format!("{p}: {}", r.reason);
+            }
+        }
+        r
+    })
+}
+
+fn verify_any(
+    req: &Request,
+    evidence: &[u8],
+    tee_verify: &dyn Fn(&Request, &crate::Decoded) -> Verdict,
+) -> Verdict {
     let ev = match evidence::read(&Inputs {
         evidence,
         signature: req.extra.signature.as_deref(),
@@ -205,6 +243,9 @@ pub(crate) fn verify(req: &Request, evidence: &[u8]) -> Verdict {
     };
     let mut claims = TpmClaims::new(ev.form);
     let mut warnings = Vec::new();
+    // With a TEE report beside the quotes, the collateral is shared out.
+    let split = ev.tee.as_ref().map(|_| crate::paired::split(req));
+    let req = split.as_ref().map_or(req, |(tpm, _)| tpm);
 
     // The caller's --ak, when given with a form that carries its own AK, pins it.
     if ev.ak_source == AkSource::Evidence {
@@ -366,12 +407,43 @@ pub(crate) fn verify(req: &Request, evidence: &[u8]) -> Verdict {
             return reject(Some(&claims), warnings, e);
         }
     }
+    for part in &ev.unverified {
+        warnings.push(format!(
+            "{part} was carried but is not verified (rootline does not read it): nothing it says is claimed"
+        ));
+    }
 
-    Ok(Verified::new(
-        TeeKind::Tpm,
-        Claims::Tpm(Box::new(claims)),
-        warnings,
-    ))
+    // ---- the TEE report beside the quotes ----
+    let mut tcb = (None, Vec::new());
+    if let (Some(part), Some((_, tee_req))) = (&ev.tee, &split) {
+        match crate::paired::verify(
+            part,
+            tee_req,
+            &first.attest.extra_data,
+            &mut warnings,
+            tee_verify,
+        ) {
+            Ok((t, status, advisories)) => {
+                claims.tee = Some(Box::new(t));
+                tcb = (status, advisories);
+            }
+            Err(r) => {
+                let mut m = claims.to_json();
+                m.extend(r.claims);
+                let mut all = warnings;
+                all.extend(r.warnings);
+                return Err(Box::new(Rejection {
+                    claims: m,
+                    warnings: all,
+                    tcb_status: r.tcb_status,
+                    advisory_ids: r.advisory_ids,
+                    ..Rejection::new(Some(TeeKind::Tpm), r.reason)
+                }));
+            }
+        }
+    }
+
+    Ok(Verified::new(TeeKind::Tpm, Claims::Tpm(Box::new(claims)), warnings).with_tcb(tcb.0, tcb.1))
 }
 
 fn check_ak_trust(

@@ -83,6 +83,16 @@ impl Claims {
         })
     }
 
+    /// The report data of an SEV-SNP report or TD quote verified beside TPM
+    /// quotes (GCP): nothing but the nonce ties it to the quotes, so a
+    /// relying party binds it as well as [`Claims::report_data`].
+    pub fn paired_report_data(&self) -> Option<ReportData> {
+        match self {
+            Claims::Tpm(c) => c.tee.as_ref()?.claims.report_data(),
+            _ => None,
+        }
+    }
+
     /// The launch-time configuration field an owner sets for the guest
     /// (SNP HOST_DATA, TDX MRCONFIGID, the CCA realm personalization value,
     /// where Trustee also expects the init-data digest), with its claim
@@ -115,7 +125,7 @@ impl Claims {
         }
     }
 
-    fn to_json(&self) -> Map<String, Value> {
+    pub(crate) fn to_json(&self) -> Map<String, Value> {
         match self {
             Claims::Snp(c) => match serde_json::to_value(c) {
                 Ok(Value::Object(m)) => m,
