@@ -140,6 +140,7 @@ pub mod c14n;
 pub mod certs;
 pub mod error;
 pub mod evidence;
+pub mod ocsp;
 pub mod opaque;
 pub mod rim;
 pub mod spdm;
@@ -153,7 +154,7 @@ pub use opaque::{OpaqueData, OpaqueFieldId};
 pub use rim::{GoldenMeasurement, Rim, RimComparison, VerifiedRim};
 pub use rootline_core::Verified;
 pub use spdm::{DmtfMeasurementType, MeasurementBlock, SpdmReport, SpdmVersion};
-pub use verify::{Arch, Claims, DeviceClaims, Options, Verifier, guest_nonce};
+pub use verify::{Arch, Claims, DeviceClaims, Options, RevocationClaims, Verifier, guest_nonce};
 
 /// Whether `bytes` look like NVIDIA GPU evidence: one of the JSON forms
 /// (with `evidence` and `certificate` fields) or a bare SPDM
@@ -202,6 +203,7 @@ pub fn verify(evidence: &[u8], nonce: Option<&[u8]>, rims: &[Rim]) -> Result<Ver
         &Options {
             nonce,
             rims,
+            ocsp: &[],
             at: None,
         },
     )

@@ -59,6 +59,7 @@ pub(crate) fn verify(
     let opts = rootline_nvidia::Options {
         nonce: req.nonce.as_deref(),
         rims: &rims,
+        ocsp: &[],
         at: req.at.map(time::OffsetDateTime::unix_timestamp),
     };
     match verifier.verify(evidence, &opts) {
