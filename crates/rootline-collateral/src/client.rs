@@ -654,7 +654,15 @@ impl Client {
                 reason: other.to_string(),
             },
         };
-        let mut resp = self.agent().get(&a.url).call().map_err(fail)?;
+        let mut resp = match &a.post {
+            Some(p) => self
+                .agent()
+                .post(&p.to)
+                .header("Content-Type", p.content_type)
+                .send(&p.body[..])
+                .map_err(fail)?,
+            None => self.agent().get(&a.url).call().map_err(fail)?,
+        };
         let status = resp.status().as_u16();
         if status == 429 || status == 503 {
             let after = resp
