@@ -56,7 +56,7 @@ pub(crate) fn verify(
             if let Err(e) = rootline_nvidia::ocsp::OcspResponse::parse(&c.bytes) {
                 return reject(
                     format!(
-                        "collateral {}: not an OCSP response: {e}",
+                        "collateral {}: unusable OCSP response: {e}",
                         c.origin.display()
                     ),
                     Map::new(),

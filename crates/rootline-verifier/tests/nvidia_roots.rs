@@ -127,7 +127,7 @@ fn ocsp_responses_as_collateral_are_checked_and_claimed() {
 
     let e = v.verify(&with(vec![0x30, 0x00])).unwrap_err();
     assert!(
-        e.reason.contains("ca.ocsp: not an OCSP response"),
+        e.reason.contains("ca.ocsp: unusable OCSP response"),
         "{}",
         e.reason
     );
