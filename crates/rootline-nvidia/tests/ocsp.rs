@@ -316,6 +316,65 @@ fn claims_say_which_certificates_ocsp_vouched_for() {
     assert!(e.to_string().starts_with("OCSP response 0:"), "{e}");
 }
 
+/// A RIM signing chain is checked down to its signing certificate (only
+/// the root is left out), a device chain from its first CA.
+#[test]
+fn rim_chains_check_the_signer_too_device_chains_do_not() {
+    let pki = pki();
+    let chain = vec![
+        pki.leaf_der.clone(),
+        pki.ca_der.clone(),
+        pki.root_der.clone(),
+    ];
+    let leaf =
+        Response::new(&pki.leaf_der, &pki.ca_der, Status::Good, THIS).sign(&pki.ca_ocsp_signer());
+    let ca = about_ca(&pki, Status::Good).sign(&pki.root_ocsp_signer());
+    let responses = [
+        ocsp::OcspResponse::parse(&leaf).unwrap(),
+        ocsp::OcspResponse::parse(&ca).unwrap(),
+    ];
+    let rim = ocsp::chain_revocation(&chain, ocsp::rim_scope(3), &responses, AT).unwrap();
+    assert_eq!(
+        rim,
+        [
+            Revocation::Good,
+            Revocation::Good,
+            Revocation::NotApplicable
+        ]
+    );
+    let dev = ocsp::chain_revocation(&chain, ocsp::device_scope(3), &responses, AT).unwrap();
+    assert_eq!(
+        dev,
+        [
+            Revocation::NotApplicable,
+            Revocation::Good,
+            Revocation::NotApplicable
+        ]
+    );
+    // Only the CA's response: the RIM signer stays unchecked.
+    let rim = ocsp::chain_revocation(&chain, ocsp::rim_scope(3), &responses[1..], AT).unwrap();
+    assert_eq!(rim[0], Revocation::NotChecked);
+    // A revoked signer fails the RIM chain.
+    let revoked = Response::new(
+        &pki.leaf_der,
+        &pki.ca_der,
+        Status::Revoked(AT - 5, None),
+        THIS,
+    )
+    .sign(&pki.ca_ocsp_signer());
+    let e = ocsp::chain_revocation(
+        &chain,
+        ocsp::rim_scope(3),
+        &[ocsp::OcspResponse::parse(&revoked).unwrap()],
+        AT,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::Revoked { reason, subject, .. } if reason == "no reason given" && subject.contains("FMC LF")),
+        "{e}"
+    );
+}
+
 #[test]
 fn the_real_chain_names_nvidias_responder_on_its_cas_only() {
     let Some(v) = rootline_testkit::vector("nvidia/nvtrust/hopperCertChain.txt") else {

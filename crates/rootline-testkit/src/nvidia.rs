@@ -125,6 +125,7 @@ pub struct Pki {
     cn: &'static str,
     root_params: CertificateParams,
     root_key: KeyPair,
+    ca_key: KeyPair,
 }
 
 impl std::fmt::Debug for Pki {
@@ -175,7 +176,14 @@ impl Pki {
             cn: leaf.cn,
             root_params,
             root_key,
+            ca_key,
         }
+    }
+
+    /// The CA as an OCSP signer for the certificate it issued (the GPU's
+    /// signing certificate, which a RIM-style chain checks too).
+    pub fn ca_ocsp_signer(&self) -> crate::ocsp::Signer {
+        crate::ocsp::Signer::new(self.ca_der.clone(), &self.ca_key.serialize_der())
     }
 
     /// The root as an OCSP signer for the certificates it issued (the CA,
