@@ -28,7 +28,9 @@
 //!    `unknown` fails closed too ([`Error::RevocationUnknown`]).
 //!
 //! Unknown critical extensions in the response or the single response are
-//! rejected; others are ignored.
+//! rejected; others are ignored. A delegated responder's own revocation is
+//! not checked (RFC 6960 §4.2.2.2.1 leaves it to the CA: `id-pkix-ocsp-nocheck`
+//! or a short-lived certificate).
 //!
 //! # Where this differs from NVIDIA's verifier
 //!
@@ -678,7 +680,9 @@ fn subject_and_serial(cert: &X509Certificate<'_>) -> (String, String) {
 
 /// Checks `response` (DER) for `cert` (DER) issued by `issuer` (DER) at
 /// `at` (Unix seconds): see the module docs for the steps. `Ok` only when
-/// the certificate is good.
+/// the certificate is good. That `issuer` issued `cert` is taken as given:
+/// verify the chain first ([`crate::certs::verify_chain`]; the verifier
+/// checks revocation only on chains that verified).
 pub fn check(response: &[u8], cert: &[u8], issuer: &[u8], at: i64) -> Result<Good> {
     let r = OcspResponse::parse(response)?;
     let cert = parse_cert(cert, "certificate")?;
