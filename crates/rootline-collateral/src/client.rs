@@ -419,6 +419,11 @@ impl Client {
                     a.issuer_chain_headers.first().copied().unwrap_or_default(),
                     chain_path.display()
                 )
+            } else if let Some(p) = &a.post {
+                format!(
+                    " (its name ends with the base64url of the DER request POSTed to {})",
+                    p.to
+                )
             } else {
                 String::new()
             };
