@@ -181,6 +181,11 @@ pub fn verifier_from_config(
     };
     let amd = client(cfg.fetch || cfg.kds_url.is_some());
     let intel = client(cfg.fetch || cfg.pcs_url.is_some());
-    let fetcher = Arc::new(Fetcher::new(amd, intel, kds_url, pcs_url));
+    let gpu = client(cfg.fetch || cfg.nvidia_ocsp_url.is_some());
+    let ocsp_url = cfg
+        .nvidia_ocsp_url
+        .as_deref()
+        .unwrap_or(rootline_collateral::nvidia::DEFAULT_OCSP_URL);
+    let fetcher = Arc::new(Fetcher::new(amd, intel, kds_url, pcs_url).with_nvidia(gpu, ocsp_url));
     Ok((Arc::new(v.with_source(fetcher.clone())), Some(fetcher)))
 }

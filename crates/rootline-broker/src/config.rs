@@ -44,14 +44,19 @@ pub struct Config {
     pub collateral: Vec<PathBuf>,
     /// Consent to fetch what evidence needs beyond what the guest and the
     /// `collateral` files give (a chip's VCEK, CRLs, TCB info, QE identity)
-    /// from AMD KDS and Intel PCS, their public hosts. Off (the default),
-    /// only a `kds_url` or `pcs_url` named here is contacted.
+    /// from AMD KDS and Intel PCS, their public hosts, and OCSP responses
+    /// for NVIDIA GPUs from NVIDIA's responder. Off (the default), only a
+    /// `kds_url`, `pcs_url` or `nvidia_ocsp_url` named here is contacted.
     pub fetch: bool,
     /// AMD Key Distribution Service base URL (a mirror, or a test's); naming
     /// one consents to fetching from it.
     pub kds_url: Option<String>,
     /// Intel PCS base URL, or a PCCS's; naming one consents to fetching from it.
     pub pcs_url: Option<String>,
+    /// NVIDIA OCSP responder URL (a mirror, or a test's) for GPU device and
+    /// RIM signing chains; naming one consents to asking it. With `fetch`
+    /// alone, NVIDIA's (`https://ocsp.ndis.nvidia.com`) is asked.
+    pub nvidia_ocsp_url: Option<String>,
     /// Never fetch, whatever else says: the `collateral` files, the on-disk
     /// cache and the replicas' shared cache only (an air-gapped broker,
     /// seeded with `rootline collateral import`).
@@ -164,6 +169,7 @@ impl Default for Config {
             fetch: false,
             kds_url: None,
             pcs_url: None,
+            nvidia_ocsp_url: None,
             collateral_offline: false,
             collateral_cache_dir: None,
             collateral_refresh_hours: 24,

@@ -258,7 +258,7 @@ impl Broker {
             ))
         } else if blocking > 0 {
             Check::fail(format!(
-                "{blocking} of {cached} cached artifacts are past their nextUpdate and this broker may not fetch fresh ones: import fresh collateral (rootline collateral import) or consent to fetching (fetch, kds_url, pcs_url)"
+                "{blocking} of {cached} cached artifacts are past their nextUpdate and this broker may not fetch fresh ones: import fresh collateral (rootline collateral import) or consent to fetching (fetch, kds_url, pcs_url, nvidia_ocsp_url)"
             ))
         } else if stale.is_empty() {
             Check::pass(format!(

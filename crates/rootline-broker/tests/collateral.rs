@@ -411,3 +411,42 @@ async fn tdx_guest_is_verified_with_pccs_collateral_fetched_once_and_shared() {
         "{text}"
     );
 }
+
+/// The broker's collateral source asks the NVIDIA OCSP responder the owner
+/// named (consent) about a GPU's chain, once; without consent it asks
+/// nothing and the claims say revocation was not checked.
+#[test]
+fn gpu_chain_revocation_is_fetched_only_with_consent() {
+    use rootline_testkit::nvidia::{FWID, Leaf, Pki as GpuPki};
+    use rootline_testkit::ocsp::{Response, Status};
+    let gpu = GpuPki::new(Leaf::default());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let good = Response::new(&gpu.ca_der, &gpu.root_der, Status::Good, now - 60)
+        .sign(&gpu.root_ocsp_signer());
+    let srv = Server::start(HashMap::from([("/".to_owned(), Route::ok(good))]));
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = dir.path().join("gpu-root.pem");
+    std::fs::write(&anchors, gpu.root_pem()).unwrap();
+    let nonce = [0x42; 32];
+    let req = rootline_verifier::Request {
+        evidence: gpu.evidence(nonce, &FWID).to_string().into_bytes(),
+        tee: Some(rootline_core::TeeKind::Nvidia),
+        nonce: Some(nonce.to_vec()),
+        ..Default::default()
+    };
+    let checked = |named: Option<String>| {
+        let cfg = rootline_broker::config::Config {
+            data_dir: dir.path().join(if named.is_some() { "a" } else { "b" }),
+            nvidia_trust_anchors: vec![anchors.clone()],
+            nvidia_ocsp_url: named,
+            ..Default::default()
+        };
+        let (v, _) = rootline_broker::collateral::verifier_from_config(&cfg, None).unwrap();
+        let out = v.verify(&req).unwrap();
+        out.claims_json()["devices"][0]["revocation"]["checked"].clone()
+    };
+    assert_eq!(checked(None), false);
+    assert!(srv.posts().is_empty());
+    assert_eq!(checked(Some(srv.url())), true);
+    assert_eq!(srv.posts().len(), 1);
+}

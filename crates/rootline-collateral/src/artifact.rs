@@ -1,5 +1,5 @@
-//! What can be fetched, and from which URL: AMD KDS and Intel PCS v4 (or a
-//! PCCS, which serves the same paths).
+//! What can be fetched, and from which URL: AMD KDS, Intel PCS v4 (or a
+//! PCCS, which serves the same paths) and NVIDIA's OCSP responder.
 
 /// What an artifact is, which decides how its bytes are checked before
 /// caching and how its freshness is judged.
@@ -20,6 +20,9 @@ pub enum Kind {
     /// A PCS QE identity response `{"enclaveIdentity":...}`; fresh until its
     /// nextUpdate. Its issuer chain comes in a header.
     QeIdentity,
+    /// A DER OCSP response (RFC 6960) with `responseStatus` successful;
+    /// fresh until its earliest nextUpdate.
+    OcspResponse,
 }
 
 impl Kind {
@@ -31,6 +34,7 @@ impl Kind {
             Self::Crl | Self::RootCaCrl => "the DER CRL",
             Self::TcbInfo => "the TCB info JSON",
             Self::QeIdentity => "the QE identity JSON",
+            Self::OcspResponse => "the DER OCSP response",
         }
     }
 }
@@ -47,6 +51,20 @@ pub struct Artifact {
     /// Response headers that carry its issuer chain (URL-encoded PEM), in
     /// order of preference; empty when it has none.
     pub issuer_chain_headers: &'static [&'static str],
+    /// Asked for by POST rather than GET at `url`: where to, and the
+    /// body. `url` stays the artifact's name (its cache key).
+    pub post: Option<Post>,
+}
+
+/// A request sent by POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    /// Where the request goes.
+    pub to: String,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 fn base(url: &str) -> &str {
@@ -78,6 +96,7 @@ pub mod kds {
             ),
             kind: Kind::Certificate,
             issuer_chain_headers: &[],
+            post: None,
         }
     }
 
@@ -93,6 +112,7 @@ pub mod kds {
             url: format!("{}/{signer}/v1/{product}/cert_chain", base(base_url)),
             kind: Kind::CertChain,
             issuer_chain_headers: &[],
+            post: None,
         }
     }
 
@@ -104,6 +124,7 @@ pub mod kds {
             url: format!("{}/{signer}/v1/{product}/crl", base(base_url)),
             kind: Kind::Crl,
             issuer_chain_headers: &[],
+            post: None,
         }
     }
 }
@@ -141,6 +162,7 @@ pub mod pcs {
             ),
             kind: Kind::Crl,
             issuer_chain_headers: &["SGX-PCK-CRL-Issuer-Chain"],
+            post: None,
         }
     }
 
@@ -157,6 +179,7 @@ pub mod pcs {
             ),
             kind: Kind::TcbInfo,
             issuer_chain_headers: &["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"],
+            post: None,
         }
     }
 
@@ -169,6 +192,7 @@ pub mod pcs {
             url: format!("{}/{tee}/certification/v4/qe/identity", root(base_url)),
             kind: Kind::QeIdentity,
             issuer_chain_headers: &["SGX-Enclave-Identity-Issuer-Chain"],
+            post: None,
         }
     }
 
@@ -185,7 +209,64 @@ pub mod pcs {
             url,
             kind: Kind::RootCaCrl,
             issuer_chain_headers: &[],
+            post: None,
         }
+    }
+}
+
+/// NVIDIA's OCSP responder, for the certificates of GPU device chains and
+/// RIM signing chains (RFC 6960).
+///
+/// The request is POSTed (`application/ocsp-request`) to the base URL, as
+/// NVIDIA's own verifier (nvtrust) does; RFC 6960 Appendix A's GET form
+/// would fit the cache better, but NVIDIA documents and uses only POST, and
+/// a verifier should not depend on what NVIDIA's responder happens to
+/// accept. The artifact's name, its cache key, is
+/// `{base}/ocsp-request/{base64url of the DER request}`: one name per
+/// certificate (the request holds no nonce; see `rootline_nvidia::ocsp`),
+/// a readable file under the cache, and a name `collateral export` and
+/// `import` recognise.
+pub mod nvidia {
+    use base64::Engine as _;
+
+    use super::{Artifact, Kind, Post, base};
+
+    /// NVIDIA's OCSP responder, the one nvtrust asks.
+    pub const DEFAULT_OCSP_URL: &str = "https://ocsp.ndis.nvidia.com";
+
+    /// The path segment that marks an OCSP artifact's name.
+    pub const OCSP_SEGMENT: &str = "/ocsp-request/";
+
+    /// The OCSP response about one certificate: `request` is the DER
+    /// `OCSPRequest` (`rootline_nvidia::ocsp::request`), `subject` names
+    /// the certificate in messages.
+    pub fn ocsp(base_url: &str, request: &[u8], subject: &str) -> Artifact {
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(request);
+        Artifact {
+            what: format!("OCSP response for {subject}"),
+            url: format!("{}{OCSP_SEGMENT}{key}", base(base_url)),
+            kind: Kind::OcspResponse,
+            issuer_chain_headers: &[],
+            post: Some(Post {
+                to: format!("{}/", base(base_url)),
+                content_type: "application/ocsp-request",
+                body: request.to_vec(),
+            }),
+        }
+    }
+
+    /// The POST a stored OCSP artifact's name stands for (for an imported
+    /// artifact, whose request is not kept elsewhere).
+    pub fn post_of(url: &str) -> Option<Post> {
+        let (b, key) = url.split_once(OCSP_SEGMENT)?;
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(key)
+            .ok()?;
+        Some(Post {
+            to: format!("{b}/"),
+            content_type: "application/ocsp-request",
+            body,
+        })
     }
 }
 
@@ -219,6 +300,21 @@ mod tests {
             kds::crl("http://h", "Milan", "vcek").url,
             "http://h/vcek/v1/Milan/crl"
         );
+    }
+
+    #[test]
+    fn ocsp_names_carry_their_request() {
+        let a = nvidia::ocsp(
+            "http://127.0.0.1:9/",
+            &[0x30, 0x03, 0xfb, 0xff, 0x00],
+            "CN=x",
+        );
+        assert_eq!(a.url, "http://127.0.0.1:9/ocsp-request/MAP7_wA");
+        assert_eq!(
+            a.post.as_ref().map(|p| p.to.as_str()),
+            Some("http://127.0.0.1:9/")
+        );
+        assert_eq!(nvidia::post_of(&a.url), a.post);
     }
 
     #[test]

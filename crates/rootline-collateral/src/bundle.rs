@@ -25,9 +25,13 @@ pub struct Entry {
     pub chain: Option<Vec<u8>>,
 }
 
-/// What the artifact at `url` is, from the KDS and PCS/PCCS path layouts;
-/// `None` for a URL neither service serves collateral at.
+/// What the artifact at `url` is, from the KDS and PCS/PCCS path layouts
+/// and the names of OCSP artifacts ([`crate::nvidia::ocsp`]); `None` for a
+/// URL none of them serves collateral at.
 pub fn kind_of_url(url: &str) -> Option<Kind> {
+    if url.contains(crate::nvidia::OCSP_SEGMENT) {
+        return crate::nvidia::post_of(url).map(|_| Kind::OcspResponse);
+    }
     let path = url.split('?').next().unwrap_or(url);
     let kds = path.contains("/vcek/v1/") || path.contains("/vlek/v1/");
     if kds && path.ends_with("/cert_chain") {
@@ -60,7 +64,8 @@ fn wants_chain(url: &str, kind: Kind) -> bool {
 /// its nextUpdate, when it has one.
 pub fn check(e: &Entry) -> Result<(Entry, Option<i64>), String> {
     let kind = kind_of_url(&e.url).ok_or_else(|| {
-        "the URL is not one AMD KDS or Intel PCS/PCCS serves collateral at".to_owned()
+        "the URL is not one AMD KDS, Intel PCS/PCCS or an OCSP responder serves collateral at"
+            .to_owned()
     })?;
     let (body, next) = cache::check(kind, &e.body)
         .map_err(|why| format!("expected {}: {why}", kind.describe()))?;
@@ -182,6 +187,7 @@ mod tests {
             pcs::qe_identity(pcs::DEFAULT_URL, false).url,
             pcs::pck_crl(pcs::DEFAULT_URL, "platform").url,
             pcs::root_ca_crl(pcs::DEFAULT_URL).url,
+            crate::nvidia::ocsp(crate::nvidia::DEFAULT_OCSP_URL, &[0x30, 0x00], "x").url,
         ];
         for u in urls {
             let p = cache_path(dir, &u).unwrap();

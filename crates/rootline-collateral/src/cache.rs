@@ -162,6 +162,13 @@ pub(crate) fn check(kind: Kind, bytes: &[u8]) -> Result<(Vec<u8>, Option<i64>), 
             };
             Ok((der, next))
         }
+        Kind::OcspResponse => {
+            // The shape and the status only: the signature and the
+            // certificate it is about are the verifier's to check.
+            let r = rootline_nvidia::ocsp::OcspResponse::parse(bytes)
+                .map_err(|e| format!("not a usable OCSP response: {e}"))?;
+            Ok((bytes.to_vec(), r.next_update()))
+        }
         Kind::TcbInfo | Kind::QeIdentity => {
             let field = if kind == Kind::TcbInfo {
                 "tcbInfo"
@@ -236,6 +243,7 @@ mod tests {
             Kind::RootCaCrl,
             Kind::TcbInfo,
             Kind::QeIdentity,
+            Kind::OcspResponse,
         ] {
             assert!(check(k, html).is_err(), "{k:?}");
         }

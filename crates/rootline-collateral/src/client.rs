@@ -419,6 +419,11 @@ impl Client {
                     a.issuer_chain_headers.first().copied().unwrap_or_default(),
                     chain_path.display()
                 )
+            } else if let Some(p) = &a.post {
+                format!(
+                    " (its name ends with the base64url of the DER request POSTed to {})",
+                    p.to
+                )
             } else {
                 String::new()
             };
@@ -654,7 +659,15 @@ impl Client {
                 reason: other.to_string(),
             },
         };
-        let mut resp = self.agent().get(&a.url).call().map_err(fail)?;
+        let mut resp = match &a.post {
+            Some(p) => self
+                .agent()
+                .post(&p.to)
+                .header("Content-Type", p.content_type)
+                .send(&p.body[..])
+                .map_err(fail)?,
+            None => self.agent().get(&a.url).call().map_err(fail)?,
+        };
         let status = resp.status().as_u16();
         if status == 429 || status == 503 {
             let after = resp

@@ -9,6 +9,9 @@
 //! - [`pcs`]: Intel Provisioning Certification Service v4, or a PCCS with the
 //!   same paths (PCK CRL, TCB info, QE identity, root CA CRL; issuer chains
 //!   from the response headers);
+//! - [`nvidia`]: NVIDIA's OCSP responder (RFC 6960 responses about the
+//!   certificates of GPU device chains and RIM signing chains, POSTed as
+//!   NVIDIA's verifier does, cached until their nextUpdate);
 //! - [`Client`]: the cache (keyed by URL, atomic writes, refetch when a CRL's
 //!   or TCB info's `nextUpdate` has passed), the HTTP client (timeouts, 429
 //!   and 503 retried after `Retry-After` or with bounded exponential backoff,
@@ -19,8 +22,9 @@
 //! the expected shape before it is cached, and verified later, like any
 //! collateral file, against the pinned roots.
 //!
-//! - [`Fetcher`]: the `rootline_verifier::CollateralSource` over two clients
-//!   (AMD, Intel), each with its own consent to use the network: asks the
+//! - [`Fetcher`]: the `rootline_verifier::CollateralSource` over a client
+//!   per vendor (AMD, Intel, and NVIDIA when [`Fetcher::with_nvidia`]
+//!   adds it), each with its own consent to use the network: asks the
 //!   evidence what it needs and obtains what the caller did not give.
 //!
 //! Non-goals: verification (the evidence crates), PCK certificate retrieval
@@ -38,7 +42,7 @@ mod cache;
 mod client;
 mod source;
 
-pub use artifact::{Artifact, Kind, kds, pcs};
+pub use artifact::{Artifact, Kind, Post, kds, nvidia, pcs};
 pub use cache::cache_path;
 pub use client::{Client, Config, Fetched, SharedCache, SharedEntry, Source, Stats};
 pub use source::Fetcher;
@@ -51,7 +55,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// Offline, and the artifact is not in the cache.
     #[error(
-        "{what} is missing and was not fetched (fetching needs --fetch, or a --kds-url/--pcs-url you name, and no --offline): put {} at {} (as {url} serves it){extra}, or pass it with --collateral",
+        "{what} is missing and was not fetched (fetching needs --fetch, or a --kds-url/--pcs-url/--nvidia-ocsp-url you name, and no --offline): put {} at {} (as {url} serves it){extra}, or pass it with --collateral",
         kind.describe(),
         path.display()
     )]

@@ -1,15 +1,25 @@
 //! The collateral source behind `rootline verify` and `rootline serve`:
 //! the evidence, as the verifier decoded it, is asked what it still needs (`rootline_snp::needs`,
-//! `rootline_dcap::needs`), and each missing artifact is taken from the
-//! cache (on disk, then shared), else from AMD KDS or Intel PCS/PCCS when
-//! the owner consented, and handed to the verifier as one more collateral
-//! file. A failure to obtain an artifact is never fatal here: the verifier
+//! `rootline_dcap::needs`; for NVIDIA GPUs, an OCSP response for each
+//! certificate of the device chains and of the given RIMs' signing chains
+//! that NVIDIA's verifier asks about), and each missing artifact is taken
+//! from the cache (on disk, then shared), else from AMD KDS, Intel PCS/PCCS
+//! or NVIDIA's OCSP responder when the owner consented, and handed to the
+//! verifier as one more collateral file.
+//!
+//! OCSP requests go to the configured responder URL only (NVIDIA's by
+//! default), never to the URL a certificate's authorityInfoAccess names:
+//! the certificates come with the evidence, untrusted, and following their
+//! URLs would let any guest make the verifier contact an address of its
+//! choosing (NVIDIA's chains name `http://ocsp.ndis.nvidia.com`, the host
+//! nvtrust asks over https). With NVIDIA's responder, only chains that end
+//! at the pinned NVIDIA device or RIM root are asked about. A failure to obtain an artifact is never fatal here: the verifier
 //! judges what it has, and the failure is named beside its verdict.
 
 use rootline_core::TeeKind;
 use rootline_verifier::{Collateral, CollateralSource, Decoded, Gathered};
 
-use crate::{Artifact, Client, Error, Source, Stats, kds, pcs};
+use crate::{Artifact, Client, Error, Source, Stats, kds, nvidia, pcs};
 
 /// Where missing collateral comes from: one client per vendor (each with
 /// its own consent to use the network) over one cache.
@@ -19,6 +29,8 @@ pub struct Fetcher {
     intel: Client,
     kds_url: String,
     pcs_url: String,
+    /// NVIDIA's OCSP client and responder URL, when added.
+    nvidia: Option<(Client, String)>,
 }
 
 impl Fetcher {
@@ -31,25 +43,40 @@ impl Fetcher {
             intel,
             kds_url: kds_url.to_owned(),
             pcs_url: pcs_url.to_owned(),
+            nvidia: None,
         }
     }
 
-    /// The two clients' counters, summed.
-    pub fn stats(&self) -> Stats {
-        let (a, i) = (self.amd.stats(), self.intel.stats());
-        Stats {
-            disk_hits: a.disk_hits + i.disk_hits,
-            shared_hits: a.shared_hits + i.shared_hits,
-            fetched: a.fetched + i.fetched,
-            fetch_failures: a.fetch_failures + i.fetch_failures,
-            stale_used: a.stale_used + i.stale_used,
+    /// Also obtains OCSP responses for NVIDIA GPU evidence with `client`
+    /// from the responder at `ocsp_url` ([`nvidia::DEFAULT_OCSP_URL`], or
+    /// the owner's). Consent is the client's (`Config::offline`).
+    pub fn with_nvidia(self, client: Client, ocsp_url: &str) -> Self {
+        Self {
+            nvidia: Some((client, ocsp_url.to_owned())),
+            ..self
         }
+    }
+
+    /// The clients' counters, summed.
+    pub fn stats(&self) -> Stats {
+        let mut all = vec![self.amd.stats(), self.intel.stats()];
+        if let Some((c, _)) = &self.nvidia {
+            all.push(c.stats());
+        }
+        all.iter().fold(Stats::default(), |t, s| Stats {
+            disk_hits: t.disk_hits + s.disk_hits,
+            shared_hits: t.shared_hits + s.shared_hits,
+            fetched: t.fetched + s.fetched,
+            fetch_failures: t.fetch_failures + s.fetch_failures,
+            stale_used: t.stale_used + s.stale_used,
+        })
     }
 
     /// The client used for evidence of `kind`.
     pub fn client(&self, kind: TeeKind) -> &Client {
-        match kind {
-            TeeKind::Tdx | TeeKind::Sgx => &self.intel,
+        match (kind, &self.nvidia) {
+            (TeeKind::Tdx | TeeKind::Sgx, _) => &self.intel,
+            (TeeKind::Nvidia, Some((c, _))) => c,
             _ => &self.amd,
         }
     }
@@ -62,6 +89,14 @@ impl CollateralSource for Fetcher {
             Decoded::Snp(raw) => snp(&self.amd, &self.kds_url, raw, given, at, &mut g),
             Decoded::Dcap { quote, .. } => {
                 dcap(&self.intel, &self.pcs_url, &quote.quote, given, at, &mut g)
+            }
+            Decoded::Whole {
+                tee: TeeKind::Nvidia,
+                evidence,
+            } => {
+                if let Some((client, url)) = &self.nvidia {
+                    gpu(client, url, evidence, given, at, &mut g);
+                }
             }
             _ => {}
         }
@@ -221,5 +256,73 @@ fn dcap(
     }
     if needs.root_ca_crl {
         fetch(g, client, &pcs::root_ca_crl(base), at);
+    }
+}
+
+/// The OCSP responses NVIDIA GPU evidence needs (see the module docs).
+fn gpu(
+    client: &Client,
+    url: &str,
+    evidence: &[u8],
+    given: &[Collateral],
+    at: i64,
+    g: &mut Gathered,
+) {
+    use rootline_nvidia::{TrustRoots, certs, ocsp};
+    let Ok(ev) = rootline_nvidia::Evidence::decode(evidence) else {
+        return; // The verifier says why.
+    };
+    let given_ocsp: Vec<ocsp::OcspResponse<'_>> = given
+        .iter()
+        .filter_map(|c| ocsp::OcspResponse::parse(&c.bytes).ok())
+        .collect();
+    let nvidias = url.trim_end_matches('/') == nvidia::DEFAULT_OCSP_URL;
+    let (device_root, rim_root) = (TrustRoots::nvidia(), TrustRoots::nvidia_rim());
+    let mut chains: Vec<(Vec<Vec<u8>>, std::ops::Range<usize>)> = Vec::new();
+    for d in &ev.devices {
+        let Some(Ok(ders)) = d.cert_chain.as_deref().map(certs::parse_chain) else {
+            continue;
+        };
+        if nvidias && !ders.last().is_some_and(|r| device_root.contains(r)) {
+            continue;
+        }
+        let scope = ocsp::device_scope(ders.len());
+        chains.push((ders, scope));
+    }
+    for c in given {
+        if c.bytes.first() == Some(&0x30) {
+            continue;
+        }
+        let Ok(rim) = rootline_nvidia::Rim::parse(&c.bytes) else {
+            continue;
+        };
+        let ders = rim.signer_chain().to_vec();
+        if nvidias && !ders.last().is_some_and(|r| rim_root.contains(r)) {
+            continue;
+        }
+        let scope = ocsp::rim_scope(ders.len());
+        chains.push((ders, scope));
+    }
+    let mut asked = std::collections::HashSet::new();
+    for (ders, scope) in chains {
+        for i in scope {
+            let (Some(cert), Some(issuer)) = (ders.get(i), ders.get(i + 1)) else {
+                continue;
+            };
+            if given_ocsp.iter().any(|r| r.covers(cert, issuer)) {
+                continue;
+            }
+            let Ok(request) = ocsp::request(cert, issuer) else {
+                continue;
+            };
+            let subject = certs::inspect_chain(std::slice::from_ref(cert))
+                .ok()
+                .and_then(|c| c.certs.first().map(|c| c.subject.clone()))
+                .unwrap_or_default();
+            let a = nvidia::ocsp(url, &request, &subject);
+            if asked.insert(a.url.clone()) {
+                fetch(g, client, &a, at);
+            }
+        }
     }
 }

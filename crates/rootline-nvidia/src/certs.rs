@@ -38,7 +38,8 @@
 //! ([`verify_rim_chain`]), against their own roots: a RIM root never
 //! anchors a device, nor a device root a RIM.
 //!
-//! Revocation (NVIDIA's OCSP responder) is not checked: see the crate docs.
+//! Revocation is checked from OCSP responses given as collateral, after the
+//! chain verified: see [`crate::ocsp`].
 
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{ECDSA_P384_SHA384_ASN1, UnparsedPublicKey};
@@ -174,6 +175,10 @@ pub struct CertInfo {
     pub not_after: i64,
     /// SHA-256 of the DER, lower-case hex.
     pub sha256: String,
+    /// Its revocation status from OCSP (`good`, `not_checked`,
+    /// `not_applicable`; see [`crate::ocsp`]): `not_checked` until a
+    /// verification with OCSP responses says otherwise.
+    pub revocation: crate::ocsp::Revocation,
 }
 
 /// A device chain that [`verify_chain`] accepted, or that [`inspect_chain`]
@@ -396,6 +401,7 @@ fn describe(ders: &[Vec<u8>], certs: &[X509Certificate<'_>]) -> ChainInfo {
             not_before: c.validity().not_before.timestamp(),
             not_after: c.validity().not_after.timestamp(),
             sha256: hex::encode(digest::digest(&digest::SHA256, der)),
+            revocation: crate::ocsp::Revocation::NotChecked,
         })
         .collect();
     let leaf = certs.first();
@@ -414,7 +420,7 @@ fn describe(ders: &[Vec<u8>], certs: &[X509Certificate<'_>]) -> ChainInfo {
 }
 
 /// One link: `issuer` issued `cert`.
-fn check_link(
+pub(crate) fn check_link(
     cert: &X509Certificate<'_>,
     issuer: &X509Certificate<'_>,
 ) -> std::result::Result<(), String> {

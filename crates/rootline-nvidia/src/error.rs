@@ -59,6 +59,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// An OCSP response does not decode.
+    #[error("malformed OCSP response: {field}: {reason}")]
+    Ocsp {
+        /// The OCSP field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+
     // --- unsupported -----------------------------------------------------
     /// A version, message code, algorithm or device this verifier does not
     /// know; unknown values are rejected, never read as the nearest known one.
@@ -116,6 +125,52 @@ pub enum Error {
     #[error("the RIM is not signed (no ds:Signature element)")]
     RimUnsigned,
 
+    /// An OCSP responder answered with an error instead of a status
+    /// (`tryLater`, `unauthorized`...): no statement about any certificate.
+    #[error("the OCSP response is not successful: responseStatus {status}")]
+    OcspStatus {
+        /// The status, by name and value.
+        status: String,
+    },
+    /// An OCSP response is signed by neither the certificate's issuer nor a
+    /// responder the issuer delegated to (RFC 6960 §4.2.2.2).
+    #[error("untrusted OCSP responder: {reason}")]
+    OcspResponder {
+        /// Why the signer is not accepted.
+        reason: String,
+    },
+    /// No single response of an OCSP response names the certificate
+    /// (another serial, another issuer, another hash).
+    #[error("the OCSP response has no status for {subject} (serial {serial})")]
+    OcspNoMatch {
+        /// The certificate's subject (RFC 4514).
+        subject: String,
+        /// Its serial number, hex.
+        serial: String,
+    },
+    /// The issuer's OCSP responder says the certificate is revoked.
+    #[error("certificate {subject} (serial {serial}) is revoked since {time}: {reason}")]
+    Revoked {
+        /// The certificate's subject (RFC 4514).
+        subject: String,
+        /// Its serial number, hex.
+        serial: String,
+        /// The revocation time (RFC 3339).
+        time: String,
+        /// The CRLReason (`keyCompromise`, `certificateHold`...).
+        reason: String,
+    },
+    /// The issuer's OCSP responder does not know the certificate.
+    #[error(
+        "the OCSP responder does not know certificate {subject} (serial {serial}): status unknown"
+    )]
+    RevocationUnknown {
+        /// The certificate's subject (RFC 4514).
+        subject: String,
+        /// Its serial number, hex.
+        serial: String,
+    },
+
     // --- bad signature ---------------------------------------------------
     /// The SPDM signature does not verify with the signing certificate's key.
     #[error("bad signature: {0}")]
@@ -139,6 +194,13 @@ pub enum Error {
         computed: String,
     },
 
+    /// An OCSP response's signature does not verify with its signer's key.
+    #[error("the OCSP response for {subject} does not verify with its signer's key")]
+    OcspBadSignature {
+        /// The subject of the certificate the response is about.
+        subject: String,
+    },
+
     // --- stale -----------------------------------------------------------
     /// A certificate is not valid at the verification time.
     #[error("certificate {index} ({subject}) is not valid at unix time {at}")]
@@ -148,6 +210,22 @@ pub enum Error {
         /// Its subject (RFC 4514).
         subject: String,
         /// The verification time, seconds since the Unix epoch.
+        at: i64,
+    },
+
+    /// An OCSP response is not current at the verification time (past its
+    /// nextUpdate, or produced in the future), beyond the clock skew.
+    #[error(
+        "the OCSP response for {subject} is current from unix time {this_update} to {next_update}, not at {at}"
+    )]
+    OcspStale {
+        /// The subject of the certificate the response is about.
+        subject: String,
+        /// Its thisUpdate, Unix seconds.
+        this_update: i64,
+        /// Its nextUpdate, Unix seconds.
+        next_update: i64,
+        /// The verification time.
         at: i64,
     },
 
@@ -204,6 +282,15 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// An error in one of the OCSP responses given.
+    #[error("OCSP response {index}: {source}")]
+    InOcspResponse {
+        /// Position of the response among those given.
+        index: usize,
+        /// What went wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
     /// An error in one device of a multi-device evidence list.
     #[error("device {index}: {source}")]
     InDevice {
@@ -226,7 +313,9 @@ impl Error {
     /// wrappers.
     pub fn root_cause(&self) -> &Error {
         match self {
-            Self::InDevice { source, .. } | Self::InRim { source, .. } => source.root_cause(),
+            Self::InDevice { source, .. }
+            | Self::InRim { source, .. }
+            | Self::InOcspResponse { source, .. } => source.root_cause(),
             other => other,
         }
     }

@@ -29,7 +29,12 @@
 //!    signature of each that applies verifies (enveloped XMLDSig, Canonical
 //!    XML 1.1, ECDSA P-384, a chain to a RIM root valid at the same time;
 //!    [`xmldsig`], [`c14n`]) and every active golden measurement matches
-//!    ([`rim`]).
+//!    ([`rim`]);
+//! 8. when OCSP responses are given ([`Options::ocsp`]), every response that
+//!    names a certificate of a device chain or of a RIM signing chain is
+//!    signed by its issuer (or a delegated responder), current, and says
+//!    `good` ([`ocsp`]); certificates no response names are claimed
+//!    `not_checked`.
 //!
 //! Everything fails closed: any error rejects the whole evidence (every
 //! device must pass), and claims come back as
@@ -46,7 +51,8 @@
 //! - [`Verifier`] with [`Options`]: your own [`TrustRoots`] for devices (the
 //!   NVIDIA root only by name, [`TrustRoots::nvidia`]) and for RIM
 //!   signatures ([`Verifier::with_rim_roots`]; NVIDIA's RIM root by name,
-//!   [`TrustRoots::nvidia_rim`]), a fixed verification time, and
+//!   [`TrustRoots::nvidia_rim`]), OCSP responses, a fixed verification
+//!   time, and
 //!   [`Verifier::verify_evidence`] for [`Evidence`] built in code, e.g.
 //!   [`Evidence::from_parts`]`(report, chain)` for a report and chain kept
 //!   in separate files.
@@ -54,6 +60,9 @@
 //!   derives from KBS report data.
 //! - [`Rim::parse`]: a RIM (SWID tag XML) to compare with;
 //!   [`Rim::verify_signature`] checks its signature alone.
+//! - [`ocsp::check`]`(response, cert, issuer, at)`: one OCSP response for
+//!   one certificate; [`ocsp::request`] builds the request NVIDIA's
+//!   responder is asked with.
 //! - [`Error`]: one enum grouped by cause; [`Error::InDevice`] says which
 //!   device of a list failed, [`Error::root_cause`] strips it.
 //!
@@ -96,19 +105,24 @@
 //!   "nonce", "responder_nonce", "fwid", "driver_version", "vbios_version",
 //!   "measurements": {"1": hex, ...}, "opaque": {...}, "certificates":
 //!   [{"subject", "issuer", "serial", "not_before", "not_after", "sha256"}],
-//!   "rim": null | {"manifests", "tag_ids", "signers", "matched",
-//!   "mismatched", "signature": "verified"}}]}` (`signers`: each RIM's
-//!   signing certificate subject). `opaque` uses trustee's `config` names
+//!   "rim": null | {"manifests", "tag_ids", "signers", "signer_revocation",
+//!   "matched", "mismatched", "signature": "verified"}, "revocation":
+//!   {"device", "rim", "checked"}}]}` (`signers`: each RIM's signing
+//!   certificate subject). Each certificate also carries `"revocation":
+//!   "good" | "not_checked" | "not_applicable"`; `revocation.checked` is
+//!   what a policy requiring revocation checks reads (see [`ocsp`]). `opaque` uses trustee's `config` names
 //!   and renderings, so trustee-style policies read the same values.
 //! - Dependencies: aws-lc-rs, x509-parser, roxmltree, serde, base64, hex,
 //!   rootline-core; no I/O, no network, no async runtime.
 //!
 //! # Non-goals and limits
 //!
-//! - **No revocation**: NVIDIA's OCSP responses for the device chain and
-//!   the RIM signing chain are neither fetched nor accepted as collateral;
-//!   a revoked device or RIM signing certificate is not detected. The
-//!   NVIDIA device chain has no CRL distribution point on the leaf either.
+//! - **Revocation only from OCSP responses the caller gives**: this crate
+//!   never asks NVIDIA's responder itself (`rootline-collateral` does, with
+//!   consent, and caches the answers); without responses, revocation is not
+//!   checked and the claims say `not_checked`. OCSP nonces are not used
+//!   (responses are cached collateral) and CRLs are not read: see
+//!   [`ocsp`] for where this differs from NVIDIA's verifier.
 //! - XMLDSig and Canonical XML only in the one shape NVIDIA signs RIMs with
 //!   (see [`xmldsig`]); CoRIM (CBOR) RIMs are not read.
 //! - No NVIDIA Remote Attestation Service (NRAS) and no fetching of RIMs:
@@ -140,6 +154,7 @@ pub mod c14n;
 pub mod certs;
 pub mod error;
 pub mod evidence;
+pub mod ocsp;
 pub mod opaque;
 pub mod rim;
 pub mod spdm;
@@ -153,7 +168,7 @@ pub use opaque::{OpaqueData, OpaqueFieldId};
 pub use rim::{GoldenMeasurement, Rim, RimComparison, VerifiedRim};
 pub use rootline_core::Verified;
 pub use spdm::{DmtfMeasurementType, MeasurementBlock, SpdmReport, SpdmVersion};
-pub use verify::{Arch, Claims, DeviceClaims, Options, Verifier, guest_nonce};
+pub use verify::{Arch, Claims, DeviceClaims, Options, RevocationClaims, Verifier, guest_nonce};
 
 /// Whether `bytes` look like NVIDIA GPU evidence: one of the JSON forms
 /// (with `evidence` and `certificate` fields) or a bare SPDM
@@ -202,6 +217,7 @@ pub fn verify(evidence: &[u8], nonce: Option<&[u8]>, rims: &[Rim]) -> Result<Ver
         &Options {
             nonce,
             rims,
+            ocsp: &[],
             at: None,
         },
     )

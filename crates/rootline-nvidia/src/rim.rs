@@ -85,6 +85,7 @@ pub struct Rim {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedRim<'a> {
     rim: &'a Rim,
+    ders: &'a [Vec<u8>],
     chain: Vec<CertInfo>,
 }
 
@@ -99,9 +100,21 @@ impl<'a> VerifiedRim<'a> {
         self.chain.first().map_or("", |c| c.subject.as_str())
     }
 
+    /// Sets the revocation status of the chain's certificates, in order.
+    pub(crate) fn set_revocation(&mut self, status: &[crate::ocsp::Revocation]) {
+        for (c, s) in self.chain.iter_mut().zip(status) {
+            c.revocation = *s;
+        }
+    }
+
     /// The signer's chain as verified, signing certificate first.
     pub fn chain(&self) -> &[CertInfo] {
         &self.chain
+    }
+
+    /// The signer's chain as verified, DER.
+    pub fn chain_der(&self) -> &[Vec<u8>] {
+        self.ders
     }
 }
 
@@ -208,9 +221,19 @@ impl Rim {
         let sig = self.signature.as_ref().ok_or(Error::RimUnsigned)?;
         let chain = sig.verify(roots, at)?;
         Ok(VerifiedRim {
+            ders: &sig.certificates,
             rim: self,
             chain: chain.certs,
         })
+    }
+
+    /// The certificates of the RIM's signature (DER, signing certificate
+    /// first, as its `KeyInfo` lists them; not verified): what an OCSP
+    /// request for the RIM signing chain is built from. Empty when unsigned.
+    pub fn signer_chain(&self) -> &[Vec<u8>] {
+        self.signature
+            .as_ref()
+            .map_or(&[], |s| s.certificates.as_slice())
     }
 
     /// `SoftwareIdentity/@tagId`.
@@ -362,6 +385,10 @@ pub struct RimComparison {
     /// Their signers: each signing certificate's subject (RFC 4514), in
     /// the order of [`RimComparison::manifests`].
     pub signers: Vec<String>,
+    /// Each signing chain's certificates' revocation status, in the order
+    /// of [`RimComparison::signers`], signing certificate first (see
+    /// [`crate::ocsp::rim_scope`]).
+    pub signer_revocation: Vec<Vec<crate::ocsp::Revocation>>,
     /// SPDM block indices that had an active golden value and matched it.
     pub matched: Vec<u16>,
     /// SPDM block indices whose value matched no alternative (or that the
@@ -393,6 +420,10 @@ pub fn compare(report: &SpdmReport<'_>, rims: &[VerifiedRim<'_>]) -> Result<RimC
         manifests: rims.iter().map(|r| r.rim().label()).collect(),
         tag_ids: rims.iter().map(|r| r.rim().tag_id.clone()).collect(),
         signers: rims.iter().map(|r| r.signer().to_owned()).collect(),
+        signer_revocation: rims
+            .iter()
+            .map(|r| r.chain.iter().map(|c| c.revocation).collect())
+            .collect(),
         signature: "verified",
         ..Default::default()
     };

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::certs::{self, CertInfo, ChainInfo, TrustRoots};
 use crate::error::{Error, Result};
 use crate::evidence::{DeviceEvidence, Evidence};
+use crate::ocsp::{self, OcspResponse, Revocation};
 use crate::rim::{self, Rim, RimComparison, VerifiedRim};
 use crate::spdm::{NONCE_LEN, SpdmReport};
 
@@ -88,6 +89,35 @@ pub struct DeviceClaims {
     pub certificates: Vec<CertInfo>,
     /// The RIM comparison, when RIMs were given.
     pub rim: Option<RimComparison>,
+    /// Revocation of the device chain and of the RIM signing chains, from
+    /// the OCSP responses given (see [`crate::ocsp`]).
+    pub revocation: RevocationClaims,
+}
+
+/// Whether OCSP vouched for the certificates of a device: the per-chain
+/// summaries of each [`CertInfo::revocation`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RevocationClaims {
+    /// `good` when every device-chain certificate OCSP covers (all but the
+    /// signing certificate and the root) is good, else `not_checked`.
+    pub device: Revocation,
+    /// The same over the signing chains of the RIMs compared with;
+    /// `not_applicable` when no RIM was.
+    pub rim: Revocation,
+    /// `device` and `rim` are both `good` (or `rim` not applicable): what
+    /// a policy that requires revocation checks reads.
+    pub checked: bool,
+}
+
+fn summary(status: &[Revocation]) -> Revocation {
+    let mut relevant = status.iter().filter(|s| **s != Revocation::NotApplicable);
+    if relevant.clone().next().is_none() {
+        Revocation::NotApplicable
+    } else if relevant.all(|s| *s == Revocation::Good) {
+        Revocation::Good
+    } else {
+        Revocation::NotChecked
+    }
 }
 
 /// What a verification needs besides the evidence and the roots.
@@ -106,6 +136,12 @@ pub struct Options<'a> {
     /// device must match their active golden values. RIMs that do not
     /// apply are neither verified nor used.
     pub rims: &'a [Rim],
+    /// OCSP responses (DER) for certificates of the device chains and of
+    /// the RIM signing chains; empty leaves revocation unchecked (the
+    /// claims say so). A response that names a certificate must verify
+    /// and say good (see [`crate::ocsp`]); responses that name none are
+    /// ignored.
+    pub ocsp: &'a [Vec<u8>],
     /// Verification time, seconds since the Unix epoch; `None` = now.
     pub at: Option<i64>,
 }
@@ -180,12 +216,23 @@ impl Verifier {
             });
         }
         let at = opts.at.unwrap_or_else(now);
+        let responses = opts
+            .ocsp
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                OcspResponse::parse(r).map_err(|e| Error::InOcspResponse {
+                    index: i,
+                    source: Box::new(e),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let devices = evidence
             .devices
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                self.verify_device(d, opts, at)
+                self.verify_device(d, opts, &responses, at)
                     .map_err(|e| Error::InDevice {
                         index: i,
                         source: Box::new(e),
@@ -199,6 +246,7 @@ impl Verifier {
         &self,
         dev: &DeviceEvidence,
         opts: &Options<'_>,
+        responses: &[OcspResponse<'_>],
         at: i64,
     ) -> Result<DeviceClaims> {
         let chain = dev.cert_chain.as_deref().ok_or_else(|| Error::Evidence {
@@ -209,7 +257,13 @@ impl Verifier {
 
         // 1. The chain to a trusted root, and the signing certificate's FWID.
         let ders = certs::parse_chain(chain)?;
-        let info = certs::verify_chain(&ders, &self.roots, at)?;
+        let mut info = certs::verify_chain(&ders, &self.roots, at)?;
+        // Revocation of the chain that verified, from the OCSP responses.
+        let status = ocsp::chain_revocation(&ders, ocsp::device_scope(ders.len()), responses, at)?;
+        for (c, s) in info.certs.iter_mut().zip(&status) {
+            c.revocation = *s;
+        }
+        let device_revocation = summary(&status);
         let arch = Arch::from_common_name(&info.leaf_cn).ok_or_else(|| Error::Unsupported {
             field: "device",
             value: format!(
@@ -298,11 +352,22 @@ impl Verifier {
             let verified = applicable
                 .iter()
                 .map(|r| {
-                    r.verify_signature(&self.rim_roots, at)
-                        .map_err(|e| Error::InRim {
-                            rim: r.label_with_tag(),
-                            source: Box::new(e),
-                        })
+                    let mut v = r.verify_signature(&self.rim_roots, at)?;
+                    let status = ocsp::chain_revocation(
+                        v.chain_der(),
+                        ocsp::rim_scope(v.chain_der().len()),
+                        responses,
+                        at,
+                    )?;
+                    v.set_revocation(&status);
+                    Ok(v)
+                })
+                .zip(&applicable)
+                .map(|(v, r)| {
+                    v.map_err(|e| Error::InRim {
+                        rim: r.label_with_tag(),
+                        source: Box::new(e),
+                    })
                 })
                 .collect::<Result<Vec<VerifiedRim<'_>>>>()?;
             let cmp = rim::compare(&report, &verified)?;
@@ -314,10 +379,20 @@ impl Verifier {
             Some(cmp)
         };
 
+        let rim_revocation = match &rim {
+            None => Revocation::NotApplicable,
+            Some(c) => summary(&c.signer_revocation.concat()),
+        };
         let mut claims = claims_of(&report, Some(&info), dev)?;
         claims.arch = Some(arch);
         claims.model = Some(model);
         claims.rim = rim;
+        claims.revocation = RevocationClaims {
+            device: device_revocation,
+            rim: rim_revocation,
+            checked: device_revocation == Revocation::Good
+                && matches!(rim_revocation, Revocation::Good | Revocation::NotApplicable),
+        };
         Ok(claims)
     }
 }
@@ -381,6 +456,11 @@ fn claims_of(
         opaque: report.opaque.to_claims()?,
         certificates: info.map(|i| i.certs.clone()).unwrap_or_default(),
         rim: None,
+        revocation: RevocationClaims {
+            device: Revocation::NotChecked,
+            rim: Revocation::NotApplicable,
+            checked: false,
+        },
     })
 }
 

@@ -68,7 +68,7 @@ pub(crate) struct Signed {
     /// `SignatureValue`, `r || s`.
     signature_value: Vec<u8>,
     /// `KeyInfo/X509Data/X509Certificate`s, DER, in document order.
-    certificates: Vec<Vec<u8>>,
+    pub(crate) certificates: Vec<Vec<u8>>,
 }
 
 /// The `ds:Signature` of `doc`: `None` when there is none, an error when

@@ -457,6 +457,7 @@ fn opts(rims: &[Rim]) -> Options<'_> {
     Options {
         nonce: None,
         rims,
+        ocsp: &[],
         at: Some(AT),
     }
 }

@@ -32,6 +32,7 @@ fn run(pki: &Pki, report: &[u8], nonce: Option<&[u8]>) -> Result<rootline_nvidia
             &Options {
                 nonce,
                 rims: &[],
+                ocsp: &[],
                 at: Some(AT),
             },
         )
@@ -236,6 +237,7 @@ fn testkit_evidence_in_guest_components_form_verifies_under_its_pem_root() {
     let opts = |nonce| Options {
         nonce,
         rims: &[],
+        ocsp: &[],
         at: Some(AT),
     };
     let c = Verifier::new(trusted.clone())

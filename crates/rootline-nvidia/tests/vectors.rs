@@ -39,6 +39,7 @@ fn opts<'a>(nonce: Option<&'a [u8]>, rims: &'a [Rim]) -> Options<'a> {
     Options {
         nonce,
         rims,
+        ocsp: &[],
         at: Some(AT),
     }
 }
@@ -614,6 +615,7 @@ fn fuzz_body(data: &[u8]) {
         let o = Options {
             nonce: Some(&[0u8; 32]),
             rims: &rims,
+            ocsp: &[],
             at: Some(AT),
         };
         let _ = Verifier::pinned().verify_evidence(&ev, &o);

@@ -1,6 +1,6 @@
 //! Test support: locating the shared real-evidence vectors, a loopback
 //! HTTP server ([`server`]) for tests that fetch collateral, and synthetic
-//! evidence ([`snp`], [`dcap`], [`cca`], [`nvidia`], [`se`]) for tests that need
+//! evidence ([`snp`], [`dcap`], [`cca`], [`nvidia`], [`ocsp`], [`se`]) for tests that need
 //! what no real platform signed.
 //!
 //! The vectors are read in place, never copied into the project. Their folder
@@ -12,6 +12,7 @@
 pub mod cca;
 pub mod dcap;
 pub mod nvidia;
+pub mod ocsp;
 pub mod postgres;
 pub mod se;
 pub mod server;

@@ -123,6 +123,9 @@ pub struct Pki {
     /// The GPU's signing key (the key of `leaf_der`).
     pub leaf: EcdsaKeyPair,
     cn: &'static str,
+    root_params: CertificateParams,
+    root_key: KeyPair,
+    ca_key: KeyPair,
 }
 
 impl std::fmt::Debug for Pki {
@@ -171,7 +174,47 @@ impl Pki {
             leaf_der,
             leaf: signer,
             cn: leaf.cn,
+            root_params,
+            root_key,
+            ca_key,
         }
+    }
+
+    /// The CA as an OCSP signer for the certificate it issued (the GPU's
+    /// signing certificate, which a RIM-style chain checks too).
+    pub fn ca_ocsp_signer(&self) -> crate::ocsp::Signer {
+        crate::ocsp::Signer::new(self.ca_der.clone(), &self.ca_key.serialize_der())
+    }
+
+    /// The root as an OCSP signer for the certificates it issued (the CA,
+    /// the one certificate of this chain whose revocation is checked).
+    pub fn root_ocsp_signer(&self) -> crate::ocsp::Signer {
+        crate::ocsp::Signer::new(self.root_der.clone(), &self.root_key.serialize_der())
+    }
+
+    /// A delegated OCSP responder the root certified, with
+    /// `id-kp-OCSPSigning` when `ocsp_eku` (without it, RFC 6960 says it
+    /// may not answer for the root).
+    pub fn root_delegated_responder(&self, ocsp_eku: bool) -> crate::ocsp::Signer {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name = dn("Synthetic OCSP Responder");
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if ocsp_eku {
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::OcspSigning];
+        }
+        p.not_before = datetime!(2021-01-01 00:00 UTC);
+        p.not_after = datetime!(2099-01-01 00:00 UTC);
+        p.serial_number = Some(SerialNumber::from(vec![0x30, 4]));
+        let der = p
+            .signed_by(
+                &key,
+                &Issuer::from_params(&self.root_params, &self.root_key),
+            )
+            .unwrap()
+            .der()
+            .to_vec();
+        crate::ocsp::Signer::new(der, &key.serialize_der())
     }
 
     /// The root as PEM: what a verifier (or a broker's

@@ -50,6 +50,7 @@ struct State {
     routes: HashMap<String, Route>,
     hits: HashMap<String, u32>,
     log: Vec<String>,
+    posts: Vec<(String, Vec<u8>)>,
 }
 
 /// The running server.
@@ -121,6 +122,12 @@ impl Server {
         self.lock().log.clone()
     }
 
+    /// Every POST received (an OCSP request, say): its target and body, in
+    /// order.
+    pub fn posts(&self) -> Vec<(String, Vec<u8>)> {
+        self.lock().posts.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -147,13 +154,37 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>, stop: &AtomicBool) {
             Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
         }
     }
-    let head = String::from_utf8_lossy(&buf).into_owned();
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(buf.get(..head_end).unwrap_or_default()).into_owned();
     let target = head
         .lines()
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .unwrap_or("/")
         .to_owned();
+    let is_post = head.starts_with("POST ");
+    // A POST body (bounded by Content-Length) is read whole before answering.
+    let want = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(1 << 20);
+    let mut body_in = buf.get(head_end..).unwrap_or_default().to_vec();
+    while body_in.len() < want {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => body_in.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+        }
+    }
+    if is_post {
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        s.posts.push((target.clone(), body_in));
+    }
     let (key, route, n) = {
         let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
         s.log.push(target.clone());

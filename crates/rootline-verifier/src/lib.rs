@@ -409,7 +409,15 @@ impl Verifier {
     pub fn verify_decoded(&self, req: &Request, evidence: &Decoded) -> Verdict {
         let kind = evidence.tee();
         let gathered = match (&self.source, evidence) {
-            (Some(s), Decoded::Snp(_) | Decoded::Dcap { .. }) => {
+            (
+                Some(s),
+                Decoded::Snp(_)
+                | Decoded::Dcap { .. }
+                | Decoded::Whole {
+                    tee: TeeKind::Nvidia,
+                    ..
+                },
+            ) => {
                 let at = req
                     .at
                     .unwrap_or_else(OffsetDateTime::now_utc)

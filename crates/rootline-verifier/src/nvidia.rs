@@ -11,6 +11,14 @@
 //! [`crate::Verifier::with_nvidia_roots`] replaces the device roots); one
 //! that applies to a GPU but does not verify rejects the evidence, and the
 //! claims name the signers (`"signature": "verified", "signers": [...]`).
+//!
+//! Collateral files are told apart by content: DER (a first byte of
+//! `0x30`) is an OCSP response (RFC 6960) for a certificate of a device
+//! chain or of a RIM signing chain, anything else a RIM (XML). A response
+//! that names a certificate must verify and say good, or the evidence is
+//! rejected (see `rootline_nvidia::ocsp`); certificates no response names
+//! stay `not_checked` in the claims (`revocation.checked` is false) and a
+//! warning says so, so that a policy can require revocation checks.
 
 use rootline_core::TeeKind;
 use serde_json::{Map, Value};
@@ -42,7 +50,21 @@ pub(crate) fn verify(
         }))
     };
     let mut rims = Vec::new();
+    let mut ocsp = Vec::new();
     for c in &req.collateral {
+        if c.bytes.first() == Some(&0x30) {
+            if let Err(e) = rootline_nvidia::ocsp::OcspResponse::parse(&c.bytes) {
+                return reject(
+                    format!(
+                        "collateral {}: unusable OCSP response: {e}",
+                        c.origin.display()
+                    ),
+                    Map::new(),
+                );
+            }
+            ocsp.push(c.bytes.clone());
+            continue;
+        }
         match rootline_nvidia::Rim::parse(&c.bytes) {
             Ok(r) => rims.push(r),
             Err(e) => {
@@ -59,6 +81,7 @@ pub(crate) fn verify(
     let opts = rootline_nvidia::Options {
         nonce: req.nonce.as_deref(),
         rims: &rims,
+        ocsp: &ocsp,
         at: req.at.map(time::OffsetDateTime::unix_timestamp),
     };
     match verifier.verify(evidence, &opts) {
@@ -73,6 +96,21 @@ pub(crate) fn verify(
                 warnings.push(
                     "no RIM given: the measurements were not compared with reference values".into(),
                 );
+            }
+            let unchecked = v
+                .get()
+                .devices
+                .iter()
+                .filter(|d| !d.revocation.checked)
+                .count();
+            if ocsp.is_empty() {
+                warnings.push(
+                    "no OCSP response given: revocation of the device and RIM certificates was not checked".into(),
+                );
+            } else if unchecked > 0 {
+                warnings.push(format!(
+                    "the OCSP responses given do not cover every certificate of {unchecked} device(s): their revocation is partly unchecked"
+                ));
             }
             Ok(Verified::new(
                 TeeKind::Nvidia,

@@ -65,3 +65,70 @@ fn nvidia_roots_that_are_no_certificates_are_refused() {
         assert!(e.starts_with("NVIDIA trust anchor: "), "{e}");
     }
 }
+
+/// OCSP responses are collateral like RIMs, told apart by content: a good
+/// one marks the CA `good` and `revocation.checked`; a revoked one rejects
+/// the evidence naming the certificate; none leaves a warning.
+#[test]
+fn ocsp_responses_as_collateral_are_checked_and_claimed() {
+    use rootline_testkit::ocsp::{Response, Status};
+    let gpu = Pki::new(Leaf::default());
+    let nonce = [0x42; 32];
+    let v = Verifier::pinned()
+        .with_nvidia_roots(gpu.root_pem().as_bytes())
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let with = |der: Vec<u8>| {
+        let mut r = request(&gpu.evidence(nonce, &FWID), nonce);
+        r.collateral.push(rootline_verifier::Collateral {
+            origin: "ca.ocsp".into(),
+            bytes: der,
+        });
+        r
+    };
+
+    let plain = v
+        .verify(&request(&gpu.evidence(nonce, &FWID), nonce))
+        .unwrap();
+    assert_eq!(
+        plain.claims_json()["devices"][0]["revocation"]["checked"],
+        false
+    );
+    assert!(
+        plain
+            .warnings()
+            .iter()
+            .any(|w| w.contains("no OCSP response")),
+        "{:?}",
+        plain.warnings()
+    );
+
+    let good = Response::new(&gpu.ca_der, &gpu.root_der, Status::Good, now - 60)
+        .sign(&gpu.root_ocsp_signer());
+    let ok = v.verify(&with(good)).unwrap();
+    let claims = ok.claims_json();
+    assert_eq!(claims["devices"][0]["revocation"]["checked"], true);
+    assert_eq!(
+        claims["devices"][0]["certificates"][1]["revocation"],
+        "good"
+    );
+    assert!(!ok.warnings().iter().any(|w| w.contains("OCSP")));
+
+    let revoked = Response::new(
+        &gpu.ca_der,
+        &gpu.root_der,
+        Status::Revoked(now - 30, Some(1)),
+        now - 60,
+    )
+    .sign(&gpu.root_ocsp_signer());
+    let e = v.verify(&with(revoked)).unwrap_err();
+    assert!(e.reason.contains("is revoked since"), "{}", e.reason);
+    assert!(e.reason.contains("GH100 A01 GSP BROM"), "{}", e.reason);
+
+    let e = v.verify(&with(vec![0x30, 0x00])).unwrap_err();
+    assert!(
+        e.reason.contains("ca.ocsp: unusable OCSP response"),
+        "{}",
+        e.reason
+    );
+}

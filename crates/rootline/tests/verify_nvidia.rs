@@ -70,3 +70,34 @@ fn gpu_evidence_verifies_to_the_pinned_root_and_broken_chains_do_not() {
         "{v:#}"
     );
 }
+
+/// Revocation through the command line: without OCSP responses the real
+/// evidence verifies and says revocation was not checked; a `--collateral`
+/// file in DER that is no OCSP response is refused naming the file; and
+/// offline, nothing is fetched from NVIDIA's responder.
+#[test]
+fn gpu_revocation_is_claimed_unchecked_without_ocsp_and_bad_ocsp_is_refused() {
+    let Some(eight) = vector("nvidia/nvtrust/gpu_evidence.json") else {
+        eprintln!("SKIPPED: the shared vectors are absent");
+        return;
+    };
+    let (code, v) = run(&[&eight]);
+    assert_eq!(code, 0, "{v:#}");
+    let d = &v["claims"]["devices"][0];
+    assert_eq!(d["revocation"]["checked"], false, "{d:#}");
+    assert_eq!(d["revocation"]["device"], "not_checked");
+    assert_eq!(d["certificates"][0]["revocation"], "not_applicable");
+    assert_eq!(d["certificates"][1]["revocation"], "not_checked");
+    assert!(
+        v["warnings"].to_string().contains("no OCSP response given"),
+        "{:#}",
+        v["warnings"]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("brom.ocsp");
+    std::fs::write(&bad, [0x30, 0x03, 0x0a, 0x01, 0x06]).unwrap();
+    let (code, v) = run(&[&eight, "--collateral", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{v:#}");
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("brom.ocsp") && e.contains("unauthorized"), "{e}");
+}

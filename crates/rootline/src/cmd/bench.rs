@@ -589,6 +589,7 @@ fn bench_nvidia(
                 &rootline_nvidia::Options {
                     nonce: None,
                     rims: &[],
+                    ocsp: &[],
                     at: req.at.map(OffsetDateTime::unix_timestamp),
                 },
             )

@@ -3,7 +3,7 @@
 //! `rootline_collateral::Fetcher`, the source `rootline serve` uses too.
 //!
 //! The network is used only when the caller allows it: `--fetch` (the
-//! vendors' public services), or a `--kds-url`/`--pcs-url` the caller named
+//! vendors' public services), or a `--kds-url`/`--pcs-url`/`--nvidia-ocsp-url` the caller named
 //! (a PCCS, a mirror). By default a verifier does not phone home: an owner's
 //! verifier often runs air-gapped, and an unexpected connection to a vendor
 //! from a relying party is itself a signal an owner should have chosen.
@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rootline_collateral::{Client, Config, Fetcher, kds, pcs};
+use rootline_collateral::{Client, Config, Fetcher, kds, nvidia, pcs};
 use rootline_core::TeeKind;
 
 /// Flags that control fetching, shared by `verify` and `bench verify`.
@@ -22,7 +22,9 @@ pub(crate) struct FetchArgs {
     #[arg(long, env = "ROOTLINE_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
     pub(crate) offline: bool,
     /// Fetch missing collateral from AMD KDS and Intel PCS (their public
-    /// hosts). Without it, only a --kds-url or --pcs-url you name is contacted.
+    /// hosts) and OCSP responses for NVIDIA GPU chains from NVIDIA's
+    /// responder. Without it, only a --kds-url, --pcs-url or
+    /// --nvidia-ocsp-url you name is contacted.
     #[arg(long, env = "ROOTLINE_FETCH", value_parser = clap::builder::FalseyValueParser::new(), conflicts_with = "offline")]
     pub(crate) fetch: bool,
     /// Where fetched collateral is kept between runs
@@ -36,6 +38,12 @@ pub(crate) struct FetchArgs {
     /// comes from its `rootcacrl` path).
     #[arg(long, visible_alias = "pccs-url", value_name = "URL", env = "ROOTLINE_PCS_URL", default_value = pcs::DEFAULT_URL)]
     pub(crate) pcs_url: String,
+    /// NVIDIA OCSP responder URL (RFC 6960, POST), asked about the
+    /// certificates of GPU device chains and of the RIMs' signing chains
+    /// that NVIDIA's verifier checks; the answers are cached until their
+    /// nextUpdate. Certificates' own responder URLs are never followed.
+    #[arg(long, value_name = "URL", env = "ROOTLINE_NVIDIA_OCSP_URL", default_value = nvidia::DEFAULT_OCSP_URL)]
+    pub(crate) nvidia_ocsp_url: String,
     /// Give up on one request after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub(crate) fetch_timeout: u64,
@@ -49,11 +57,13 @@ pub(crate) fn network_allowed(args: &FetchArgs, kind: Option<TeeKind>) -> bool {
     }
     let kds_named = args.kds_url != kds::DEFAULT_URL;
     let pcs_named = args.pcs_url != pcs::DEFAULT_URL;
+    let ocsp_named = args.nvidia_ocsp_url != nvidia::DEFAULT_OCSP_URL;
     args.fetch
         || match kind {
             Some(TeeKind::Snp) => kds_named,
             Some(TeeKind::Tdx | TeeKind::Sgx) => pcs_named,
-            None => kds_named || pcs_named,
+            Some(TeeKind::Nvidia) => ocsp_named,
+            None => kds_named || pcs_named || ocsp_named,
             Some(_) => false,
         }
 }
@@ -75,4 +85,5 @@ pub(crate) fn fetcher(args: &FetchArgs) -> Fetcher {
         &args.kds_url,
         &args.pcs_url,
     )
+    .with_nvidia(client(TeeKind::Nvidia), &args.nvidia_ocsp_url)
 }

@@ -28,7 +28,7 @@ pub(crate) struct Args {
     /// (128: request bodies held at once), rate_limit_per_client (20 /auth
     /// and /attest requests a second per address, loopback exempt, 0: off),
     /// audit_retention_days (90; 0 keeps rows for ever), fetch, kds_url,
-    /// pcs_url, collateral_offline, collateral_cache_dir,
+    /// pcs_url, nvidia_ocsp_url, collateral_offline, collateral_cache_dir,
     /// collateral_refresh_hours (24), collateral_fetch_timeout_secs (10),
     /// snp_trust_anchors, dcap_trust_anchor (docs/collateral.md),
     /// cca_trust_anchors (Arm CCA platform keys, docs/cca.md),
@@ -87,6 +87,10 @@ pub(crate) struct Args {
         value_name = "URL"
     )]
     pcs_url: Option<String>,
+    /// NVIDIA OCSP responder URL (a mirror) for GPU certificate chains;
+    /// naming it consents to asking it.
+    #[arg(long, env = "ROOTLINE_NVIDIA_OCSP_URL", value_name = "URL")]
+    nvidia_ocsp_url: Option<String>,
     /// Never fetch collateral: configured files and the caches only.
     #[arg(long, env = "ROOTLINE_COLLATERAL_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
     collateral_offline: bool,
@@ -190,6 +194,9 @@ fn layered(a: &Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = &a.pcs_url {
         cfg.pcs_url = Some(v.clone());
+    }
+    if let Some(v) = &a.nvidia_ocsp_url {
+        cfg.nvidia_ocsp_url = Some(v.clone());
     }
     if a.collateral_offline {
         cfg.collateral_offline = true;

@@ -17,7 +17,8 @@ pub(crate) struct Args {
     json: bool,
     /// Collateral not given with --collateral is taken from the cache or
     /// fetched (SNP: VCEK, ASK/ARK chain and CRL from AMD KDS; TDX/SGX: TCB
-    /// info, QE identity and CRLs from Intel PCS or a PCCS).
+    /// info, QE identity and CRLs from Intel PCS or a PCCS; NVIDIA: OCSP
+    /// responses for the device and RIM signing chains).
     #[command(flatten)]
     fetch: super::fetch::FetchArgs,
 }
