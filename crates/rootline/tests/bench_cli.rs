@@ -352,18 +352,14 @@ fn a_closed_stdout_pipe_ends_quietly() {
     assert!(dir.path().join("sim.pk8").exists());
 }
 
-#[test]
-fn bench_verify_azure_times_the_report_and_the_vtpm_quote_beside_their_floor() {
-    let (Some(v0), Some(v1)) = (
-        v("azure/trustee-az-snp-vtpm/evidence-v0.json"),
-        v("azure/trustee-az-snp-vtpm/evidence-v1.json"),
-    ) else {
-        return;
-    };
+/// `rootline bench verify ARGS --iterations 10 --json --offline` with an
+/// empty cache: must succeed; its JSON.
+fn bench_verify_json(args: &[&str]) -> Value {
     let cache = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(["bench", "verify", &v0, &v1, "--iterations", "10", "--json"])
-        .args(["--offline", "--cache-dir"])
+        .args(["bench", "verify"])
+        .args(args)
+        .args(["--iterations", "10", "--json", "--offline", "--cache-dir"])
         .arg(cache.path())
         .output()
         .unwrap();
@@ -372,20 +368,37 @@ fn bench_verify_azure_times_the_report_and_the_vtpm_quote_beside_their_floor() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// One result timed beside its floor: every figure there, the ratios
+/// positive and finite; the floor's description.
+fn timed_beside_floor<'a>(r: &'a Value, tee: &str) -> &'a str {
+    assert_eq!(r["tee"], tee, "{r}");
+    assert_eq!(r["verified"], true, "{r}");
+    positive(&r["p50_us"], "p50_us");
+    positive(&r["floor"]["p50_us"], "floor.p50_us");
+    positive(&r["end_to_end"]["p50_us"], "end_to_end.p50_us");
+    ratio(&r["floor_ratio"], "floor_ratio");
+    ratio(&r["end_to_end_floor_ratio"], "end_to_end_floor_ratio");
+    r["floor"]["what"].as_str().unwrap()
+}
+
+#[test]
+fn bench_verify_azure_times_the_report_and_the_vtpm_quote_beside_their_floor() {
+    let (Some(v0), Some(v1)) = (
+        v("azure/trustee-az-snp-vtpm/evidence-v0.json"),
+        v("azure/trustee-az-snp-vtpm/evidence-v1.json"),
+    ) else {
+        return;
+    };
+    let j = bench_verify_json(&[&v0, &v1]);
     let results = j["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{j}");
     for r in results {
-        assert_eq!(r["tee"], "azure-snp", "{r}");
-        assert_eq!(r["verified"], true, "{r}");
-        positive(&r["p50_us"], "p50_us");
-        positive(&r["floor"]["p50_us"], "floor.p50_us");
-        positive(&r["end_to_end"]["p50_us"], "end_to_end.p50_us");
-        ratio(&r["floor_ratio"], "floor_ratio");
-        ratio(&r["end_to_end_floor_ratio"], "end_to_end_floor_ratio");
         // The floor is the SNP report's P-384 and the vTPM quote's RSA
         // signature, read from the evidence (2048 bits, PKCS#1 v1.5).
-        let what = r["floor"]["what"].as_str().unwrap();
+        let what = timed_beside_floor(r, "azure-snp");
         assert!(what.contains("ECDSA P-384 (the SNP report)"), "{what}");
         assert!(
             what.contains("RSA-2048 PKCS#1 v1.5 sha256 (the vTPM quote)"),
@@ -399,25 +412,11 @@ fn bench_verify_tpm_times_the_quotes_beside_their_own_signatures() {
     let Some(pb) = v("tpm-quote/go-tpm-tools/gce-cos-85-no-nonce.pb") else {
         return;
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(["bench", "verify", &pb, "--iterations", "10", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = bench_verify_json(&[&pb]);
     let r = &j["results"][0];
-    assert_eq!(r["tee"], "tpm", "{r}");
-    positive(&r["p50_us"], "p50_us");
-    positive(&r["floor"]["p50_us"], "floor.p50_us");
-    ratio(&r["floor_ratio"], "floor_ratio");
-    ratio(&r["end_to_end_floor_ratio"], "end_to_end_floor_ratio");
     // The dump's three quotes (SHA-1, SHA-256 and SHA-384 banks), each
     // signed RSASSA SHA-256 by the 2048-bit AK.
-    let what = r["floor"]["what"].as_str().unwrap();
+    let what = timed_beside_floor(r, "tpm");
     assert!(what.contains("the 3 quote signature(s)"), "{what}");
     assert_eq!(
         what.matches("RSA-2048 PKCS#1 v1.5 sha256").count(),
