@@ -27,9 +27,13 @@ fuzz_target!(|data: &[u8]| {
     }
     let rims: Vec<Rim> = Rim::parse(data).into_iter().collect();
     if let Ok(ev) = Evidence::decode(data) {
+        // The same bytes as an OCSP response too: whatever they name must
+        // verify or be ignored, never panic.
+        let ocsp = [data.to_vec()];
         let opts = Options {
             nonce: Some(&[0u8; 32]),
             rims: &rims,
+            ocsp: &ocsp,
             at: Some(1_767_225_600),
         };
         let _ = Verifier::pinned().verify_evidence(&ev, &opts);
