@@ -39,6 +39,7 @@
 
 pub mod builder;
 pub mod ccel;
+pub mod cel;
 pub mod decode;
 pub mod ima;
 pub mod pcrs;
@@ -86,6 +87,16 @@ pub enum Error {
     /// A PCR value file could not be read.
     #[error("malformed PCR values: {0}")]
     Pcrs(String),
+    /// A canonical event log record is malformed or contradicts itself.
+    #[error("canonical event log record {record}: {field}: {reason}")]
+    Cel {
+        /// The record's position in the log (its expected record number).
+        record: usize,
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl From<CodecError> for Error {
