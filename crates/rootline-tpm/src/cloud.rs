@@ -31,6 +31,11 @@
 //! REPORT_DATA with the attestation nonce (zero-filled to 64 bytes) unless
 //! the caller chose another `TEENonce`, so the nonce is the only link.
 //!
+//! The canonical event logs (`canonicalEventLog`, `celLaunchEventLog`)
+//! are handed on raw too ([`CelPart`], with the field that held them): the
+//! verifier parses them with `rootline_eventlog::cel` and replays them into
+//! the quoted PCR or the TD quote's RTMR.
+//!
 //! Not rebuilt: the parsed `sevSnpAttestation`/`tdxAttestation` messages of
 //! `attest.Attestation` (go-sev-guest's `Report` and go-tdx-guest's
 //! `QuoteV4` as structured fields). The signature covers the raw bytes, and

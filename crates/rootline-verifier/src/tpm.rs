@@ -13,7 +13,9 @@
 //! `restart_count`, `safe`, `qualified_signer`, `ak_fingerprint` (SHA-256 of
 //! the AK's DER SubjectPublicKeyInfo, whatever form the AK came in, so it
 //! equals `openssl pkey -pubin -outform der | sha256sum`), `ak_name` when the
-//! AK's TPM public area is known, and `event_log` facts after a replay.
+//! AK's TPM public area is known, `event_log` facts after a replay, and
+//! `cel` (the Confidential Space workload) after a canonical event log was
+//! replayed into the register a verified quote signs.
 //!
 //! GCP's JSON forms may carry an SEV-SNP report or a TD quote beside the
 //! quotes: it is verified by the SNP or DCAP code and its claims nest under
