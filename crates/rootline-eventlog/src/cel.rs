@@ -18,9 +18,15 @@
 //!
 //! Choices: records must be numbered 0, 1, 2, ... ; every digest of every
 //! record is recomputed; a content type other than COS is refused (its
-//! digest rule is not known here, so what it says could not be checked);
-//! an unknown COS event type is kept as an opaque event, since its digest is
-//! still checked; a single-valued COS event that appears twice is refused.
+//! digest rule is not known here, so what it says could not be checked).
+//! [`parse`] keeps an unknown COS event type (its digest is checked) and
+//! [`Cel::events_json`] shows it, but [`Cel::cos_claims`] refuses it, as
+//! Google's own verifier does (`getVerifiedCosState` in go-tpm-tools'
+//! server): what a new type changes (an override?) is not known, so the
+//! named claims could mislead. `cos_claims` also refuses, as that verifier
+//! does, a COS event outside PCR 13 / CCMR 4 and any event after the launch
+//! separator; and, stricter than it, a single-valued event or an
+//! environment variable that appears twice.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -185,6 +191,19 @@ impl fmt::Display for Register {
         }
     }
 }
+
+/// The register Confidential Space measures into on a vTPM
+/// (go-tpm-tools `cel.CosEventPCR`).
+pub const COS_PCR: Register = Register {
+    kind: IndexType::PCR,
+    index: 13,
+};
+/// The register it measures into on TDX: CCMR 4, RTMR3
+/// (go-tpm-tools `cel.CosCCELMRIndex`).
+pub const COS_CCMR: Register = Register {
+    kind: IndexType::CCMR,
+    index: 4,
+};
 
 /// A COS event: its type and value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -443,16 +462,38 @@ impl Cel {
     /// The COS events as claims: `{image_reference, image_digest,
     /// restart_policy, image_id, args, env, override_args, override_env,
     /// launch_separator, launch_error, memory_monitoring, gpu_cc_mode}`
-    /// (each only when logged). A single-valued event logged twice is
-    /// refused: which one ran would be ambiguous.
+    /// (each only when logged). Refused: a single-valued event logged
+    /// twice (which one ran would be ambiguous), an unknown COS type, an
+    /// event outside PCR 13 / CCMR 4 or after the launch separator.
     pub fn cos_claims(&self) -> Result<Map<String, Value>, Error> {
         let mut m = Map::new();
         let mut args = Vec::new();
         let mut override_args = Vec::new();
         let mut env = Map::new();
         let mut override_env = Map::new();
+        let mut separated = false;
         for (n, rec) in self.records.iter().enumerate() {
             let ev = &rec.event;
+            if rec.register != COS_PCR && rec.register != COS_CCMR {
+                return Err(err(
+                    n,
+                    "register",
+                    format!(
+                        "a COS event in {}: the launcher measures into pcr 13 or ccmr 4 (rtmr3)",
+                        rec.register
+                    ),
+                ));
+            }
+            if separated {
+                return Err(err(
+                    n,
+                    "content",
+                    format!(
+                        "a {} event after the launch separator: the launcher measures nothing after it",
+                        ev.kind
+                    ),
+                ));
+            }
             let text = || {
                 String::from_utf8(ev.value.clone())
                     .map_err(|_| err(n, "content", format!("{} is not UTF-8", ev.kind)))
@@ -478,6 +519,7 @@ impl Cel {
                     single(&mut m, key, json!(text()?))?;
                 }
                 CosType::LAUNCH_SEPARATOR => {
+                    separated = true;
                     single(&mut m, "launch_separator", json!(true))?;
                     if !ev.value.is_empty() {
                         m.insert(
@@ -523,8 +565,17 @@ impl Cel {
                         ));
                     }
                 }
-                // GPU bindings and unknown types: in the event list only.
-                _ => {}
+                // A GPU attestation binding (a protobuf): in `events` only.
+                CosType::GPU_DEVICE_ATTESTATION_BINDING => {}
+                other => {
+                    return Err(err(
+                        n,
+                        "content",
+                        format!(
+                            "unknown COS event type {other}: what it would change is not known"
+                        ),
+                    ));
+                }
             }
         }
         m.insert("args".into(), Value::Array(args));

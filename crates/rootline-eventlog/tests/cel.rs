@@ -216,15 +216,49 @@ fn an_unknown_content_type_is_refused() {
 }
 
 #[test]
-fn an_unknown_cos_type_is_kept_as_an_opaque_event() {
-    let bytes = cel::encode(&[(PCR13, BANKS, CosType(42), [0xffu8, 0].as_slice())]);
+fn an_unknown_cos_type_parses_but_is_refused_as_a_claim() {
+    let bytes = cel::encode(&[
+        (PCR13, BANKS, CosType::IMAGE_REF, b"a".as_slice()),
+        (PCR13, BANKS, CosType(42), [0xffu8, 0].as_slice()),
+    ]);
     let log = cel::parse(&bytes).unwrap();
-    assert_eq!(log.records[0].event.kind, CosType(42));
+    assert_eq!(log.records[1].event.kind, CosType(42));
     let events = log.events_json();
-    assert_eq!(events[0]["type"], "cos_type_0x2a");
-    assert_eq!(events[0]["value_hex"], "ff00");
-    let c = log.cos_claims().unwrap();
-    assert!(c.get("image_reference").is_none());
+    assert_eq!(events[1]["type"], "cos_type_0x2a");
+    assert_eq!(events[1]["value_hex"], "ff00");
+    let (record, field, reason) = cel_error(log.cos_claims().unwrap_err());
+    assert_eq!((record, field), (1, "content"));
+    assert!(
+        reason.contains("unknown COS event type cos_type_0x2a"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_event_after_the_launch_separator_is_refused() {
+    let bytes = cel::encode(&[
+        (PCR13, BANKS, CosType::LAUNCH_SEPARATOR, b"".as_slice()),
+        (PCR13, BANKS, CosType::ARG, b"--late".as_slice()),
+    ]);
+    let log = cel::parse(&bytes).unwrap();
+    let (record, field, reason) = cel_error(log.cos_claims().unwrap_err());
+    assert_eq!((record, field), (1, "content"));
+    assert!(
+        reason.contains("arg event after the launch separator"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_cos_event_outside_pcr13_or_ccmr4_is_refused() {
+    let pcr14 = Register {
+        kind: IndexType::PCR,
+        index: 14,
+    };
+    let bytes = cel::encode(&[(pcr14, BANKS, CosType::ARG, b"x".as_slice())]);
+    let (record, field, reason) = cel_error(cel::parse(&bytes).unwrap().cos_claims().unwrap_err());
+    assert_eq!((record, field), (0, "register"));
+    assert!(reason.contains("pcr 14"), "{reason}");
 }
 
 #[test]
