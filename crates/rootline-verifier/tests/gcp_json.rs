@@ -533,6 +533,26 @@ fn a_canonical_event_log_the_gce_quote_did_not_extend_is_refused_naming_pcr13() 
 }
 
 #[test]
+fn the_protobuf_canonical_event_log_field_5_is_replayed_too() {
+    use rootline_core::HashAlg;
+    use rootline_eventlog::cel::COS_PCR;
+    let Some(t) = tpm() else { return };
+    let mut pb = std::fs::read(t.dir.join("gce-cos-85-no-nonce.pb")).unwrap();
+    // Field 5 (`canonical_event_log`, bytes): tag 0x2a, a varint length.
+    // Protobuf fields may come in any order, so it is appended.
+    let log = cos_log(COS_PCR, &[HashAlg::SHA1, HashAlg::SHA256]);
+    assert!(log.len() < 0x80);
+    pb.extend_from_slice(&[0x2a, log.len() as u8]);
+    pb.extend_from_slice(&log);
+    let o = Verifier::pinned().outcome(&request(pb, &google_ca(&t), Some(Vec::new())));
+    let e = error(&o);
+    assert!(
+        e.starts_with("canonical_event_log: pcr 13 sha1 check failed"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_tdx_canonical_event_log_is_held_to_the_td_quote_rtmr3() {
     use rootline_core::HashAlg;
     use rootline_eventlog::cel::{IndexType, Register};
