@@ -553,6 +553,20 @@ fn the_protobuf_canonical_event_log_field_5_is_replayed_too() {
 }
 
 #[test]
+fn the_launcher_cel_launch_event_log_is_replayed_too() {
+    use rootline_core::HashAlg;
+    use rootline_eventlog::cel::COS_PCR;
+    let Some(t) = tpm() else { return };
+    let mut body = launcher_body(&t);
+    body["quote"]["tpmQuote"]["celLaunchEventLog"] = b64(&cos_log(COS_PCR, &[HashAlg::SHA256]));
+    let e = error(&run(&body, &google_ca(&t), Some(Vec::new()))).to_owned();
+    assert!(
+        e.starts_with("quote.tpmQuote.celLaunchEventLog: pcr 13 sha256 check failed"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_tdx_canonical_event_log_is_held_to_the_td_quote_rtmr3() {
     use rootline_core::HashAlg;
     use rootline_eventlog::cel::{IndexType, Register};
