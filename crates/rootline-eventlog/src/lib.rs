@@ -11,7 +11,9 @@
 //!   format (TCG_PCClientPCREvent) and the crypto-agile format (TCG_PCR_EVENT2
 //!   after a Spec ID event), with digest sizes taken from the Spec ID event;
 //! - the TDX CCEL log (crypto-agile, SHA-384, MR index in place of the PCR);
-//! - the Linux IMA binary runtime measurement list ([`ima`]).
+//! - the Linux IMA binary runtime measurement list ([`ima`]);
+//! - the TCG Canonical Event Log in go-tpm-tools' TLV encoding, with the
+//!   COS events of GCP Confidential Space ([`cel`]).
 //!
 //! Firmware quirks (trailing bytes, a truncated last event, a missing
 //! ExitBootServices event) are tolerated where the vendors' tools tolerate
