@@ -3,8 +3,9 @@
 # Requires PCRs 0-7 of the sha256 bank among the reference values
 # tpm.pcr.sha256.0..7 (settings tpm_pcr_bank and tpm_required_pcrs change
 # which); every other stored tpm.* reference value (more PCRs, other banks,
-# tpm.ak_fingerprint) must match too. A TPM says nothing about memory
-# encryption, so runtime_opaque is left unset. An SEV-SNP report or TD quote
+# tpm.ak_fingerprint, the Confidential Space image tpm.cel.cos.*) must
+# match too. A TPM says nothing about memory encryption, so runtime_opaque
+# is left unset. An SEV-SNP report or TD quote
 # carried beside the quotes (GCP) must not allow debugging and must have an
 # UpToDate TCB status where its TEE defines one.
 package rootline.appraisal
@@ -20,6 +21,10 @@ required := {sprintf("tpm.pcr.%s.%d", [bank, i]) |
 
 component(k) := "executables" if {
 	startswith(k, "tpm.pcr.")
+} else := "executables" if {
+	# GCP Confidential Space: the container the launcher measured
+	# (tpm.cel.cos.image_digest, ...), from its replayed canonical event log.
+	startswith(k, "tpm.cel.")
 } else := "instance_identity" if {
 	k == "tpm.ak_fingerprint"
 } else := "configuration"

@@ -11,7 +11,9 @@
 //!   format (TCG_PCClientPCREvent) and the crypto-agile format (TCG_PCR_EVENT2
 //!   after a Spec ID event), with digest sizes taken from the Spec ID event;
 //! - the TDX CCEL log (crypto-agile, SHA-384, MR index in place of the PCR);
-//! - the Linux IMA binary runtime measurement list ([`ima`]).
+//! - the Linux IMA binary runtime measurement list ([`ima`]);
+//! - the TCG Canonical Event Log in go-tpm-tools' TLV encoding, with the
+//!   COS events of GCP Confidential Space ([`cel`]).
 //!
 //! Firmware quirks (trailing bytes, a truncated last event, a missing
 //! ExitBootServices event) are tolerated where the vendors' tools tolerate
@@ -39,6 +41,7 @@
 
 pub mod builder;
 pub mod ccel;
+pub mod cel;
 pub mod decode;
 pub mod ima;
 pub mod pcrs;
@@ -86,6 +89,16 @@ pub enum Error {
     /// A PCR value file could not be read.
     #[error("malformed PCR values: {0}")]
     Pcrs(String),
+    /// A canonical event log record is malformed or contradicts itself.
+    #[error("canonical event log record {record}: {field}: {reason}")]
+    Cel {
+        /// The record's position in the log (its expected record number).
+        record: usize,
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl From<CodecError> for Error {

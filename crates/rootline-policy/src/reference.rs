@@ -430,6 +430,14 @@ fn referable(key: &str) -> bool {
             .strip_prefix("tpm.")
             .is_some_and(|k| (k.starts_with("snp.") || k.starts_with("tdx.")) && EXACT.contains(&k))
         || key.starts_with("tpm.pcr.")
+        // GCP Confidential Space: the workload its canonical event log names.
+        || matches!(
+            key,
+            "tpm.cel.cos.image_reference"
+                | "tpm.cel.cos.image_digest"
+                | "tpm.cel.cos.image_id"
+                | "tpm.cel.cos.restart_policy"
+        )
         || key.starts_with("azure-snp.tpm.pcrs.")
         || key.starts_with("azure-tdx.tpm.pcrs.")
         || key == "azure-snp.measurement"

@@ -272,6 +272,14 @@ fn tpm_claim(claim: &str) -> Option<Form> {
         ["event", _, _, ..] => Some(Form::Text),
         ["clock"] | ["reset_count"] | ["restart_count"] => Some(Form::Int),
         ["safe"] => Some(Form::Bool),
+        // GCP Confidential Space: the workload the launcher measured into
+        // the canonical event log (`rootline_eventlog::cel`), once replayed.
+        [
+            "cel",
+            "cos",
+            "image_reference" | "image_digest" | "image_id" | "restart_policy" | "gpu_cc_mode",
+        ] => Some(Form::Text),
+        ["cel", "cos", "memory_monitoring" | "launch_separator"] => Some(Form::Bool),
         _ => None,
     }
 }
@@ -341,6 +349,11 @@ pub fn known_claims(tee: TeeKind) -> Vec<String> {
         vec![
             "pcr.BANK.INDEX (BANK: sha1, sha256, sha384, sha512, sm3_256; INDEX: 0-23)".to_owned(),
             "ak_fingerprint".to_owned(),
+            "cel.cos.image_reference".to_owned(),
+            "cel.cos.image_digest".to_owned(),
+            "cel.cos.image_id".to_owned(),
+            "cel.cos.restart_policy".to_owned(),
+            "cel.cos.memory_monitoring".to_owned(),
         ]
     };
     match tee {
@@ -436,6 +449,10 @@ mod tests {
         assert!(e.contains("did you mean measurement"), "{e}");
         let e = check("snp.measurement", &["zz".into()]).unwrap_err();
         assert!(e.contains("48 bytes of hex"), "{e}");
+        check("tpm.cel.cos.image_digest", &["sha256:ab".into()]).unwrap();
+        check("tpm.cel.cos.memory_monitoring", &["true".into()]).unwrap();
+        let e = check("tpm.cel.cos.image_digets", &["sha256:ab".into()]).unwrap_err();
+        assert!(e.contains("did you mean cel.cos.image_digest"), "{e}");
         let e = check("tpm.pcr.sha256.24", &["00".repeat(32)]).unwrap_err();
         assert!(e.contains("not a claim of tpm"), "{e}");
         let e = check("tpm.pcr.sha1.0", &["00".repeat(32)]).unwrap_err();

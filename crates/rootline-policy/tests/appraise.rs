@@ -82,6 +82,73 @@ fn tpm_vector_affirmed_by_own_pcrs_and_any_changed_pcr_contraindicates() {
     own_claims_affirm_and_each_change_contraindicates(o, json!({}));
 }
 
+/// Synthetic Confidential Space evidence: a synthetic AK quotes PCRs 0
+/// and 13 after a COS canonical event log was extended into PCR 13, in the
+/// protojson of go-tpm-tools' `attest.Attestation`.
+fn confidential_space() -> Verdict {
+    use base64::Engine as _;
+    use rootline_core::HashAlg;
+    use rootline_eventlog::cel::{self, CosType, IndexType, Register};
+    use rootline_tpm::pcr::PcrBank;
+    use rootline_tpm::synthetic::SyntheticAk;
+    use rootline_tpm::{PcrSelection, PcrValues};
+    let r = Register {
+        kind: IndexType::PCR,
+        index: 13,
+    };
+    let banks: &[HashAlg] = &[HashAlg::SHA256];
+    let log = cel::encode(&[
+        (
+            r,
+            banks,
+            CosType::IMAGE_REF,
+            b"us-docker.pkg.dev/p/r/app:1".as_slice(),
+        ),
+        (r, banks, CosType::IMAGE_DIGEST, b"sha256:0123".as_slice()),
+        (r, banks, CosType::RESTART_POLICY, b"Never".as_slice()),
+        (r, banks, CosType::ENV_VAR, b"DEBUG=1".as_slice()),
+        (r, banks, CosType::LAUNCH_SEPARATOR, b"".as_slice()),
+    ]);
+    let pcr13 = cel::parse(&log).unwrap().replay().unwrap()[&r][&HashAlg::SHA256]
+        .bytes
+        .clone();
+    let ak = SyntheticAk::ecc_p256().unwrap();
+    let sel = PcrSelection {
+        banks: vec![PcrBank::new(HashAlg::SHA256, &[0, 13])],
+    };
+    let mut pcrs = PcrValues::new();
+    pcrs.insert(HashAlg::SHA256, 0, vec![0; 32]).unwrap();
+    pcrs.insert(HashAlg::SHA256, 13, pcr13.clone()).unwrap();
+    let (attest, sig) = ak.quote(b"n", &sel, &pcrs).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let body = json!({
+        "akPub": b64(&ak.tpmt_public().raw),
+        "quotes": [{"quote": b64(&attest), "rawSig": b64(&sig),
+                    "pcrs": {"hash": 11, "pcrs": {"0": b64(&[0; 32]), "13": b64(&pcr13)}}}],
+        "canonicalEventLog": b64(&log),
+    });
+    rootline_verifier::Verifier::pinned().verify(&rootline_verifier::Request {
+        evidence: serde_json::to_vec(&body).unwrap(),
+        ..rootline_verifier::Request::default()
+    })
+}
+
+#[test]
+fn confidential_space_image_is_pinned_by_its_reference_values() {
+    let o = confidential_space();
+    let refs = refs_from(&o);
+    for k in [
+        "tpm.cel.cos.image_reference",
+        "tpm.cel.cos.image_digest",
+        "tpm.cel.cos.restart_policy",
+    ] {
+        assert!(refs.0.contains_key(k), "{k}: {:?}", refs.0.keys());
+    }
+    // Each reference value, the image's included, changed in turn
+    // contraindicates with a reason naming it.
+    own_claims_affirm_and_each_change_contraindicates(o, json!({"tpm_required_pcrs": [0, 13]}));
+}
+
 #[test]
 fn snp_vector_affirmed_by_own_measurement() {
     let Some(o) = common::snp() else { return };
@@ -358,5 +425,45 @@ fn pcr_reason_names_the_first_differing_event() {
             .reasons
             .iter()
             .all(|r| !r.message.contains("first differing event"))
+    );
+}
+
+/// The Rego snippet `docs/gcp.md` shows, added to the default TPM policy.
+const DOCS_SNIPPET: &str = r#"
+findings contains {"key": "tpm.cel.cos.env.DEBUG", "value": lib.contraindicated,
+	"component": "configuration", "message": "DEBUG is set"} if {
+	input.claims["tpm.cel.cos.env.DEBUG"]
+}
+
+findings contains {"key": "tpm.cel.cos.args", "value": lib.contraindicated,
+	"component": "configuration", "message": "unexpected arguments"} if {
+	input.claims["tpm.cel.cos.args"] != ["/app", "--serve"]
+}
+"#;
+
+#[test]
+fn the_docs_rego_snippet_reads_the_environment_and_arguments() {
+    use rootline_core::TeeKind;
+    use rootline_policy::policy::{CompiledPolicy, default_policy};
+    let o = confidential_space();
+    let refs = refs_from(&o);
+    let mut set = PolicySet::defaults().unwrap();
+    let text = format!("{}{DOCS_SNIPPET}", default_policy(TeeKind::Tpm).unwrap());
+    set.set(
+        TeeKind::Tpm,
+        CompiledPolicy::load("tpm+docs", &text).unwrap(),
+    );
+    let a = Appraiser::new(&set, &refs, &json!({"tpm_required_pcrs": [0, 13]}))
+        .unwrap()
+        .appraise(&[("tpm0", &o)]);
+    let d = &a.devices[0];
+    assert_eq!(a.status, Tier::Contraindicated, "{d:#?}");
+    let mut keys: Vec<_> = d.reasons.iter().filter_map(|r| r.key.as_deref()).collect();
+    keys.sort_unstable();
+    // The synthetic workload sets DEBUG=1 and logs no argument.
+    assert_eq!(
+        keys,
+        ["tpm.cel.cos.args", "tpm.cel.cos.env.DEBUG"],
+        "{d:#?}"
     );
 }

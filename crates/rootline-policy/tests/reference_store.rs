@@ -152,3 +152,34 @@ fn imports_replay_output_record_lists_and_key_maps() {
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].key, "snp.measurement");
 }
+
+#[test]
+fn a_verified_confidential_space_outcome_gives_its_image_as_reference_values() {
+    let verified = json!({"tee": "tpm", "verified": true, "claims": {
+        "pcrs": {"sha256": {"13": "ab".repeat(32)}},
+        "cel": {"field": "canonicalEventLog", "records": 4, "cos": {
+            "image_reference": "us-docker.pkg.dev/p/r/app:1",
+            "image_digest": "sha256:0123",
+            "restart_policy": "Never",
+            "args": ["/app"],
+            "env": {"MODE": "prod"},
+            "launch_separator": true,
+        }, "events": []},
+    }});
+    let v = reference::from_json(&verified, "outcome").unwrap();
+    let mut keys: Vec<_> = v.iter().map(|n| n.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "tpm.cel.cos.image_digest",
+            "tpm.cel.cos.image_reference",
+            "tpm.cel.cos.restart_policy",
+            "tpm.pcr.sha256.13",
+        ]
+    );
+    for n in &v {
+        let text = n.value.as_str().unwrap().to_owned();
+        rootline_policy::vocabulary::check(&n.key, &[text]).unwrap();
+    }
+}

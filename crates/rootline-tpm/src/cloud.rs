@@ -31,6 +31,11 @@
 //! REPORT_DATA with the attestation nonce (zero-filled to 64 bytes) unless
 //! the caller chose another `TEENonce`, so the nonce is the only link.
 //!
+//! The canonical event logs (`canonicalEventLog`, `celLaunchEventLog`)
+//! are handed on raw too ([`CelPart`], with the field that held them): the
+//! verifier parses them with `rootline_eventlog::cel` and replays them into
+//! the quoted PCR or the TD quote's RTMR.
+//!
 //! Not rebuilt: the parsed `sevSnpAttestation`/`tdxAttestation` messages of
 //! `attest.Attestation` (go-sev-guest's `Report` and go-tdx-guest's
 //! `QuoteV4` as structured fields). The signature covers the raw bytes, and
@@ -44,7 +49,7 @@ use base64::Engine as _;
 use rootline_core::HashAlg;
 use serde_json::Value;
 
-use crate::evidence::{AkSource, Evidence, QuoteItem, TeePart};
+use crate::evidence::{AkSource, CelPart, Evidence, QuoteItem, TeePart};
 use crate::{AkPublic, Attest, PcrValues, TpmtPublic, TpmtSignature};
 
 /// Which of the three shapes a JSON object is.
@@ -291,6 +296,15 @@ fn ak_from_cert(cert: &[u8], name: &str) -> Result<AkPublic, String> {
     AkPublic::from_bytes(cert).map_err(|e| format!("{name}: {e}"))
 }
 
+/// The canonical event log in field `name`, when present and not empty.
+fn cel_part(v: &Value, name: &str, full: &'static str) -> Result<Vec<CelPart>, String> {
+    Ok(opt_bytes(v, name, full)?
+        .filter(|b| !b.is_empty())
+        .map(|bytes| CelPart { field: full, bytes })
+        .into_iter()
+        .collect())
+}
+
 fn rest(v: &Value) -> Result<Evidence, String> {
     let tpm = field(v, "tpmAttestation").ok_or(
         "tpmAttestation is missing: rootline verifies the REST body's SEV-SNP report or TD quote beside the vTPM quote (verify the report alone with --tee snp or --tee tdx)",
@@ -307,10 +321,7 @@ fn rest(v: &Value) -> Result<Evidence, String> {
         "tpmAttestation.akCert is missing: the REST body carries no other form of the attestation key",
     )?;
     let ak = ak_from_cert(&ak_cert, "tpmAttestation.akCert")?;
-    let mut unverified = Vec::new();
-    if opt_bytes(tpm, "canonicalEventLog", "tpmAttestation.canonicalEventLog")?.is_some() {
-        unverified.push("tpmAttestation.canonicalEventLog");
-    }
+    let mut cel = cel_part(tpm, "canonicalEventLog", "tpmAttestation.canonicalEventLog")?;
     let snp = match field(v, "sevSnpAttestation") {
         None => None,
         Some(s) => Some(TeePart::Snp {
@@ -322,9 +333,11 @@ fn rest(v: &Value) -> Result<Evidence, String> {
     let tdx = match field(v, "tdCcel") {
         None => None,
         Some(t) => {
-            if opt_bytes(t, "canonicalEventLog", "tdCcel.canonicalEventLog")?.is_some() {
-                unverified.push("tdCcel.canonicalEventLog");
-            }
+            cel.extend(cel_part(
+                t,
+                "canonicalEventLog",
+                "tdCcel.canonicalEventLog",
+            )?);
             Some(TeePart::Tdx {
                 quote: req_bytes(t, "tdQuote", "tdCcel.tdQuote")?,
                 ccel: opt_bytes(t, "ccelData", "tdCcel.ccelData")?,
@@ -350,7 +363,8 @@ fn rest(v: &Value) -> Result<Evidence, String> {
         quotes,
         eventlog: opt_bytes(tpm, "tcgEventLog", "tpmAttestation.tcgEventLog")?,
         tee,
-        unverified,
+        cel,
+        unverified: Vec::new(),
     })
 }
 
@@ -385,22 +399,15 @@ fn launcher(v: &Value) -> Result<Evidence, String> {
         )?,
         None => Vec::new(),
     };
-    let mut unverified = Vec::new();
-    if opt_bytes(tpm, "celLaunchEventLog", "quote.tpmQuote.celLaunchEventLog")?.is_some() {
-        unverified.push("quote.tpmQuote.celLaunchEventLog");
-    }
+    let mut cel = cel_part(tpm, "celLaunchEventLog", "quote.tpmQuote.celLaunchEventLog")?;
     let tee = match field(q, "tdxCcelQuote") {
         None => None,
         Some(t) => {
-            if opt_bytes(
+            cel.extend(cel_part(
                 t,
                 "celLaunchEventLog",
                 "quote.tdxCcelQuote.celLaunchEventLog",
-            )?
-            .is_some()
-            {
-                unverified.push("quote.tdxCcelQuote.celLaunchEventLog");
-            }
+            )?);
             Some(TeePart::Tdx {
                 quote: req_bytes(t, "tdQuote", "quote.tdxCcelQuote.tdQuote")?,
                 ccel: opt_bytes(t, "ccelBootEventLog", "quote.tdxCcelQuote.ccelBootEventLog")?,
@@ -422,7 +429,8 @@ fn launcher(v: &Value) -> Result<Evidence, String> {
             "quote.tpmQuote.pcclientBootEventLog",
         )?,
         tee,
-        unverified,
+        cel,
+        unverified: Vec::new(),
     })
 }
 
@@ -446,10 +454,7 @@ fn attestation(v: &Value) -> Result<Evidence, String> {
         signature: "rawSig",
     };
     let quotes = quotes(a, "", &names)?;
-    let mut unverified = Vec::new();
-    if opt_bytes(a, "canonicalEventLog", "canonicalEventLog")?.is_some() {
-        unverified.push("canonicalEventLog");
-    }
+    let cel = cel_part(a, "canonicalEventLog", "canonicalEventLog")?;
     Ok(Evidence {
         form: "go-tpm-tools attestation json",
         ak,
@@ -459,7 +464,8 @@ fn attestation(v: &Value) -> Result<Evidence, String> {
         quotes,
         eventlog: opt_bytes(a, "eventLog", "eventLog")?,
         tee: None,
-        unverified,
+        cel,
+        unverified: Vec::new(),
     })
 }
 

@@ -70,9 +70,22 @@ pub struct Evidence {
     /// A TEE report the form carries beside the quotes (GCP confidential
     /// VMs). Nothing binds it to the AK: only the nonce links the two.
     pub tee: Option<TeePart>,
+    /// Canonical event logs (Confidential Space's COS events), each with
+    /// the field that held it; the verifier replays them.
+    pub cel: Vec<CelPart>,
     /// Parts the form carried that are not verified (and so not claimed),
     /// by field name, for a warning.
     pub unverified: Vec<&'static str>,
+}
+
+/// A canonical event log as carried, unparsed (`rootline_eventlog::cel`
+/// reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CelPart {
+    /// The field that held it, for messages.
+    pub field: &'static str,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// An SEV-SNP report or a TD quote carried beside the TPM quotes, raw, for
@@ -141,6 +154,9 @@ struct PbAttestation {
     /// Raw TCG event log.
     #[prost(bytes = "vec", tag = "3")]
     event_log: Vec<u8>,
+    /// The COS canonical event log (`canonical_event_log`).
+    #[prost(bytes = "vec", tag = "5")]
+    canonical_event_log: Vec<u8>,
     /// AK certificate, DER.
     #[prost(bytes = "vec", tag = "6")]
     ak_cert: Vec<u8>,
@@ -305,6 +321,7 @@ fn tpm2_tools_form(req: &Inputs<'_>) -> Result<Evidence, String> {
         }],
         eventlog: None,
         tee: None,
+        cel: Vec::new(),
         unverified: Vec::new(),
     })
 }
@@ -357,6 +374,13 @@ fn protobuf_form(pb: PbAttestation) -> Result<Evidence, String> {
         quotes,
         eventlog: (!pb.event_log.is_empty()).then_some(pb.event_log),
         tee: None,
+        cel: (!pb.canonical_event_log.is_empty())
+            .then_some(CelPart {
+                field: "canonical_event_log",
+                bytes: pb.canonical_event_log,
+            })
+            .into_iter()
+            .collect(),
         unverified,
     })
 }
@@ -438,6 +462,7 @@ fn trustee_form(m: &Map<String, Value>) -> Result<Evidence, String> {
         quotes,
         eventlog,
         tee: None,
+        cel: Vec::new(),
         unverified: Vec::new(),
     })
 }
@@ -493,6 +518,7 @@ fn guest_components_form(m: &Map<String, Value>) -> Result<Evidence, String> {
         }],
         eventlog: None,
         tee: None,
+        cel: Vec::new(),
         unverified: Vec::new(),
     })
 }
@@ -551,6 +577,7 @@ fn go_attestation_form(m: &Value) -> Result<Evidence, String> {
         }],
         eventlog,
         tee: None,
+        cel: Vec::new(),
         unverified: Vec::new(),
     })
 }

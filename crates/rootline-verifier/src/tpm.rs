@@ -13,7 +13,9 @@
 //! `restart_count`, `safe`, `qualified_signer`, `ak_fingerprint` (SHA-256 of
 //! the AK's DER SubjectPublicKeyInfo, whatever form the AK came in, so it
 //! equals `openssl pkey -pubin -outform der | sha256sum`), `ak_name` when the
-//! AK's TPM public area is known, and `event_log` facts after a replay.
+//! AK's TPM public area is known, `event_log` facts after a replay, and
+//! `cel` (the Confidential Space workload) after a canonical event log was
+//! replayed into the register a verified quote signs.
 //!
 //! GCP's JSON forms may carry an SEV-SNP report or a TD quote beside the
 //! quotes: it is verified by the SNP or DCAP code and its claims nest under
@@ -64,6 +66,9 @@ pub struct TpmClaims {
     /// The SEV-SNP report or TD quote verified beside the quotes (GCP),
     /// not bound to the AK.
     pub tee: Option<Box<crate::paired::PairedTee>>,
+    /// The canonical event log replayed against the register it extends
+    /// (Confidential Space): `{field, records, registers, cos, events}`.
+    pub cel: Option<Map<String, Value>>,
 }
 
 /// One verified quote.
@@ -128,6 +133,7 @@ impl TpmClaims {
             ak_trust: None,
             event_log: None,
             tee: None,
+            cel: None,
         }
     }
 
@@ -183,6 +189,9 @@ impl TpmClaims {
         }
         if let Some(t) = &self.tee {
             m.insert(t.key().into(), Value::Object(t.claims.to_json()));
+        }
+        if let Some(c) = &self.cel {
+            m.insert("cel".into(), Value::Object(c.clone()));
         }
         m
     }
@@ -443,7 +452,109 @@ fn verify_any(
         }
     }
 
+    // ---- the canonical event logs (after the TEE: a TDX log extends an RTMR) ----
+    if !ev.cel.is_empty() {
+        let quoted = claims.pcrs.clone().unwrap_or_default();
+        match replay_cel(&ev.cel, &quoted, claims.tee.as_deref()) {
+            Ok(c) => claims.cel = Some(c),
+            Err(e) => return reject(Some(&claims), warnings, e),
+        }
+    }
+
     Ok(Verified::new(TeeKind::Tpm, Claims::Tpm(Box::new(claims)), warnings).with_tcb(tcb.0, tcb.1))
+}
+
+/// Replays each canonical event log into the registers it names and holds
+/// them to the signed values: a PCR to the verified quotes (every bank both
+/// the log and the quotes have), a CCMR to the verified TD quote's RTMR
+/// (CCMR n is RTMR n-1). A register nothing signs is refused: a log no
+/// signature covers proves nothing. Two logs (the REST body's vTPM and TDX
+/// ones) must describe the same workload; the claims are the first's.
+fn replay_cel(
+    parts: &[evidence::CelPart],
+    quoted: &PcrMap,
+    tee: Option<&crate::paired::PairedTee>,
+) -> Result<Map<String, Value>, String> {
+    use rootline_eventlog::cel::{self, IndexType};
+    let mut first: Option<Map<String, Value>> = None;
+    for part in parts {
+        let f = part.field;
+        let log = cel::parse(&part.bytes).map_err(|e| format!("{f}: {e}"))?;
+        let replayed = log.replay().map_err(|e| format!("{f}: {e}"))?;
+        let mut registers = Vec::new();
+        for (reg, banks) in &replayed {
+            let mut checked = Vec::new();
+            if reg.kind == IndexType::PCR {
+                for (alg, d) in banks {
+                    let Some(q) = quoted.get(alg).and_then(|b| b.get(&reg.index)) else {
+                        continue;
+                    };
+                    if *q != d.bytes {
+                        return Err(format!(
+                            "{f}: pcr {} {alg} check failed: the log replays to {}, the quote has {}",
+                            reg.index,
+                            d.hex(),
+                            hex::encode(q)
+                        ));
+                    }
+                    checked.push(json!(alg.to_string()));
+                }
+                if checked.is_empty() {
+                    return Err(format!(
+                        "{f}: the log extends pcr {} but no verified quote covers it in a bank the log carries: a log nothing signs proves nothing",
+                        reg.index
+                    ));
+                }
+            } else {
+                let Some(rtmr) = reg.rtmr() else {
+                    return Err(format!("{f}: the log extends {reg}, which is no RTMR"));
+                };
+                let td = tee.and_then(|t| match &t.claims {
+                    Claims::Dcap(c) => c.td(),
+                    _ => None,
+                });
+                let Some(td) = td else {
+                    return Err(format!(
+                        "{f}: the log extends {reg} but the evidence has no verified TD quote: a log nothing signs proves nothing"
+                    ));
+                };
+                let Some(d) = banks.get(&HashAlg::SHA384) else {
+                    return Err(format!("{f}: the log carries no sha384 digests for {reg}"));
+                };
+                let q = td.rtmr.get(rtmr).map(|r| r.as_slice()).unwrap_or_default();
+                if q != d.bytes.as_slice() {
+                    return Err(format!(
+                        "{f}: rtmr{rtmr} check failed: the log replays to {}, the TD quote has {}",
+                        d.hex(),
+                        hex::encode(q)
+                    ));
+                }
+                checked.push(json!("sha384"));
+            }
+            registers.push(json!({"register": reg.to_string(), "banks": checked}));
+        }
+        let cos = log.cos_claims().map_err(|e| format!("{f}: {e}"))?;
+        match &first {
+            Some(m) => {
+                if m.get("cos") != Some(&Value::Object(cos)) {
+                    return Err(format!(
+                        "{f}: its COS events differ from those of {}: the two logs describe different workloads",
+                        m.get("field").and_then(Value::as_str).unwrap_or_default()
+                    ));
+                }
+            }
+            None => {
+                let mut m = Map::new();
+                m.insert("field".into(), json!(f));
+                m.insert("records".into(), json!(log.records.len()));
+                m.insert("registers".into(), Value::Array(registers));
+                m.insert("cos".into(), Value::Object(cos));
+                m.insert("events".into(), log.events_json());
+                first = Some(m);
+            }
+        }
+    }
+    Ok(first.unwrap_or_default())
 }
 
 fn check_ak_trust(

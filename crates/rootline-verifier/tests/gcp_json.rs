@@ -496,6 +496,113 @@ fn rest_body_with_a_td_quote_and_its_ccel_replays_the_ccel() {
     assert!(error(&o).starts_with("tdCcel: "), "{:?}", o.error);
 }
 
+/// A COS log for `register` with one image reference, SHA-384 only (a TDX
+/// log's bank) or SHA-1 and SHA-256 (a vTPM log's).
+fn cos_log(
+    register: rootline_eventlog::cel::Register,
+    banks: &[rootline_core::HashAlg],
+) -> Vec<u8> {
+    rootline_eventlog::cel::encode(&[(
+        register,
+        banks,
+        rootline_eventlog::cel::CosType::IMAGE_REF,
+        b"us-docker.pkg.dev/p/r/app:1".as_slice(),
+    )])
+}
+
+#[test]
+fn a_canonical_event_log_the_gce_quote_did_not_extend_is_refused_naming_pcr13() {
+    use rootline_core::HashAlg;
+    use rootline_eventlog::cel::{IndexType, Register};
+    let Some(t) = tpm() else { return };
+    let reg = Register {
+        kind: IndexType::PCR,
+        index: 13,
+    };
+    let mut body = rest_body(&t);
+    body["tpmAttestation"]["canonicalEventLog"] = b64(&cos_log(reg, &[HashAlg::SHA256]));
+    let o = run(&body, &google_ca(&t), Some(Vec::new()));
+    let e = error(&o);
+    // The COS-85 image ran no launcher: PCR 13 holds no COS event.
+    assert!(
+        e.contains("tpmAttestation.canonicalEventLog: pcr 13 sha256 check failed"),
+        "{e}"
+    );
+    let quoted = o.claims["pcrs"]["sha256"]["13"].as_str().unwrap();
+    assert!(e.contains(quoted), "{e}");
+}
+
+#[test]
+fn the_protobuf_canonical_event_log_field_5_is_replayed_too() {
+    use rootline_core::HashAlg;
+    use rootline_eventlog::cel::COS_PCR;
+    let Some(t) = tpm() else { return };
+    let mut pb = std::fs::read(t.dir.join("gce-cos-85-no-nonce.pb")).unwrap();
+    // Field 5 (`canonical_event_log`, bytes): tag 0x2a, a varint length.
+    // Protobuf fields may come in any order, so it is appended.
+    let log = cos_log(COS_PCR, &[HashAlg::SHA1, HashAlg::SHA256]);
+    assert!(log.len() < 0x80);
+    pb.extend_from_slice(&[0x2a, log.len() as u8]);
+    pb.extend_from_slice(&log);
+    let o = Verifier::pinned().outcome(&request(pb, &google_ca(&t), Some(Vec::new())));
+    let e = error(&o);
+    assert!(
+        e.starts_with("canonical_event_log: pcr 13 sha1 check failed"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_launcher_cel_launch_event_log_is_replayed_too() {
+    use rootline_core::HashAlg;
+    use rootline_eventlog::cel::COS_PCR;
+    let Some(t) = tpm() else { return };
+    let mut body = launcher_body(&t);
+    body["quote"]["tpmQuote"]["celLaunchEventLog"] = b64(&cos_log(COS_PCR, &[HashAlg::SHA256]));
+    let e = error(&run(&body, &google_ca(&t), Some(Vec::new()))).to_owned();
+    assert!(
+        e.starts_with("quote.tpmQuote.celLaunchEventLog: pcr 13 sha256 check failed"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_tdx_canonical_event_log_is_held_to_the_td_quote_rtmr3() {
+    use rootline_core::HashAlg;
+    use rootline_eventlog::cel::{IndexType, Register};
+    let (Some(t), Some((quote, coll_json))) = (tpm(), tdx_pieces()) else {
+        return;
+    };
+    let mut coll = google_ca(&t);
+    coll.push(coll_json);
+    let ccmr = |index| Register {
+        kind: IndexType::CCMR,
+        index,
+    };
+    let mut body = rest_body(&t);
+    body["tdCcel"] = json!({
+        "tdQuote": b64(&quote),
+        "canonicalEventLog": b64(&cos_log(ccmr(4), &[HashAlg::SHA384])),
+    });
+    let o = run(&body, &coll, None);
+    let e = error(&o);
+    assert!(
+        e.contains("tdCcel.canonicalEventLog: rtmr3 check failed"),
+        "{e}"
+    );
+    let rtmr3 = o.claims["tdx"]["rtmr3"].as_str().unwrap();
+    assert!(e.contains(rtmr3), "{e}");
+    // CCMR 0 is MRTD, which nothing extends at run time.
+    body["tdCcel"]["canonicalEventLog"] = b64(&cos_log(ccmr(0), &[HashAlg::SHA384]));
+    let e = error(&run(&body, &coll, None)).to_owned();
+    assert!(e.contains("ccmr 0, which is no RTMR"), "{e}");
+    // Without a TD quote, a CCMR log has nothing that signs it.
+    let mut body = rest_body(&t);
+    body["tpmAttestation"]["canonicalEventLog"] = b64(&cos_log(ccmr(4), &[HashAlg::SHA384]));
+    let e = error(&run(&body, &google_ca(&t), None)).to_owned();
+    assert!(e.contains("no verified TD quote"), "{e}");
+}
+
 fn launcher_body(t: &Tpm) -> Value {
     let quotes: Vec<Value> = t
         .quotes
