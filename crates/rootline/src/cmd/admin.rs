@@ -286,7 +286,7 @@ fn keygen(out: &Path, alg: KeyAlg) -> anyhow::Result<u8> {
             )
         }
     };
-    crate::cmd::serve::write_private(out, keys::to_pem("PRIVATE KEY", &pkcs8).as_bytes())?;
+    crate::cmd::serve::create_private(out, keys::to_pem("PRIVATE KEY", &pkcs8).as_bytes())?;
     let mut pub_path = out.as_os_str().to_owned();
     pub_path.push(".pub");
     let pub_path = PathBuf::from(pub_path);

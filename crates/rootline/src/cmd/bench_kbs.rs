@@ -127,7 +127,7 @@ pub(crate) fn run(a: KbsArgs) -> anyhow::Result<u8> {
                     .context("--url needs --sim-key (the simulated root the broker trusts)")?;
                 if !key.exists() {
                     let (sim, pkcs8) = SimAttester::generate(MEASUREMENT)?;
-                    super::serve::write_private(key, &pkcs8)?;
+                    super::serve::create_private(key, &pkcs8)?;
                     println!(
                         "wrote a simulated-TEE root to {}; start the broker with --sim-root {}",
                         key.display(),

@@ -50,7 +50,7 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         Err(e) => return refused(e),
     };
     if let Some(out) = &a.output {
-        write_private(out, &secret)?;
+        super::write_private(out, &secret)?;
     }
     if a.json {
         let mut v = json!({"resource": path, "bytes": secret.len()});
@@ -65,18 +65,4 @@ pub(crate) fn run(a: Args) -> anyhow::Result<u8> {
         eprintln!("wrote {} bytes of {path}", secret.len());
     }
     Ok(0)
-}
-
-/// Writes a secret readable by its owner only.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    f.write_all(bytes)?;
-    Ok(())
 }

@@ -42,6 +42,23 @@ pub(crate) fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     read_limited(path, MAX_INPUT, "input")
 }
 
+/// Writes `bytes` to `path` (replacing what was there), readable by its
+/// owner only: secrets, session keys and request secrets the CLI hands the
+/// user. (`serve::create_private` is the variant that never replaces.)
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Reads at most `max` bytes of `path` (and one more, to tell that there
 /// are more): a 2 GB file or /dev/zero given by mistake is refused after
 /// `max` bytes instead of exhausting memory (hardening finding 11).

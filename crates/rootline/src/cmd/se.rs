@@ -12,7 +12,6 @@
 //! Exit codes: 0 request written, 1 a host-key document or the IBM chain did
 //! not verify (nothing written), 2 unreadable input or bad flags.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -165,7 +164,7 @@ fn request(a: &RequestArgs) -> anyhow::Result<u8> {
     let req = AttestationRequest::new(&keys, flags).context("building the attestation request")?;
     // The secret first: a request whose secret was lost is useless, and
     // the request alone reveals nothing.
-    write_private(&a.secret, req.secret().to_json().as_bytes())?;
+    super::write_private(&a.secret, req.secret().to_json().as_bytes())?;
     std::fs::write(&a.output, req.arcb())
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     let phkhs: Vec<String> = keys.iter().map(|k| hex::encode(k.phkh())).collect();
@@ -212,18 +211,4 @@ fn request(a: &RequestArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
-}
-
-/// Writes `bytes` to `path`, readable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -315,13 +315,14 @@ fn load_kek(cfg: &Config) -> anyhow::Result<Kek> {
         );
     }
     let (kek, raw) = Kek::generate()?;
-    write_private(&path, hex::encode(raw).as_bytes())?;
+    create_private(&path, hex::encode(raw).as_bytes())?;
     tracing::warn!(path = %path.display(), "no KEK configured: generated one; back it up, the secrets cannot be opened without it");
     Ok(kek)
 }
 
-/// Writes a file readable by its owner only.
-pub(crate) fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+/// Creates a file readable by its owner only; an existing file is never
+/// replaced (a generated KEK or key must not overwrite one).
+pub(crate) fn create_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()

@@ -14,7 +14,6 @@
 //! Exit codes: 0 verified (and the packet printed), 1 the chain or the
 //! measurement did not verify, 2 unreadable input or bad flags.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -174,20 +173,6 @@ fn parse_hex_u32(s: &str, flag: &str) -> anyhow::Result<u32> {
     u32::from_str_radix(t, 16).with_context(|| format!("{flag} {s:?} is not hex"))
 }
 
-/// Writes `bytes` to `path`, readable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
 fn session(a: &SessionArgs) -> anyhow::Result<u8> {
     let policy = GuestPolicy(parse_hex_u32(&a.policy, "--policy")?);
     let chain = PlatformChain::parse_full(&read_input(&a.chain)?)
@@ -209,7 +194,7 @@ fn session(a: &SessionArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot write {}", godh.display()))?;
     std::fs::write(&blob, STANDARD.encode(start.session))
         .with_context(|| format!("cannot write {}", blob.display()))?;
-    write_private(&key, session.to_bytes().as_ref())?;
+    super::write_private(&key, session.to_bytes().as_ref())?;
     if a.json {
         println!(
             "{}",
