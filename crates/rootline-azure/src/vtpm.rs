@@ -96,20 +96,14 @@ pub fn verify_parsed(
         Some(a) => a,
         None => Attest::parse(&q.message).map_err(Error::Tpm)?,
     };
-    let selection = attest
-        .quote_info()
-        .map(|(s, _)| s.clone())
-        .ok_or(Error::Tpm(rootline_tpm::Error::WrongType {
-            expected: rootline_tpm::StructureTag::ATTEST_QUOTE,
-            found: attest.tag,
-        }))?;
+    let pairs = quoted_pairs(&attest)?;
     if q.pcrs.len() > MAX_PCRS {
         return Err(Error::evidence(
             "tpm_quote.pcrs",
             format!("{} values, at most {MAX_PCRS} accepted", q.pcrs.len()),
         ));
     }
-    let pcrs = PcrValues::from_listed(&selection.pairs(), q.pcrs.clone())
+    let pcrs = PcrValues::from_listed(&pairs, q.pcrs.clone())
         .map_err(|e| Error::evidence("tpm_quote.pcrs", e.to_string()))?;
     let signature = TpmtSignature::Rsa {
         scheme: AlgId::RSASSA,
@@ -120,12 +114,38 @@ pub fn verify_parsed(
         key: ak.clone(),
         tpmt: None,
     };
+    check_quote(attest, &q.message, &signature, &ak, nonce, pcrs)
+}
+
+/// The (bank, index) pairs the quote selects, in its order; an attestation
+/// that is not a quote is refused.
+fn quoted_pairs(attest: &Attest) -> Result<Vec<(HashAlg, u8)>> {
+    attest
+        .quote_info()
+        .map(|(s, _)| s.pairs())
+        .ok_or(Error::Tpm(rootline_tpm::Error::WrongType {
+            expected: rootline_tpm::StructureTag::ATTEST_QUOTE,
+            found: attest.tag,
+        }))
+}
+
+/// rootline-tpm's check of a parsed quote (the signature over `message` as
+/// received, magic and type, extraData against `nonce`, the PCR digest over
+/// `pcrs`), for both evidence forms.
+fn check_quote(
+    attest: Attest,
+    message: &[u8],
+    signature: &TpmtSignature,
+    ak: &AkPublic,
+    nonce: Option<&[u8]>,
+    pcrs: PcrValues,
+) -> Result<Verified<VtpmQuote>> {
     let checked = verify_parsed_quote(
         attest,
         &QuoteCheck {
-            attest: &q.message,
-            signature: &signature,
-            ak: &ak,
+            attest: message,
+            signature,
+            ak,
             nonce,
             pcrs: Some(&pcrs),
         },
@@ -179,26 +199,8 @@ pub fn verify_guest(
         .map_err(|e| Error::evidence("TpmInfo.PcrSignature", e.to_string()))?;
     let attest =
         Attest::parse(&t.quote).map_err(|e| Error::evidence("TpmInfo.PcrQuote", e.to_string()))?;
-    let pairs = attest
-        .quote_info()
-        .map(|(s, _)| s.pairs())
-        .ok_or(Error::Tpm(rootline_tpm::Error::WrongType {
-            expected: rootline_tpm::StructureTag::ATTEST_QUOTE,
-            found: attest.tag,
-        }))?;
-    let pcrs = listed_pcrs(&pairs, &t.pcrs)?;
-    let checked = verify_parsed_quote(
-        attest,
-        &QuoteCheck {
-            attest: &t.quote,
-            signature: &signature,
-            ak: &ak,
-            nonce,
-            pcrs: Some(&pcrs),
-        },
-    )
-    .map_err(Error::Tpm)?;
-    Ok(checked.map(|quote| VtpmQuote { quote, pcrs }))
+    let pcrs = listed_pcrs(&quoted_pairs(&attest)?, &t.pcrs)?;
+    check_quote(attest, &t.quote, &signature, &ak, nonce, pcrs)
 }
 
 /// The listed `(index, digest)` values as the selection's: one per
