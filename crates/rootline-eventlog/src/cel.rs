@@ -622,6 +622,32 @@ impl Cel {
                 .collect(),
         )
     }
+
+    /// The log written again with [`encode`] from its parsed records (their
+    /// registers, banks and COS contents): a log that parsed re-encodes to
+    /// exactly the bytes received, since each digest was recomputed from its
+    /// content and the encoding has one form.
+    pub fn encode(&self) -> Vec<u8> {
+        let banks: Vec<Vec<HashAlg>> = self
+            .records
+            .iter()
+            .map(|r| r.digests.iter().map(|d| d.alg).collect())
+            .collect();
+        let records: Vec<_> = self
+            .records
+            .iter()
+            .zip(&banks)
+            .map(|(r, b)| {
+                (
+                    r.register,
+                    b.as_slice(),
+                    r.event.kind,
+                    r.event.value.as_slice(),
+                )
+            })
+            .collect();
+        encode(&records)
+    }
 }
 
 /// Encodes records as go-tpm-tools does, for tests and fixtures: each
