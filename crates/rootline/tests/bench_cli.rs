@@ -136,34 +136,15 @@ fn bench_verify_se_prints_the_hmac_floor_and_ratios() {
     )
     .unwrap();
     std::fs::write(&secret, req.secret().to_json()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(["bench", "verify"])
-        .arg(&ev)
-        .arg("--collateral")
-        .arg(&secret)
-        .args(["--iterations", "20", "--json", "--offline", "--cache-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let j = bench_verify_json(&[
+        ev.to_str().unwrap(),
+        "--collateral",
+        secret.to_str().unwrap(),
+    ]);
     // Shown with --nocapture: the figures, for whoever runs it by hand.
-    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = &j["results"][0];
-    assert_eq!(r["tee"], "se", "{j:#}");
-    assert_eq!(r["verified"], true, "{j:#}");
-    positive(&r["p50_us"], "se p50");
-    positive(&r["floor"]["p50_us"], "se floor");
-    positive(&r["floor_ratio"], "se floor_ratio");
-    positive(&r["end_to_end_floor_ratio"], "se end-to-end ratio");
-    assert!(
-        r["floor"]["what"].as_str().unwrap().contains("HMAC-SHA512"),
-        "{j:#}"
-    );
+    eprintln!("{j:#}");
+    let what = timed_beside_floor(&j["results"][0], "se");
+    assert!(what.contains("HMAC-SHA512"), "{j:#}");
 }
 
 /// A number that is a ratio of two timings: positive and finite.
