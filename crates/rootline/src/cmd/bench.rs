@@ -685,9 +685,8 @@ fn bench_tpm(
             }
             _ => bail!("quote signature and AK of different algorithms: no floor for it"),
         };
-        let key = ParsedPublicKey::new(alg, &spki)
-            .or_else(|_| ParsedPublicKey::new(alg, rsa_public_key_der(&ev.ak.key)))
-            .map_err(|e| anyhow::anyhow!("AK public key: {e}"))?;
+        let key =
+            ParsedPublicKey::new(alg, &spki).map_err(|e| anyhow::anyhow!("AK public key: {e}"))?;
         floors.push((key, q.attest.clone(), sig));
         what.push(name);
     }
@@ -725,38 +724,6 @@ fn bench_tpm(
         ));
     }
     Ok(j)
-}
-
-/// An RSA key as PKCS#1 RSAPublicKey DER, which aws-lc-rs's RSA verifiers
-/// take where they do not take a SubjectPublicKeyInfo.
-fn rsa_public_key_der(key: &rootline_tpm::PublicKey) -> Vec<u8> {
-    let rootline_tpm::PublicKey::Rsa { n, e } = key else {
-        return Vec::new();
-    };
-    fn int(v: &[u8]) -> Vec<u8> {
-        let mut body = Vec::with_capacity(v.len() + 1);
-        if v.first().is_some_and(|b| b & 0x80 != 0) {
-            body.push(0);
-        }
-        body.extend_from_slice(v);
-        tlv(0x02, &body)
-    }
-    fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let len = body.len();
-        if len < 0x80 {
-            out.push(len as u8);
-        } else if len < 0x100 {
-            out.extend([0x81, len as u8]);
-        } else {
-            out.extend([0x82, (len >> 8) as u8, len as u8]);
-        }
-        out.extend_from_slice(body);
-        out
-    }
-    let mut seq = int(n);
-    seq.extend(int(e));
-    tlv(0x30, &seq)
 }
 
 /// Azure confidential VMs: the whole verification against the signatures
