@@ -479,13 +479,49 @@ fn broker_pays(verifier: &rootline_verifier::Verifier, req: &Request) -> bool {
         .is_ok_and(|v| !v.claims_json().is_empty())
 }
 
+/// A signature made by a fresh ECDSA key over a message of a given length:
+/// a floor's operand where the cost is the algorithm's, not the evidence's
+/// key (CCA, NVIDIA, Azure).
+struct FreshEcdsa {
+    public: ParsedPublicKey,
+    message: Vec<u8>,
+    sig: Vec<u8>,
+}
+
+impl FreshEcdsa {
+    fn new(
+        sign: &'static signature::EcdsaSigningAlgorithm,
+        verify: &'static signature::EcdsaVerificationAlgorithm,
+        len: usize,
+    ) -> anyhow::Result<Self> {
+        use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
+        let key = EcdsaKeyPair::generate(sign).map_err(|_| anyhow::anyhow!("key generation"))?;
+        let message = vec![0x5a_u8; len];
+        let sig = key
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), &message)
+            .map_err(|_| anyhow::anyhow!("signing"))?
+            .as_ref()
+            .to_vec();
+        let public = ParsedPublicKey::new(verify, key.public_key().as_ref())
+            .map_err(|e| anyhow::anyhow!("public key: {e}"))?;
+        Ok(Self {
+            public,
+            message,
+            sig,
+        })
+    }
+
+    /// One verify: the floor's unit.
+    fn verify(&self) -> bool {
+        self.public.verify_sig(&self.message, &self.sig).is_ok()
+    }
+}
+
 /// Arm CCA: our token verification (CBOR and COSE decoding, both ECDSA
 /// signatures, the RAK binding) against two raw aws-lc-rs ECDSA verifies
 /// with the token's algorithms, over messages as long as the token's two
 /// halves (a fresh key signs them: the floor is the algorithm's cost).
 fn bench_cca(req: &Request, iterations: u32) -> anyhow::Result<Value> {
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
     use rootline_cca::CoseAlg;
 
     let token = if rootline_cca::detect(&req.evidence) {
@@ -508,8 +544,6 @@ fn bench_cca(req: &Request, iterations: u32) -> anyhow::Result<Value> {
         ..req.clone()
     };
     let parsed = rootline_cca::Token::parse(&token)?;
-    let rng = SystemRandom::new();
-    let half = vec![0x5a_u8; token.len() / 2];
     let mut pairs = Vec::new();
     for alg in [parsed.platform_alg(), parsed.realm_alg()] {
         let (sign, verify) = match alg {
@@ -526,16 +560,11 @@ fn bench_cca(req: &Request, iterations: u32) -> anyhow::Result<Value> {
                 &signature::ECDSA_P521_SHA512_FIXED,
             ),
         };
-        let key = EcdsaKeyPair::generate(sign).map_err(|_| anyhow::anyhow!("key generation"))?;
-        let sig = key
-            .sign(&rng, &half)
-            .map_err(|_| anyhow::anyhow!("signing"))?;
-        let public = ParsedPublicKey::new(verify, key.public_key().as_ref())
-            .map_err(|e| anyhow::anyhow!("public key: {e}"))?;
-        pairs.push((public, sig.as_ref().to_vec()));
+        // Each over a message as long as half the token.
+        pairs.push(FreshEcdsa::new(sign, verify, token.len() / 2)?);
     }
     let mut ours = || rootline_cca::verify(&token, &anchors, None).is_ok();
-    let mut floor = || pairs.iter().all(|(k, s)| k.verify_sig(&half, s).is_ok());
+    let mut floor = || pairs.iter().all(FreshEcdsa::verify);
     let mut e2e = || broker_pays(&verifier, &anchored);
     against_floor(
         iterations,
@@ -560,9 +589,6 @@ fn bench_nvidia(
     req: &Request,
     iterations: u32,
 ) -> anyhow::Result<Value> {
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
-
     let claims = rootline_nvidia::decode(&req.evidence)?;
     // One signature per certificate below the root, plus the report's.
     let verifies: usize = claims
@@ -570,18 +596,12 @@ fn bench_nvidia(
         .iter()
         .map(|d| d.certificates.len().saturating_sub(1) + 1)
         .sum();
-    let key = EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
-        .map_err(|_| anyhow::anyhow!("key generation"))?;
     // A certificate's signed part or a report: about a kilobyte each.
-    let message = vec![0x5a_u8; 1024];
-    let sig = key
-        .sign(&SystemRandom::new(), &message)
-        .map_err(|_| anyhow::anyhow!("signing"))?;
-    let public = ParsedPublicKey::new(
+    let one = FreshEcdsa::new(
+        &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
         &signature::ECDSA_P384_SHA384_FIXED,
-        key.public_key().as_ref(),
-    )
-    .map_err(|e| anyhow::anyhow!("public key: {e}"))?;
+        1024,
+    )?;
     let mut ours = || {
         rootline_nvidia::Verifier::pinned()
             .verify(
@@ -595,7 +615,7 @@ fn bench_nvidia(
             )
             .is_ok()
     };
-    let mut floor = || (0..verifies).all(|_| public.verify_sig(&message, sig.as_ref()).is_ok());
+    let mut floor = || (0..verifies).all(|_| one.verify());
     let mut e2e = || broker_pays(verifier, req);
     against_floor(
         iterations,
@@ -742,7 +762,7 @@ fn bench_azure(
 ) -> anyhow::Result<Value> {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
+    use aws_lc_rs::signature::KeyPair as _;
     use rootline_azure::{AzureKind, Collateral, Options};
     use rootline_core::HashAlg;
     use rootline_tpm::signature::TpmtSignature;
@@ -775,20 +795,9 @@ fn bench_azure(
     type Check = Box<dyn Fn() -> bool>;
     let mut checks: Vec<Check> = Vec::new();
     let mut what = Vec::new();
-    let ecdsa = |sign: &'static signature::EcdsaSigningAlgorithm,
-                 verify: &'static signature::EcdsaVerificationAlgorithm,
-                 len: usize|
-     -> anyhow::Result<Check> {
-        let key = EcdsaKeyPair::generate(sign).map_err(|_| anyhow::anyhow!("key generation"))?;
-        let message = vec![0x5a_u8; len];
-        let sig = key
-            .sign(&rng, &message)
-            .map_err(|_| anyhow::anyhow!("signing"))?
-            .as_ref()
-            .to_vec();
-        let public = ParsedPublicKey::new(verify, key.public_key().as_ref())
-            .map_err(|e| anyhow::anyhow!("public key: {e}"))?;
-        Ok(Box::new(move || public.verify_sig(&message, &sig).is_ok()))
+    let ecdsa = |sign, verify, len| -> anyhow::Result<Check> {
+        let f = FreshEcdsa::new(sign, verify, len)?;
+        Ok(Box::new(move || f.verify()))
     };
     match az {
         AzureKind::Snp => {
