@@ -44,6 +44,35 @@ fn expect_usage(role: &'static str, got: Usage, want: Usage) -> Result<()> {
     Ok(())
 }
 
+/// Every filled signature slot of `cert` names one of `signers`, each at
+/// most once. The slots are outside the signed bytes, so a slot the chain
+/// never checks (a second "CEK" signature on the PDH, say) would otherwise
+/// pass unverified: the chain is accepted only as AMD's firmware writes it.
+fn expect_signers(role: &'static str, cert: &SevCertificate, signers: &[Usage]) -> Result<()> {
+    let mut seen = Vec::with_capacity(2);
+    for slot in cert.signatures() {
+        if !signers.contains(&slot.usage) {
+            let names: Vec<String> = signers.iter().map(ToString::to_string).collect();
+            return Err(Error::invalid(
+                role,
+                format!(
+                    "a signature slot names {} as its signer; it is signed only by {}",
+                    slot.usage,
+                    names.join(" and ")
+                ),
+            ));
+        }
+        if seen.contains(&slot.usage) {
+            return Err(Error::invalid(
+                role,
+                format!("two signature slots name {} as their signer", slot.usage),
+            ));
+        }
+        seen.push(slot.usage);
+    }
+    Ok(())
+}
+
 impl PlatformChain {
     /// Parses the chain `sevctl export --full` writes (the `sev` crate's
     /// `certs::sev::Chain`): PDH, PEK, OCA, CEK, ASK, ARK, back to back.
@@ -131,6 +160,10 @@ impl PlatformChain {
                 hex::encode(self.ask.certifying_id())
             ))
         })?;
+        expect_signers("PDH certificate", &self.pdh, &[Usage::PEK])?;
+        expect_signers("PEK certificate", &self.pek, &[Usage::OCA, Usage::CEK])?;
+        expect_signers("OCA certificate", &self.oca, &[Usage::OCA])?;
+        expect_signers("CEK certificate", &self.cek, &[Usage::ASK])?;
         if let Some(ark) = &self.ark {
             if ark.as_bytes() != root.ark().as_bytes() {
                 return Err(Error::Untrusted(format!(

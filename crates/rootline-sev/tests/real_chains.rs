@@ -309,3 +309,42 @@ fn truncated_and_extended_inputs_are_errors() {
     assert!(SevCertificate::parse(&r.pdh[..0x823]).is_err());
     assert!(CaCertificate::parse(&builtin_ask(r.product)[..100]).is_err());
 }
+
+/// Fuzz finding (sev_certs, CI of ed749f3): two bytes turned the PDH's empty
+/// second signature slot into a "CEK, RSA-SHA256" slot of zeros, and the
+/// chain still verified, since no link checks a CEK signature on a PDH. The
+/// slots lie outside the signed bytes, so a slot nothing verifies is refused.
+#[test]
+fn a_filled_signature_slot_no_link_checks_fails_the_chain() {
+    let anchors = TrustAnchors::amd().unwrap();
+    // Slot 2 starts at 0x61c: u32 usage, u32 algorithm, 512 signature bytes.
+    const SLOT2: usize = 0x61c;
+    let verify = |pdh: &[u8], oca: &[u8], r: &Real| {
+        PlatformChain::from_parts(pdh, r.pek, oca, r.cek, builtin_ask(r.product))
+            .and_then(|c| c.verify(&anchors).map(|_| ()))
+    };
+    for r in &REAL {
+        verify(r.pdh, r.oca, r).unwrap();
+
+        // The crash input's two patches: usage 0x1000 -> 0x1004 (CEK),
+        // algorithm 0 -> 1 (RSA-SHA256), signature left zero.
+        let mut pdh = r.pdh.to_vec();
+        pdh[SLOT2] ^= 0x04;
+        pdh[SLOT2 + 4] ^= 0x01;
+        let err = verify(&pdh, r.oca, r).unwrap_err().to_string();
+        assert!(
+            err.contains("PDH certificate") && err.contains("names CEK"),
+            "{err}"
+        );
+
+        // The OCA's self-signature copied into its empty slot: the same
+        // signer twice.
+        let mut oca = r.oca.to_vec();
+        oca.copy_within(0x414..SLOT2, SLOT2);
+        let err = verify(r.pdh, &oca, r).unwrap_err().to_string();
+        assert!(
+            err.contains("OCA certificate") && err.contains("two signature slots name OCA"),
+            "{err}"
+        );
+    }
+}
