@@ -44,21 +44,33 @@ accepted(k) := object.get(data.reference, k, [])
 own_keys := {k |
 	some k, _ in data.reference
 	startswith(k, sprintf("%s.", [input.tee]))
-	not startswith(k, "tpm.event.")
+	not contains(k, "tpm.event.")
 }
 
-# For a PCR reference key (tpm.pcr.BANK.N) whose value does not match: the
-# first event extending that PCR whose digest is not among the accepted
-# events tpm.event.BANK.N, as a clause to append to the reason; empty when no
-# accepted events are stored or every event is accepted.
-first_difference(k) := msg if {
+# A PCR reference key split into [prefix, bank, index]: tpm.pcr.BANK.N (TPM
+# and GCP, prefix "") or KIND.tpm.pcrs.BANK.N (the vTPM of an Azure
+# confidential VM, prefix "KIND."). Undefined for any other key.
+pcr_key(k) := ["", parts[2], parts[3]] if {
 	parts := split(k, ".")
 	count(parts) == 4
 	parts[0] == "tpm"
 	parts[1] == "pcr"
-	acc := accepted(sprintf("tpm.event.%s.%s", [parts[2], parts[3]]))
+} else := [sprintf("%s.", [parts[0]]), parts[3], parts[4]] if {
+	parts := split(k, ".")
+	count(parts) == 5
+	parts[1] == "tpm"
+	parts[2] == "pcrs"
+}
+
+# For a PCR reference key whose value does not match: the first event
+# extending that PCR whose digest is not among the accepted events
+# [KIND.]tpm.event.BANK.N, as a clause to append to the reason; empty when
+# no accepted events are stored or every event is accepted.
+first_difference(k) := msg if {
+	[prefix, bank, idx] := pcr_key(k)
+	acc := accepted(sprintf("%stpm.event.%s.%s", [prefix, bank, idx]))
 	count(acc) > 0
-	evs := object.get(input.claims, sprintf("tpm.events.%s.%s", [parts[2], parts[3]]), [])
+	evs := object.get(input.claims, sprintf("%stpm.events.%s.%s", [prefix, bank, idx]), [])
 	bad := [e | some e in evs; not e.digest in acc]
 	count(bad) > 0
 	e := bad[0]
@@ -67,12 +79,10 @@ first_difference(k) := msg if {
 
 claim_keys := {k | some k, _ in input.claims}
 
-# A readable name for a reference key: "PCR 4 sha256" for tpm.pcr.sha256.4.
-describe(k) := sprintf("PCR %s %s", [parts[3], parts[2]]) if {
-	parts := split(k, ".")
-	count(parts) == 4
-	parts[0] == "tpm"
-	parts[1] == "pcr"
+# A readable name for a reference key: "PCR 4 sha256" for tpm.pcr.sha256.4
+# and azure-snp.tpm.pcrs.sha256.4.
+describe(k) := sprintf("PCR %s %s", [idx, bank]) if {
+	[_, bank, idx] := pcr_key(k)
 } else := k
 
 # Stored reference values of this kind that the evidence does not match, or

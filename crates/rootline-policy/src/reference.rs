@@ -487,13 +487,13 @@ fn from_claims(
     let flat = crate::claims::normalize(tee, claims);
     let mut out: Vec<NewValue> = Vec::new();
     for (k, v) in flat {
-        if let Some(rest) = k.strip_prefix("tpm.events.") {
+        if let Some((prefix, rest)) = events_key(&k) {
             // The events behind a quoted PCR: each digest becomes an accepted
             // event of that PCR, which lets appraisal name the first event a
             // later boot changed.
             out.extend(
                 event_digests(rest, &v)
-                    .map(|d| NewValue::new(format!("tpm.event.{rest}"), d, provenance)),
+                    .map(|d| NewValue::new(format!("{prefix}tpm.event.{rest}"), d, provenance)),
             );
         } else if referable(&k) && !v.is_null() {
             out.push(NewValue::new(k, v, provenance));
@@ -505,6 +505,20 @@ fn from_claims(
         )));
     }
     Ok(out)
+}
+
+/// A claim of the events behind a quoted PCR, split into the prefix of its
+/// reference keys and `BANK.PCR`: `tpm.events.BANK.PCR` (TPM, GCP) or
+/// `azure-snp.tpm.events.BANK.PCR` / `azure-tdx...` (an Azure vTPM's
+/// `TcgLogs`).
+fn events_key(k: &str) -> Option<(&'static str, &str)> {
+    ["", "azure-snp.", "azure-tdx."]
+        .into_iter()
+        .find_map(|prefix| {
+            k.strip_prefix(prefix)
+                .and_then(|r| r.strip_prefix("tpm.events."))
+                .map(|rest| (prefix, rest))
+        })
 }
 
 /// The digests of a `tpm.events.BANK.PCR` claim (a list of `{digest, ...}`).

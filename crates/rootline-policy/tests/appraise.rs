@@ -467,3 +467,60 @@ fn the_docs_rego_snippet_reads_the_environment_and_arguments() {
         "{d:#?}"
     );
 }
+
+/// An Azure vTPM's replayed `TcgLogs` give its PCRs the events behind them
+/// (`azure-snp.tpm.events.BANK.N`): recorded as accepted events like the
+/// TPM's, and a PCR that differs names its first unaccepted event.
+#[test]
+fn azure_vtpm_pcr_reason_names_the_first_differing_event() {
+    let Some(o) = common::azure_snp() else { return };
+    let v = o.unwrap();
+    let event = |index: u64, digest: &str| {
+        json!({"index": index, "type": "EV_EFI_BOOT_SERVICES_APPLICATION",
+               "event": format!("image {index}"), "digest": digest})
+    };
+    let (good, bad) = ("aa".repeat(32), "bb".repeat(32));
+    // `rootline verify --json` of a boot with a log: its events become
+    // accepted events of PCR 4, under the Azure prefix.
+    let outcome = json!({"verified": true, "tee": "azure-snp", "claims": {"tpm": {
+        "pcrs": {"sha256": {"4": "11".repeat(32)}},
+        "events": {"sha256": {"4": [event(3, &good), event(7, &good)]}}}}});
+    let values = rootline_policy::reference::from_json(&outcome, "test").unwrap();
+    let keys: Vec<&str> = values.iter().map(|n| n.key.as_str()).collect();
+    assert!(keys.contains(&"azure-snp.tpm.event.sha256.4"), "{keys:?}");
+    assert!(keys.contains(&"azure-snp.tpm.pcrs.sha256.4"), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains("tpm.events.")), "{keys:?}");
+    let mut records = Vec::new();
+    apply_add(&mut records, values, OffsetDateTime::now_utc()).unwrap();
+    let refs = ReferenceValues::active(&records, OffsetDateTime::now_utc());
+
+    // A later boot: PCR 4 changed because its second event did.
+    let mut input = rootline_policy::claims::device_input("cpu0", Ok(&v));
+    input["claims"]["azure-snp.tpm.pcrs.sha256.4"] = json!("22".repeat(32));
+    input["claims"]["azure-snp.tpm.events.sha256.4"] = json!([event(3, &good), event(7, &bad)]);
+    let r = appraiser(&refs, json!({}))
+        .eval_raw(
+            rootline_core::TeeKind::AzureSnp,
+            regorus::Value::from(input),
+        )
+        .unwrap();
+    let r: Value = serde_json::from_str(&r.to_json_str().unwrap()).unwrap();
+    let reasons = r["reasons"].as_array().unwrap();
+    let pcr4 = reasons
+        .iter()
+        .find(|f| f["key"] == "azure-snp.tpm.pcrs.sha256.4")
+        .unwrap_or_else(|| panic!("{reasons:#?}"));
+    let msg = pcr4["message"].as_str().unwrap();
+    assert!(msg.starts_with("PCR 4 sha256 is 2222"), "{msg}");
+    assert!(
+        msg.ends_with("the first differing event is #7, EV_EFI_BOOT_SERVICES_APPLICATION image 7"),
+        "{msg}"
+    );
+    // The accepted events are not themselves compared as claims.
+    assert!(
+        reasons
+            .iter()
+            .all(|f| f["key"] != "azure-snp.tpm.event.sha256.4"),
+        "{reasons:#?}"
+    );
+}
