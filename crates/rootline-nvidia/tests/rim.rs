@@ -569,3 +569,71 @@ fn real_rims_compare_only_once_verified_and_differ_where_the_releases_differ() {
         Err(Error::RimConflict { .. })
     ));
 }
+
+/// OCSP through a signed RIM, end to end: responses about the RIM signer and
+/// its CA are claimed per certificate (`rim.signer_revocation`), a revoked
+/// signer fails the RIM (named) before any comparison, and without a
+/// response the signer stays `not_checked`.
+#[test]
+fn a_signed_rim_whose_signer_is_revoked_fails_and_good_answers_are_claimed() {
+    use rootline_nvidia::ocsp::Revocation;
+    use rootline_testkit::ocsp::{Response, Status};
+    let Some((report_hex, chain)) = hopper() else {
+        return;
+    };
+    let bytes = report_bytes(&report_hex);
+    let r = SpdmReport::parse(&bytes).unwrap();
+    let (pki, rim_roots) = rim_pki();
+    let verifier = Verifier::pinned().with_rim_roots(rim_roots);
+    let signed = |version: &str, indices: &[u16]| {
+        Rim::parse(sign(&rim_for(&r, version, indices, None), &pki).as_bytes()).unwrap()
+    };
+    let rims = [
+        signed("550.90.07", &[7, 21, 22, 35]),
+        signed("96.00.9F.00.01", &[0, 1, 2, 3, 4]),
+    ];
+    let ev = Evidence::from_parts(&report_hex, &chain).unwrap();
+    let this = AT - 3600;
+    let about_signer = |status| {
+        Response::new(&pki.leaf_der, &pki.ca_der, status, this).sign(&pki.ca_ocsp_signer())
+    };
+    let about_ca =
+        Response::new(&pki.ca_der, &pki.root_der, Status::Good, this).sign(&pki.root_ocsp_signer());
+    let run = |ocsp: &[Vec<u8>]| {
+        verifier.verify_evidence(
+            &ev,
+            &Options {
+                ocsp,
+                ..opts(&rims)
+            },
+        )
+    };
+
+    let good = [about_signer(Status::Good), about_ca.clone()];
+    let claims = run(&good).unwrap().into_inner();
+    let rim = claims.devices[0].rim.as_ref().unwrap();
+    let checked = vec![
+        Revocation::Good,
+        Revocation::Good,
+        Revocation::NotApplicable,
+    ];
+    assert_eq!(rim.signer_revocation, vec![checked.clone(), checked]);
+    assert_eq!(claims.devices[0].revocation.rim, Revocation::Good);
+
+    // Only the CA answered: the signer is not checked, and the RIM summary
+    // says so.
+    let claims = run(std::slice::from_ref(&about_ca)).unwrap().into_inner();
+    let rim = claims.devices[0].rim.as_ref().unwrap();
+    assert_eq!(rim.signer_revocation[0][0], Revocation::NotChecked);
+    assert_eq!(claims.devices[0].revocation.rim, Revocation::NotChecked);
+    assert!(!claims.devices[0].revocation.checked);
+
+    // The signer revoked: the RIM is refused, naming it and the signer.
+    let revoked = [about_signer(Status::Revoked(AT - 60, None)), about_ca];
+    let e = run(&revoked).unwrap_err();
+    assert!(
+        matches!(e.root_cause(), Error::Revoked { subject, .. } if subject.contains("Synthetic RIM Signer")),
+        "{e}"
+    );
+    assert!(e.to_string().contains("test-550.90.07"), "{e}");
+}
