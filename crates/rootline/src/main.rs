@@ -36,8 +36,9 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Verify evidence (SNP report, TDX/SGX quote, TPM quote) against pinned
-    /// vendor roots and the collateral given.
+    /// Verify evidence (SEV-SNP, TDX, SGX, TPM, the Azure and GCP vTPMs, Arm
+    /// CCA, IBM Secure Execution, NVIDIA GPUs) against pinned vendor roots
+    /// and the collateral given.
     Verify(cmd::verify::Args),
     /// Read, replay and check TCG event logs (TPM PC Client, TDX CCEL, IMA).
     #[command(subcommand)]

@@ -104,11 +104,16 @@ impl TrustArgs {
 /// The evidence flags of `rootline verify`, as `appraise` takes them.
 #[derive(clap::Args)]
 pub(crate) struct EvidenceArgs {
-    /// Evidence file: raw binary, hex or base64 text, or a JSON/CBOR wrapper
-    /// (configfs-tsm CBOR, go-tpm-tools Attestation, Trustee evidence JSON,
-    /// Azure MAA request bodies: platform {report|quote, runtimeData} and
-    /// AzureGuest {AttestationInfo}, also as `azure-guest-attest
-    /// --show-request` prints them...).
+    /// Evidence file: raw binary, hex or base64 text, or a JSON/CBOR wrapper:
+    /// configfs-tsm CBOR; Trustee and guest-components evidence JSON (also
+    /// Trustee's TPM fixture form); go-tpm-tools Attestation (.pb or
+    /// protojson), the Google Cloud Attestation REST body and the Confidential
+    /// Space launcher's /v1/evidence (docs/gcp.md); Azure MAA request bodies,
+    /// platform {report|quote, runtimeData} and AzureGuest {AttestationInfo}
+    /// as `azure-guest-attest --show-request` prints them (docs/azure.md); a
+    /// CCA token (docs/cca.md); IBM SE evidence (docs/se.md); with `--tee
+    /// nvidia`, NVIDIA GPU evidence (docs/collateral.md). When the kind
+    /// cannot be told, the error names each form tried.
     pub(crate) evidence: PathBuf,
     /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia, se.
     /// Detected from the content when absent.
