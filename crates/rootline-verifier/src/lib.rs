@@ -519,7 +519,8 @@ const TRIED: &str = "an SEV-SNP report (raw, hex, extended, configfs-tsm, guest-
      VerifyAttestation requests with an SEV-SNP report or TD quote beside the quotes, Confidential \
      Space launcher evidence, go-tpm-tools attestation JSON), Azure vTPM evidence JSON \
      (guest-components' forms, MAA AzureGuest requests with IsolationInfo SevSnp or Tdx, \
-     MAA SEV-SNP or TDX platform requests; not TrustedLaunch, which has no TEE); \
+     MAA SEV-SNP or TDX platform requests; not TrustedLaunch, which has no TEE), NVIDIA GPU \
+     evidence (an SPDM measurement report raw or hex, nvtrust's and guest-components' JSON); \
      each of them also as base64 (standard or URL-safe, padded or not, with line breaks)";
 
 /// Guesses the TEE kind from the evidence bytes, also when they are base64

@@ -730,6 +730,11 @@ fn unrelated_json_names_the_forms_tried() {
         "Google Cloud Attestation",
         "Confidential Space launcher evidence",
         "go-tpm-tools attestation JSON",
+        // Every kind detection reads is named, NVIDIA's included.
+        "Azure vTPM evidence JSON",
+        "Arm CCA token",
+        "IBM SE evidence",
+        "NVIDIA GPU evidence",
     ] {
         assert!(e.contains(form), "{form}: {e}");
     }

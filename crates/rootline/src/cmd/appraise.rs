@@ -111,9 +111,9 @@ pub(crate) struct EvidenceArgs {
     /// Space launcher's /v1/evidence (docs/gcp.md); Azure MAA request bodies,
     /// platform {report|quote, runtimeData} and AzureGuest {AttestationInfo}
     /// as `azure-guest-attest --show-request` prints them (docs/azure.md); a
-    /// CCA token (docs/cca.md); IBM SE evidence (docs/se.md); with `--tee
-    /// nvidia`, NVIDIA GPU evidence (docs/collateral.md). When the kind
-    /// cannot be told, the error names each form tried.
+    /// CCA token (docs/cca.md); IBM SE evidence (docs/se.md); NVIDIA GPU
+    /// evidence (docs/collateral.md). When the kind cannot be told, the
+    /// error names each form tried.
     pub(crate) evidence: PathBuf,
     /// Evidence kind: snp, tdx, sgx, tpm, azure-snp, azure-tdx, cca, nvidia, se.
     /// Detected from the content when absent.

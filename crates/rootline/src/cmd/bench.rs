@@ -60,8 +60,10 @@ pub(crate) enum Command {
     /// verified once, beside the raw aws-lc-rs signature floor (one P-384
     /// verify for SNP, two P-256 for TDX/SGX, the chain's six for SEV, one
     /// HMAC for SE and SEV's LAUNCH_MEASURE, the hardware report's and the
-    /// vTPM quote's for Azure) and dcap-qvl's verify
-    /// (TDX/SGX), measured in the same run; prints the ratios.
+    /// vTPM quote's for Azure, the platform and realm tokens' two for CCA,
+    /// each quote's own for TPM, each GPU report's and certificate's for
+    /// NVIDIA) and dcap-qvl's verify (TDX/SGX), measured in the same run;
+    /// prints the ratios.
     Verify(VerifyArgs),
     /// Full KBS handshakes per second (auth, attest with the simulated P-384
     /// TEE, resource GET and decryption) and latency percentiles, against a
@@ -72,10 +74,10 @@ pub(crate) enum Command {
 /// Flags of `rootline bench verify`.
 #[derive(clap::Args)]
 pub(crate) struct VerifyArgs {
-    /// Evidence files (SNP reports, TDX/SGX quotes, IBM SE responses with
-    /// their request secret as --collateral, in any form `rootline verify`
-    /// reads), or a SEV/SEV-ES platform chain (`sevctl export --full`):
-    /// its chain and a synthetic LAUNCH_MEASURE check are timed.
+    /// Evidence files of any kind and form `rootline verify` reads (IBM SE
+    /// responses with their request secret as --collateral), or a
+    /// SEV/SEV-ES platform chain (`sevctl export --full`): its chain and a
+    /// synthetic LAUNCH_MEASURE check are timed.
     #[arg(required = true)]
     evidence: Vec<PathBuf>,
     /// `rootline verify`'s collateral, time and trust-anchor flags; what
