@@ -5,7 +5,8 @@
 # which); every other stored tpm.* reference value (more PCRs, other banks,
 # tpm.ak_fingerprint, the Confidential Space image tpm.cel.cos.*) must
 # match too. A TPM says nothing about memory encryption, so runtime_opaque
-# is left unset. An SEV-SNP report or TD quote
+# is left unset, also beside a TEE report: only the nonce links the two, and
+# a nonce can be relayed (docs/gcp.md). An SEV-SNP report or TD quote
 # carried beside the quotes (GCP) must not allow debugging and must have an
 # UpToDate TCB status where its TEE defines one.
 package rootline.appraisal
