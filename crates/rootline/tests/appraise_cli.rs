@@ -10,30 +10,14 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-fn rootline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(args)
-        .env_remove("ROOTLINE_DATA_DIR")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{p, run as rootline};
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
-fn p(x: &Path) -> &str {
-    x.to_str().unwrap()
 }
 
 #[test]

@@ -4,9 +4,11 @@
 //! `vm_boot.rs`.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
+
+mod common;
+use common::run as rootline;
 
 fn put(f: &mut [u8], at: usize, v: &[u8]) {
     f[at..at + v.len()].copy_from_slice(v);
@@ -44,18 +46,6 @@ fn pe(sections: &[(&str, &[u8])], major: u16) -> Vec<u8> {
     }
     put(&mut f, opt + 56, &va.to_le_bytes());
     f
-}
-
-fn rootline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn write_uki(dir: &Path, cmdline: &[u8]) -> String {

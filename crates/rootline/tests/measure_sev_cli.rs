@@ -4,21 +4,10 @@
 //! crates/rootline-snp-measure/tests/sev_modes.rs); refusals exit 2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn rootline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::run as rootline;
 
 /// The file, when it is the recorded Debian build.
 fn debian(path: &str, sha256: &str) -> bool {

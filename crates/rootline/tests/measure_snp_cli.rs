@@ -4,27 +4,17 @@
 //! the JSON imported as a reference value; refusals exit 2 naming the input.
 
 use std::path::Path;
-use std::process::Command;
 
 use rootline_snp_measure::synthetic;
 use serde_json::Value;
+
+mod common;
+use common::run as rootline;
 
 /// `sev-snp-measure --mode snp --vcpus 2 --vcpu-type EPYC-Genoa --ovmf
 /// ovmf.fd --kernel kernel --initrd initrd --append "console=ttyS0
 /// root=/dev/vda"` over the files written below.
 const RECORDED: &str = "d06aca54bf4e4f8ad6d2623dbc63b5b9dee5f24fa49859cada3bc5a7fcb60e145cd7cca4344e313cd5ae284be5db9a95";
-
-fn rootline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()

@@ -10,7 +10,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use aws_lc_rs::agreement::{self, ECDH_P256};
@@ -22,22 +21,8 @@ use rootline_kbs::{Binding, BindingHash};
 use rootline_testkit::snp::{Pki, VcekSpec};
 use serde_json::{Value, json};
 
-fn rootline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(args)
-        .env_remove("ROOTLINE_DATA_DIR")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn p(x: &Path) -> &str {
-    x.to_str().unwrap()
-}
+mod common;
+use common::{p, run as rootline};
 
 /// A broker on 127.0.0.1 trusting `signer` (a P-256 point) as a passport
 /// signer, holding `secret` at default/key/passport under the default

@@ -7,27 +7,13 @@
 //! protojson, every negative) are in rootline-verifier's `tests/gcp_json.rs`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-fn rootline(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rootline"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn p(x: &Path) -> &str {
-    x.to_str().unwrap()
-}
+mod common;
+use common::{p, run as rootline};
 
 fn b64(b: &[u8]) -> Value {
     Value::String(STANDARD.encode(b))

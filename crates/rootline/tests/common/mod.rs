@@ -10,6 +10,27 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_rootline")
 }
 
+/// Runs `rootline ARGS` to completion with no data directory from the
+/// environment: its exit code (-1 when a signal ended it), standard output
+/// and standard error.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env_remove("ROOTLINE_DATA_DIR")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A path as the `&str` an argument list takes.
+pub fn p(x: &std::path::Path) -> &str {
+    x.to_str().unwrap()
+}
+
 /// A running `rootline serve`, killed on drop.
 pub struct Server {
     pub child: Child,
