@@ -19,16 +19,8 @@ fn read(rel: &str) -> Option<Vec<u8>> {
     Some(std::fs::read(rootline_testkit::vector(rel)?).unwrap())
 }
 
-fn client(dir: &std::path::Path, offline: bool) -> Client {
-    Client::new(Config {
-        cache_dir: Some(dir.to_owned()),
-        offline,
-        timeout: Duration::from_secs(5),
-        backoff: Duration::from_millis(10),
-        progress_after: None,
-        ..Config::default()
-    })
-}
+mod common;
+use common::client;
 
 const HWID: &str = "3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d";
 const TCB: [(&str, u8); 4] = [("blSPL", 2), ("teeSPL", 0), ("snpSPL", 5), ("ucodeSPL", 68)];

@@ -12,25 +12,16 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use rootline_collateral::{Client, Config, Fetcher, SharedCache, SharedEntry};
+use rootline_collateral::{Client, Fetcher, SharedCache, SharedEntry};
 use rootline_core::TeeKind;
 use rootline_testkit::nvidia::{FWID, Leaf, Pki};
 use rootline_testkit::ocsp::{Response, Status};
 use rootline_testkit::server::{Route, Server};
 use rootline_verifier::{CollateralSource as _, Request, Verifier};
 
-fn client(dir: &std::path::Path, offline: bool) -> Client {
-    Client::new(Config {
-        cache_dir: Some(dir.to_owned()),
-        offline,
-        timeout: Duration::from_secs(5),
-        backoff: Duration::from_millis(10),
-        progress_after: None,
-        ..Config::default()
-    })
-}
+mod common;
+use common::client;
 
 fn fetcher(gpu: Client, url: &str) -> Fetcher {
     let off = |d: &std::path::Path| client(d, true);

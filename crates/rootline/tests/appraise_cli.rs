@@ -10,7 +10,6 @@
     clippy::indexing_slicing
 )]
 
-
 use serde_json::Value;
 
 mod common;
