@@ -24,6 +24,7 @@
 )]
 
 pub mod codec;
+pub mod der;
 pub mod hash;
 pub mod tee;
 pub mod verified;

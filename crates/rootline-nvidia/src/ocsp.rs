@@ -72,6 +72,8 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
 use x509_parser::prelude::FromDer;
 
+use rootline_core::der::tlv;
+
 use crate::certs;
 use crate::error::{Error, Result};
 
@@ -862,23 +864,6 @@ pub fn request(cert: &[u8], issuer: &[u8]) -> Result<Vec<u8>> {
     let list = tlv(0x30, &req);
     let tbs = tlv(0x30, &list);
     Ok(tlv(0x30, &tbs))
-}
-
-/// One DER TLV with a definite, minimal length.
-pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len();
-    let mut out = vec![tag];
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let used = bytes.get(skip..).unwrap_or_default();
-        out.push(0x80 | used.len() as u8);
-        out.extend_from_slice(used);
-    }
-    out.extend_from_slice(content);
-    out
 }
 
 /// The OCSP responder URLs in `cert`'s authorityInfoAccess extension (the

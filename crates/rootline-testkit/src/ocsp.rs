@@ -34,20 +34,8 @@ const SHA384_ALG: &[u8] = &[
     0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00,
 ];
 
-/// One DER TLV.
-pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len();
-    let mut out = vec![tag];
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend_from_slice(&[0x81, len as u8]);
-    } else {
-        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(content);
-    out
-}
+/// One DER TLV (the project's one encoder).
+pub use rootline_core::der::tlv;
 
 /// A GeneralizedTime `YYYYMMDDHHMMSSZ` for Unix time `t`.
 pub fn generalized_time(t: i64) -> Vec<u8> {
