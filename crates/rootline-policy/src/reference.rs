@@ -487,12 +487,12 @@ fn from_claims(
     let flat = crate::claims::normalize(tee, claims);
     let mut out: Vec<NewValue> = Vec::new();
     for (k, v) in flat {
-        if let Some((prefix, rest)) = events_key(&k) {
+        if let Some((prefix, rest)) = events_key(tee, &k) {
             // The events behind a quoted PCR: each digest becomes an accepted
             // event of that PCR, which lets appraisal name the first event a
             // later boot changed.
             out.extend(
-                event_digests(rest, &v)
+                event_digests(&v)
                     .map(|d| NewValue::new(format!("{prefix}tpm.event.{rest}"), d, provenance)),
             );
         } else if referable(&k) && !v.is_null() {
@@ -508,21 +508,19 @@ fn from_claims(
 }
 
 /// A claim of the events behind a quoted PCR, split into the prefix of its
-/// reference keys and `BANK.PCR`: `tpm.events.BANK.PCR` (TPM, GCP) or
-/// `azure-snp.tpm.events.BANK.PCR` / `azure-tdx...` (an Azure vTPM's
-/// `TcgLogs`).
-fn events_key(k: &str) -> Option<(&'static str, &str)> {
-    ["", "azure-snp.", "azure-tdx."]
-        .into_iter()
-        .find_map(|prefix| {
-            k.strip_prefix(prefix)
-                .and_then(|r| r.strip_prefix("tpm.events."))
-                .map(|rest| (prefix, rest))
-        })
+/// reference keys and `BANK.PCR`: `tpm.events.BANK.PCR` of a TPM (GCP
+/// included), or `KIND.tpm.events.BANK.PCR` of a kind whose claims nest a
+/// vTPM under `tpm` (an Azure vTPM's `TcgLogs`: `azure-snp.tpm.events...`).
+fn events_key(tee: rootline_core::TeeKind, k: &str) -> Option<(String, &str)> {
+    if let Some(rest) = k.strip_prefix("tpm.events.") {
+        return Some((String::new(), rest));
+    }
+    let rest = k.strip_prefix(tee.as_str())?.strip_prefix(".tpm.events.")?;
+    Some((format!("{}.", tee.as_str()), rest))
 }
 
 /// The digests of a `tpm.events.BANK.PCR` claim (a list of `{digest, ...}`).
-fn event_digests<'a>(_key: &str, v: &'a Value) -> impl Iterator<Item = Value> + 'a {
+fn event_digests(v: &Value) -> impl Iterator<Item = Value> + '_ {
     v.as_array()
         .into_iter()
         .flatten()
